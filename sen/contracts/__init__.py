@@ -1,0 +1,72 @@
+"""The input contract (``sources.yml``): which files each source folder holds and what their columns mean."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CONTRACT_PATH = Path(__file__).with_name("sources.yml")
+
+ColumnType = Literal["string", "timestamp", "date", "decimal", "integer", "boolean", "json"]
+
+
+class Column(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    path: str | None = None  # dotted path inside a JSON-lines record; defaults to the name
+    type: ColumnType
+    required: bool = False
+    accepted: list[str] | None = None
+
+    @property
+    def json_path(self) -> str:
+        return self.path or self.name
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    description: str
+    format_hint: Literal["csv", "jsonl", "parquet"]
+    timezone: str = "UTC"
+    key: list[str]
+    columns: list[Column]
+
+    @model_validator(mode="after")
+    def _key_columns_exist(self) -> Source:
+        names = {c.name for c in self.columns}
+        missing = [k for k in self.key if k not in names]
+        if missing:
+            raise ValueError(f"key columns {missing} are not declared columns")
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.required]
+
+
+class Contract(BaseModel):
+    version: int
+    sources: dict[str, Source] = Field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def load_contract(path: Path = CONTRACT_PATH) -> Contract:
+    contract = Contract.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    for name, source in contract.sources.items():
+        source.name = name
+    return contract
+
+
+def source_names() -> list[str]:
+    return list(load_contract().sources)
