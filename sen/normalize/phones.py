@@ -1,0 +1,94 @@
+"""Phone normalization to E.164 with the phonenumbers library (Vietnamese formats by default)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+
+from sen.normalize.blocklist import active_blocklist
+from sen.normalize.common import (
+    BLOCKLISTED,
+    EMPTY,
+    INVALID_PHONE,
+    Outcome,
+    clean_text,
+    count_rejection,
+)
+
+DEFAULT_REGION = "VN"
+_MAX_PHONE_LENGTH = 48
+_NON_DIGITS = re.compile(r"\D+")
+
+# Vietnam moved 11-digit mobile numbers to 10 digits in 2018 (old prefix -> new prefix, national format
+# without the trunk 0). CRM exports still hold the old form; phonenumbers now rejects it as invalid.
+_VN_LEGACY_MOBILE_PREFIXES = {
+    "162": "32", "163": "33", "164": "34", "165": "35", "166": "36", "167": "37", "168": "38", "169": "39",
+    "120": "70", "121": "79", "122": "77", "126": "76", "128": "78",
+    "123": "83", "124": "84", "125": "85", "127": "81", "129": "82",
+    "186": "56", "188": "58", "199": "59",
+}  # fmt: skip
+
+
+def resolve_region(region: str | None) -> str:
+    """Upper-cased ISO region code; None/'' -> the default (VN). Unknown codes raise ValueError."""
+    code = (region or DEFAULT_REGION).strip().upper() or DEFAULT_REGION
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown phone region {region!r}: expected an ISO 3166 code such as 'VN'")
+    return code
+
+
+def _valid_number(text: str, region: str | None) -> PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    if phonenumbers.is_valid_number(number):
+        return number
+    if number.country_code == 84:
+        national = str(number.national_number)
+        new_prefix = _VN_LEGACY_MOBILE_PREFIXES.get(national[:3])
+        if new_prefix and len(national) == 10:
+            migrated = phonenumbers.parse("+84" + new_prefix + national[3:], None)
+            if phonenumbers.is_valid_number(migrated):
+                return migrated
+    return None
+
+
+@lru_cache(maxsize=1 << 18)
+def phone_outcome(raw: object, region: str | None = None) -> Outcome:
+    """Normalize one phone number to E.164; the reason says why it was rejected."""
+    text = clean_text(raw)
+    if not text:
+        return Outcome(None, EMPTY)
+    blocklist = active_blocklist()
+    if blocklist.is_common_junk(text):
+        return Outcome(None, BLOCKLISTED)
+    digits = _NON_DIGITS.sub("", text)
+    if not digits or len(text) > _MAX_PHONE_LENGTH:
+        return Outcome(None, INVALID_PHONE)
+    if blocklist.is_blocked("phone", digits):
+        return Outcome(None, BLOCKLISTED)
+    number = _valid_number(text, resolve_region(region))
+    if number is None and not text.startswith("+"):
+        # '84912345678': a country code typed without '+' (invalid as a national number of the region).
+        number = _valid_number("+" + digits, None)
+    if number is None:
+        return Outcome(None, INVALID_PHONE)
+    if blocklist.is_blocked("phone", phonenumbers.national_significant_number(number)):
+        return Outcome(None, BLOCKLISTED)
+    return Outcome(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+
+
+def normalize_phone(raw: object, default_region: str | None = DEFAULT_REGION) -> str | None:
+    """E.164 phone number ('+84912345678'), or None (junk / invalid, counted).
+
+    Numbers without a country code are read in `default_region`; digits that start with a country code but
+    lack the '+' are accepted when they are not a valid national number of that region.
+    """
+    outcome = phone_outcome(raw, default_region)
+    if outcome.reason:
+        count_rejection("phone", outcome.reason)
+    return outcome.value
