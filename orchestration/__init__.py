@@ -1,0 +1,1 @@
+"""Dagster definitions of Sen: ingestion, dbt models, identity, customer value, audiences and syncs."""

@@ -1,0 +1,31 @@
+"""The Dagster code location: every asset, check, schedule and sensor of Sen, assembled in one place."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.dbt import sen_dbt_models
+from orchestration.assets.ingestion import ingestion_assets
+from orchestration.dbt_project import dbt_project
+from orchestration.resources import Warehouse
+
+all_assets = [*ingestion_assets, sen_dbt_models]
+
+defs = dg.Definitions(
+    assets=all_assets,
+    resources={
+        "warehouse": Warehouse(),
+        "dbt": DbtCliResource(
+            project_dir=dbt_project,
+            profiles_dir=str(dbt_project.profiles_dir),
+            # The dbt installed beside this interpreter, so a venv works without being activated.
+            dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        ),
+    },
+    # DuckDB allows one writer per file: steps run one after another in one process.
+    executor=dg.in_process_executor,
+)
