@@ -1,0 +1,42 @@
+# Sen: the two set-up commands are `make demo` (install + build the warehouse from the sample) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint dev lock parse clean
+
+install: $(STAMP)
+
+# Exact versions come from requirements.lock; uv installs them in seconds.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+	$(BIN)/uv pip install --quiet -p $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet -p $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+parse: install
+	cd dbt_project && ../$(BIN)/dbt parse --quiet
+
+# The main job: every asset on $CDP_DATA_DIR (default: the committed sample) into $CDP_WAREHOUSE.
+demo: install
+	$(BIN)/python -m orchestration.cli build
+
+lint: parse
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models tests macros --processes 2
+
+test: lint
+	$(BIN)/pytest
+
+dev: parse
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
+	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra semantic --extra bench -p 3.11 -o requirements.lock
+
+clean:
+	rm -rf warehouse dbt_project/target dbt_project/logs

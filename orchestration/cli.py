@@ -1,0 +1,76 @@
+"""Command line of the main job: ``python -m orchestration.cli build`` materializes every asset.
+
+The dbt manifest is rebuilt first (``dbt parse``), so the graph always matches the models on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sen import config
+
+
+def parse_dbt_project() -> None:
+    dbt = Path(sys.executable).parent / "dbt"
+    subprocess.run([str(dbt), "parse", "--quiet"], cwd=config.DBT_PROJECT_DIR, check=True)
+
+
+def build(selection: str | None = None) -> int:
+    parse_dbt_project()
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    job = defs.get_implicit_global_asset_job_def()
+    if selection:
+        job = job.get_subset(
+            asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
+        )
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    elapsed = time.perf_counter() - started
+    print_summary(elapsed, result.success)
+    return 0 if result.success else 1
+
+
+def print_summary(elapsed: float, success: bool) -> None:
+    import duckdb
+
+    path = config.warehouse_path()
+    print(
+        f"\n{'Built' if success else 'FAILED:'} warehouse {path} in {elapsed:.1f} s "
+        f"(data: {config.data_dir()}, as of {config.as_of().isoformat()})"
+    )
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = conn.execute(
+            """select table_schema, table_name from information_schema.tables
+               where table_schema in ('marts', 'audiences') order by 1, 2"""
+        ).fetchall()
+        for schema, table in rows:
+            count = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            print(f"  {schema}.{table:<40} {count:>10,} rows")
+    finally:
+        conn.close()
+    print(f"\nOpen it: duckdb -readonly {path}   |   UI: make dev (dagster dev)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestration.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build_cmd = sub.add_parser("build", help="materialize every asset (or a selection) into the warehouse")
+    build_cmd.add_argument("--select", help="Dagster asset selection, e.g. 'key:raw/*' or 'group:marts'")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        return build(args.select)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
