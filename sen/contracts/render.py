@@ -1,0 +1,119 @@
+"""Render the dbt sources file and the input-contract documentation from ``sources.yml`` (one truth).
+
+Run ``python -m sen.contracts.render`` after editing sources.yml; a test fails when they drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from sen.config import DBT_PROJECT_DIR, REPO_ROOT
+from sen.contracts import load_contract
+
+SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
+DOCS_FILE = REPO_ROOT / "docs" / "input_contract.md"
+HEADER = "# Generated from sen/contracts/sources.yml by `python -m sen.contracts.render`; do not edit.\n"
+
+
+def render_dbt_sources() -> str:
+    tables = []
+    for name, source in load_contract().sources.items():
+        columns = []
+        for column in source.columns:
+            text = f"{column.type}{', required' if column.required else ''}"
+            if column.accepted:
+                text += f"; one of {', '.join(column.accepted)}"
+            columns.append({"name": column.name, "description": f"Raw text ({text})."})
+        for meta in ("_source_file", "_source_line", "_file_sha256", "_load_id", "_loaded_at"):
+            columns.append(
+                {"name": meta, "description": "Loader metadata: where and when the row was loaded."}
+            )
+        tables.append(
+            {
+                "name": name,
+                "description": source.description.strip(),
+                "config": {"meta": {"dagster": {"asset_key": ["raw", name]}}},
+                "columns": columns,
+            }
+        )
+    doc = {
+        "version": 2,
+        "sources": [
+            {
+                "name": "raw",
+                "schema": "raw",
+                "description": "Source files loaded as text by the ingestion assets (see docs/input_contract.md).",
+                "config": {"loaded_at_field": "_loaded_at"},
+                "tables": tables,
+            }
+        ],
+    }
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+
+
+def render_docs() -> str:
+    contract = load_contract()
+    out = [
+        "<!-- Generated from sen/contracts/sources.yml by `python -m sen.contracts.render`; do not edit. -->",
+        "# Input contract",
+        "",
+        "Sen reads one folder per source under `CDP_DATA_DIR` (default: `data_samples/sample`). Any number of files",
+        "may sit in a source folder; each is loaded once (recognised by its SHA-256), so re-delivering a file or",
+        "rerunning a load adds nothing. Accepted formats, chosen by file extension:",
+        "",
+        "- CSV: `.csv`, `.csv.gz` — UTF-8, comma-separated, a header row; column order is free, extra columns are",
+        "  ignored.",
+        "- JSON lines: `.jsonl`, `.ndjson`, `.json` (one object per line, optionally `.gz`) — nested fields are read",
+        "  by the dotted `path` below; objects are kept as JSON text.",
+        "- Parquet: `.parquet`.",
+        "",
+        "Types: `timestamp` is ISO-8601; an offset (`Z`, `+07:00`) is honoured and a naive value is read in the",
+        "source's time zone; everything is stored in UTC. `date` is `YYYY-MM-DD`; `decimal` uses a dot; `boolean`",
+        "accepts true/false/1/0/yes/no; `json` must be valid JSON.",
+        "",
+        "What happens to bad input:",
+        "",
+        "- a file without a **required column** stops that source with an error naming the file and the column;",
+        "  nothing of that source is loaded until it is fixed;",
+        "- a **row** with an empty required field, a value of the wrong type or a value outside the accepted set, a",
+        "  broken JSON line or a CSV row with the wrong number of fields goes to `raw._quarantine` (source, file,",
+        "  line, reason, the record) while the good rows load; `rows_in = rows_loaded + rows_quarantined` is shown",
+        "  on the ingestion asset;",
+        "- an **unreadable file** (bad compression, not UTF-8) is reported in `raw._quarantine` and on the asset,",
+        "  and is not marked loaded: fix it and rerun.",
+        "",
+        "Every loaded row keeps `_source_file`, `_source_line`, `_file_sha256`, `_load_id` and `_loaded_at`.",
+        "",
+    ]
+    for name, source in contract.sources.items():
+        out += [
+            f"## `{name}/`",
+            "",
+            f"{source.description.strip()} Usual format: {source.format_hint}; naive timestamps are read as "
+            f"`{source.timezone}`; key: {', '.join(source.key)}.",
+            "",
+            "| column | type | required | notes |",
+            "|---|---|---|---|",
+        ]
+        for c in source.columns:
+            notes = []
+            if c.path and c.path != c.name:
+                notes.append(f"JSON path `{c.path}`")
+            if c.accepted:
+                notes.append("one of " + ", ".join(f"`{v}`" for v in c.accepted))
+            out.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {'; '.join(notes)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    Path(SOURCES_FILE).write_text(render_dbt_sources(), encoding="utf-8")
+    Path(DOCS_FILE).parent.mkdir(exist_ok=True)
+    Path(DOCS_FILE).write_text(render_docs(), encoding="utf-8")
+    print(f"wrote {SOURCES_FILE} and {DOCS_FILE}")
+
+
+if __name__ == "__main__":
+    main()
