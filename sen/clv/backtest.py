@@ -45,8 +45,13 @@ def run_backtest(
         raise ValueError(f"holdout end {holdout_end} must be after calibration end {calibration_end}")
     cal = summarise_occasions(purchase_occasions(frame, calibration_end), calibration_end.normalize())
     model = fit_clv_model(
-        cal["frequency"], cal["recency"], cal["T"], cal["monetary"], cal["first_value"],
-        time_unit="days", min_repeat_buyers=min_repeat_buyers,
+        cal["frequency"],
+        cal["recency"],
+        cal["T"],
+        cal["monetary"],
+        cal["first_value"],
+        time_unit="days",
+        min_repeat_buyers=min_repeat_buyers,
     )
     holdout_days = float((holdout_end.normalize() - calibration_end.normalize()).days)
     x = cal["frequency"].to_numpy(dtype=np.float64)
@@ -85,7 +90,9 @@ def run_backtest(
         "predicted_revenue": pred_r,
         "actual_revenue": act_r,
         "revenue_error_pct": _pct_error(pred_r, act_r),
-        "mae_purchases": float(np.abs(per_person["predicted_purchases"] - per_person["actual_purchases"]).mean())
+        "mae_purchases": float(
+            np.abs(per_person["predicted_purchases"] - per_person["actual_purchases"]).mean()
+        )
         if len(per_person)
         else None,
         "mae_revenue": float(np.abs(per_person["predicted_revenue"] - per_person["actual_revenue"]).mean())
@@ -94,7 +101,9 @@ def run_backtest(
         "n_new_customers_in_holdout": int((~known).sum()),
         "new_customers_holdout_revenue": float(actual.loc[~known, "sum"].sum()),
     }
-    return BacktestResult(model=model, per_person=per_person, summary=summary, by_frequency=by_frequency(per_person))
+    return BacktestResult(
+        model=model, per_person=per_person, summary=summary, by_frequency=by_frequency(per_person)
+    )
 
 
 def by_frequency(per_person: pd.DataFrame) -> pd.DataFrame:

@@ -30,7 +30,9 @@ class ChurnRules:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.high_below <= self.low_above <= 1.0:
-            raise ValueError(f"need 0 <= high_below <= low_above <= 1, got {self.high_below}, {self.low_above}")
+            raise ValueError(
+                f"need 0 <= high_below <= low_above <= 1, got {self.high_below}, {self.low_above}"
+            )
         if not 0.0 <= self.recency_medium_days <= self.recency_high_days:
             raise ValueError(
                 "need 0 <= recency_medium_days <= recency_high_days, got "
@@ -69,7 +71,9 @@ class ClvTiers:
             raise ValueError(f"tier shares must be increasing and in (0, 1], got {shares}")
 
 
-def clv_tier(clv: npt.ArrayLike, person_ids: npt.ArrayLike, tiers: ClvTiers | None = None) -> npt.NDArray[np.object_]:
+def clv_tier(
+    clv: npt.ArrayLike, person_ids: npt.ArrayLike, tiers: ClvTiers | None = None
+) -> npt.NDArray[np.object_]:
     """Tier per customer; equal CLVs are ordered by person_id (ascending) so the result never depends on row order."""
     tiers = tiers or ClvTiers()
     values = as_float_column(clv, "clv")

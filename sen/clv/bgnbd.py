@@ -65,7 +65,9 @@ class BgNbdParams:
         }
 
 
-def log_likelihood(params: BgNbdParams, frequency, recency, T) -> FloatArray:
+def log_likelihood(
+    params: BgNbdParams, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
     """Per-customer log-likelihood (FHL 2005 eq. 6), in the parameters' time unit."""
     x, t_x, age = check_rft(frequency, recency, T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
@@ -77,7 +79,9 @@ def log_likelihood(params: BgNbdParams, frequency, recency, T) -> FloatArray:
     return base + np.logaddexp(0.0, _log_dropout_ratio(r, a, b, x, log_at, log_atx))
 
 
-def _log_dropout_ratio(r: float, a: float, b: float, x: FloatArray, log_at, log_atx) -> FloatArray:
+def _log_dropout_ratio(
+    r: float, a: float, b: float, x: FloatArray, log_at: FloatArray, log_atx: FloatArray
+) -> FloatArray:
     """log of (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x))^(r + x); -inf when x = 0.
 
     It is the log-odds of "dropped out after the last purchase" against "still alive": the second term of the
@@ -89,7 +93,9 @@ def _log_dropout_ratio(r: float, a: float, b: float, x: FloatArray, log_at, log_
     return np.where(repeat, d, -np.inf)
 
 
-def probability_alive(params: BgNbdParams, frequency, recency, T) -> FloatArray:
+def probability_alive(
+    params: BgNbdParams, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
     """P(alive at T | x, t_x, T). Equal to 1 when x = 0: in BG/NBD dropout happens only after a repeat purchase."""
     x, t_x, age = check_rft(frequency, recency, T)
     d = _log_dropout_ratio(
@@ -108,7 +114,9 @@ def _nudged(params: BgNbdParams) -> tuple[float, float, float, float]:
     return r, alpha, a, b
 
 
-def expected_purchases(params: BgNbdParams, t, frequency, recency, T) -> FloatArray:
+def expected_purchases(
+    params: BgNbdParams, t: npt.ArrayLike, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
     """E[number of purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10); t broadcasts against the columns.
 
     The Gauss hypergeometric term is evaluated after Euler's transformation,
@@ -131,7 +139,7 @@ def expected_purchases(params: BgNbdParams, t, frequency, recency, T) -> FloatAr
     return np.maximum(c / (a - 1.0) * bracket * expit(-d), 0.0)
 
 
-def expected_purchases_new_customer(params: BgNbdParams, t) -> FloatArray:
+def expected_purchases_new_customer(params: BgNbdParams, t: npt.ArrayLike) -> FloatArray:
     """E[X(t)]: expected repeat purchases within t of a first purchase, for a customer not yet observed."""
     horizon = np.atleast_1d(np.asarray(t, dtype=np.float64))
     zeros = np.zeros_like(horizon)
@@ -194,7 +202,9 @@ def _negll_and_grad(theta: FloatArray, data: _CompressedData) -> tuple[float, Fl
 def _minimise(theta0: FloatArray, data: _CompressedData) -> tuple[FloatArray, bool]:
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 4
     options = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
-    res = minimize(_negll_and_grad, theta0, args=(data,), jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    res = minimize(
+        _negll_and_grad, theta0, args=(data,), jac=True, method="L-BFGS-B", bounds=bounds, options=options
+    )
     theta = res.x
     if not _is_stationary(theta, data):
         # L-BFGS-B can stop early on a flat ridge; a derivative-free polish then a second run settles it.
@@ -205,7 +215,9 @@ def _minimise(theta0: FloatArray, data: _CompressedData) -> tuple[FloatArray, bo
             bounds=bounds,
             options={"xatol": 1e-9, "fatol": 1e-14, "maxiter": 4000},
         )
-        res = minimize(_negll_and_grad, nm.x, args=(data,), jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+        res = minimize(
+            _negll_and_grad, nm.x, args=(data,), jac=True, method="L-BFGS-B", bounds=bounds, options=options
+        )
         theta = res.x
     return theta, _is_stationary(theta, data)
 
@@ -217,7 +229,9 @@ def _is_stationary(theta: FloatArray, data: _CompressedData) -> bool:
     return bool(np.isfinite(value) and np.all(np.abs(grad[~at_bound]) < 1e-5))
 
 
-def fit_bgnbd(frequency, recency, T, time_unit: str = "days") -> BgNbdParams:
+def fit_bgnbd(
+    frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike, time_unit: str = "days"
+) -> BgNbdParams:
     """Maximum-likelihood BG/NBD fit on a per-customer summary measured in ``time_unit``.
 
     Time is rescaled by the mean age inside the optimiser so the starting point and tolerances do not depend

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
@@ -51,7 +52,7 @@ class GammaGammaParams:
         }
 
 
-def _repeat_columns(frequency, monetary) -> tuple[FloatArray, FloatArray]:
+def _repeat_columns(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     x = as_float_column(frequency, "frequency")
     m = check_monetary(monetary, len(x))
     if np.any((x < 0) | (x != np.floor(x))):
@@ -60,7 +61,7 @@ def _repeat_columns(frequency, monetary) -> tuple[FloatArray, FloatArray]:
     return x, m
 
 
-def log_likelihood(params: GammaGammaParams, frequency, monetary) -> FloatArray:
+def log_likelihood(params: GammaGammaParams, frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> FloatArray:
     """Per-customer log-density of the average repeat value; only defined where frequency > 0 and monetary > 0."""
     x, m = _repeat_columns(frequency, monetary)
     if np.any((x <= 0) | (m <= 0)):
@@ -78,7 +79,9 @@ def log_likelihood(params: GammaGammaParams, frequency, monetary) -> FloatArray:
     )
 
 
-def _negll_and_grad(theta: FloatArray, x: FloatArray, m: FloatArray, log_xm: FloatArray) -> tuple[float, FloatArray]:
+def _negll_and_grad(
+    theta: FloatArray, x: FloatArray, m: FloatArray, log_xm: FloatArray
+) -> tuple[float, FloatArray]:
     p, q, g = np.exp(theta)
     px = p * x
     log_gxm = np.log(g + x * m)
@@ -97,7 +100,7 @@ def _negll_and_grad(theta: FloatArray, x: FloatArray, m: FloatArray, log_xm: Flo
     return -ll / n, -grad / n
 
 
-def fit_gamma_gamma(frequency, monetary) -> GammaGammaParams:
+def fit_gamma_gamma(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> GammaGammaParams:
     """Maximum-likelihood fit on the rows with frequency > 0 and monetary > 0 (other rows are ignored).
 
     Values are divided by their mean inside the optimiser so the start and tolerances do not depend on the
@@ -114,14 +117,33 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGammaParams:
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 3
     options = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
     theta0 = np.array([0.0, math.log(2.0), 0.0])  # q > 1 at the start so the mean spend is finite
-    res = minimize(_negll_and_grad, theta0, args=(x, ms, log_xm), jac=True, method="L-BFGS-B", bounds=bounds,
-                   options=options)
+    res = minimize(
+        _negll_and_grad,
+        theta0,
+        args=(x, ms, log_xm),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options=options,
+    )
     theta = res.x
     if not _is_stationary(theta, x, ms, log_xm):
-        nm = minimize(lambda th: _negll_and_grad(th, x, ms, log_xm)[0], theta, method="Nelder-Mead", bounds=bounds,
-                      options={"xatol": 1e-9, "fatol": 1e-14, "maxiter": 4000})
-        res = minimize(_negll_and_grad, nm.x, args=(x, ms, log_xm), jac=True, method="L-BFGS-B", bounds=bounds,
-                       options=options)
+        nm = minimize(
+            lambda th: _negll_and_grad(th, x, ms, log_xm)[0],
+            theta,
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={"xatol": 1e-9, "fatol": 1e-14, "maxiter": 4000},
+        )
+        res = minimize(
+            _negll_and_grad,
+            nm.x,
+            args=(x, ms, log_xm),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options=options,
+        )
         theta = res.x
     p, q, g_scaled = (float(v) for v in np.exp(theta))
     params = GammaGammaParams(p=p, q=q, gamma=g_scaled * scale)
@@ -136,7 +158,9 @@ def _is_stationary(theta: FloatArray, x: FloatArray, m: FloatArray, log_xm: Floa
     return bool(np.isfinite(value) and np.all(np.abs(grad[~at_bound]) < 1e-5))
 
 
-def expected_average_value(params: GammaGammaParams, frequency, monetary) -> FloatArray:
+def expected_average_value(
+    params: GammaGammaParams, frequency: npt.ArrayLike, monetary: npt.ArrayLike
+) -> FloatArray:
     """E[Z | x, zbar] = (p (gamma + x zbar)) / (p x + q - 1): the customer's mean shrunk to the population mean.
 
     With x = 0 this is the population mean p gamma / (q - 1). Requires q > 1 (checked by the caller's fallback).

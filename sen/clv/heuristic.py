@@ -56,7 +56,9 @@ def fit_heuristic(
         pooled_rate=float(x.sum()) / total_age if total_age > 0 else 0.0,
         prior_time=DEFAULT_PRIOR_DAYS * unit_factor("days", unit),
         mean_repeat_value=float(monetary[buyers].mean()) if buyers.any() else math.nan,
-        mean_first_value=float(first_value.mean()) if first_value is not None and len(first_value) else math.nan,
+        mean_first_value=float(first_value.mean())
+        if first_value is not None and len(first_value)
+        else math.nan,
         n_customers=len(x),
     )
 
@@ -69,8 +71,14 @@ def probability_alive(params: HeuristicParams, x: FloatArray, t_x: FloatArray, a
     return np.where(x > 0, np.exp(-purchase_rate(params, x, age) * (age - t_x)), 1.0)
 
 
-def expected_purchases(params: HeuristicParams, t, x: FloatArray, t_x: FloatArray, age: FloatArray) -> FloatArray:
-    return probability_alive(params, x, t_x, age) * purchase_rate(params, x, age) * np.asarray(t, dtype=np.float64)
+def expected_purchases(
+    params: HeuristicParams, t: float | FloatArray, x: FloatArray, t_x: FloatArray, age: FloatArray
+) -> FloatArray:
+    return (
+        probability_alive(params, x, t_x, age)
+        * purchase_rate(params, x, age)
+        * np.asarray(t, dtype=np.float64)
+    )
 
 
 def expected_average_value(params: HeuristicParams, x: FloatArray, monetary: FloatArray) -> FloatArray:

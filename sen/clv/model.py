@@ -118,7 +118,9 @@ def fit_clv_model(
     spend: SpendModel = "heuristic"
     n_spenders = int(np.count_nonzero((x > 0) & (m > 0)))
     if n_spenders < min_repeat_buyers:
-        notes.append(f"spend: {n_spenders} repeat buyers with positive spend < {min_repeat_buyers}, own/mean spend used")
+        notes.append(
+            f"spend: {n_spenders} repeat buyers with positive spend < {min_repeat_buyers}, own/mean spend used"
+        )
     else:
         gg = gamma_gamma.fit_gamma_gamma(x, m)
         if not gg.converged:

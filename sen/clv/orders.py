@@ -56,7 +56,9 @@ def load_orders(orders: pd.DataFrame, *, timezone: str | None = None) -> OrderFr
     frame = orders.loc[:, list(REQUIRED_COLUMNS)]
 
     if frame["person_id"].isna().any():
-        raise ValueError(f"orders row {_first_label(frame, frame['person_id'].isna())!r}: person_id is missing")
+        raise ValueError(
+            f"orders row {_first_label(frame, frame['person_id'].isna())!r}: person_id is missing"
+        )
 
     raw_ts = frame["ordered_at"]
     if isinstance(raw_ts.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(raw_ts):
@@ -71,7 +73,9 @@ def load_orders(orders: pd.DataFrame, *, timezone: str | None = None) -> OrderFr
     bad_amount = ~np.isfinite(amount.to_numpy())
     if bad_amount.any():
         label = frame.index[np.flatnonzero(bad_amount)[0]]
-        raise ValueError(f"orders row {label!r}: net_amount {frame['net_amount'].loc[label]!r} is not a finite number")
+        raise ValueError(
+            f"orders row {label!r}: net_amount {frame['net_amount'].loc[label]!r} is not a finite number"
+        )
 
     source_tz = ts.dt.tz
     if timezone is not None:
@@ -79,7 +83,11 @@ def load_orders(orders: pd.DataFrame, *, timezone: str | None = None) -> OrderFr
     if ts.dt.tz is not None:
         ts = ts.dt.tz_localize(None)
     clean = pd.DataFrame(
-        {"person_id": frame["person_id"].to_numpy(), "ordered_at": ts.to_numpy(), "net_amount": amount.to_numpy()}
+        {
+            "person_id": frame["person_id"].to_numpy(),
+            "ordered_at": ts.to_numpy(),
+            "net_amount": amount.to_numpy(),
+        }
     )
     return OrderFrame(orders=clean, source_tz=source_tz, timezone=timezone)
 

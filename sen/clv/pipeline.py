@@ -53,20 +53,36 @@ def fit_and_score(
     frame = load_orders(orders_df, timezone=timezone)
     end = frame.local(as_of)
     summary = summarise_occasions(purchase_occasions(frame, end), end.normalize(), "days")
-    cols = {c: summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T", "monetary", "first_value")}
+    cols = {
+        c: summary[c].to_numpy(dtype=np.float64)
+        for c in ("frequency", "recency", "T", "monetary", "first_value")
+    }
     model = fit_clv_model(
-        cols["frequency"], cols["recency"], cols["T"], cols["monetary"], cols["first_value"],
-        time_unit="days", min_repeat_buyers=min_repeat_buyers,
+        cols["frequency"],
+        cols["recency"],
+        cols["T"],
+        cols["monetary"],
+        cols["first_value"],
+        time_unit="days",
+        min_repeat_buyers=min_repeat_buyers,
     )
     fitted = time.perf_counter()
     scores = scoring.score(
-        model, cols["frequency"], cols["recency"], cols["T"], cols["monetary"], cols["first_value"],
-        horizon_months=horizon_months, annual_discount_rate=annual_discount_rate,
+        model,
+        cols["frequency"],
+        cols["recency"],
+        cols["T"],
+        cols["monetary"],
+        cols["first_value"],
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
     )
     out = summary[["person_id", "frequency", "recency", "T", "monetary"]].copy()
     for name in ("expected_purchases_horizon", "p_alive", "expected_avg_value", "clv"):
         out[name] = scores[name]
-    out["churn_risk"] = churn_risk(scores["p_alive"], cols["frequency"], cols["T"] - cols["recency"], churn_rules)
+    out["churn_risk"] = churn_risk(
+        scores["p_alive"], cols["frequency"], cols["T"] - cols["recency"], churn_rules
+    )
     out["clv_tier"] = clv_tier(scores["clv"], out["person_id"].to_numpy(), tiers)
     out["fallback_reason"] = scores["fallback_reason"]
     finished = time.perf_counter()
@@ -102,8 +118,10 @@ def backtest(
     Returns (per_person_df, summary_dict, by_frequency_df, png_bytes).
     """
     frame = load_orders(orders_df, timezone=timezone)
-    cal_input = calibration_end if calibration_end is not None else pd.Timestamp(as_of) - pd.DateOffset(
-        months=horizon_months
+    cal_input = (
+        calibration_end
+        if calibration_end is not None
+        else pd.Timestamp(as_of) - pd.DateOffset(months=horizon_months)
     )
     result = run_backtest(
         frame, frame.local(cal_input), frame.local(as_of), min_repeat_buyers=min_repeat_buyers

@@ -9,7 +9,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def backtest_png(by_frequency: pd.DataFrame, title: str = "Holdout purchases by calibration frequency") -> bytes:
+def backtest_png(
+    by_frequency: pd.DataFrame, title: str = "Holdout purchases by calibration frequency"
+) -> bytes:
     """Render ``by_frequency`` (from ``sen.clv.backtest``) as PNG bytes with the Agg backend.
 
     A Figure is built directly, not through pyplot, so no global state or display is involved (safe in
@@ -21,7 +23,9 @@ def backtest_png(by_frequency: pd.DataFrame, title: str = "Holdout purchases by 
     labels = by_frequency["calibration_frequency"].astype(str).tolist()
     positions = range(len(labels))
     ax.plot(positions, by_frequency["actual_purchases_mean"], marker="o", label="actual")
-    ax.plot(positions, by_frequency["predicted_purchases_mean"], marker="s", linestyle="--", label="predicted")
+    ax.plot(
+        positions, by_frequency["predicted_purchases_mean"], marker="s", linestyle="--", label="predicted"
+    )
     ax.set_xticks(list(positions), labels)
     ax.set_xlabel("repeat purchases in calibration period")
     ax.set_ylabel("mean purchases in holdout period")

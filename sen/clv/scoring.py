@@ -38,7 +38,9 @@ def monthly_discount_rate(annual_discount_rate: float) -> float:
     return (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
 
 
-def expected_purchases(model: ClvModel, t, x: FloatArray, t_x: FloatArray, age: FloatArray) -> FloatArray:
+def expected_purchases(
+    model: ClvModel, t: float | FloatArray, x: FloatArray, t_x: FloatArray, age: FloatArray
+) -> FloatArray:
     """Expected purchases in (T, T + t] under the model's purchase part (t in the model's time unit)."""
     if model.purchase_model == "bgnbd" and model.bgnbd is not None:
         return bgnbd.expected_purchases(model.bgnbd, t, x, t_x, age)

@@ -33,7 +33,9 @@ def simulate_summary(
     holdout_purchases (purchases in (T, T + holdout]).
     """
     rng = np.random.default_rng(seed)
-    age = rng.integers(0, int(max_age) + 1, n).astype(np.float64) if whole_ages else rng.uniform(0, max_age, n)
+    age = (
+        rng.integers(0, int(max_age) + 1, n).astype(np.float64) if whole_ages else rng.uniform(0, max_age, n)
+    )
     lam = rng.gamma(bg.r, 1.0 / bg.alpha, n)
     drop_p = np.clip(rng.beta(bg.a, bg.b, n), 1e-12, 1.0)
     dropout_after = rng.geometric(drop_p)
@@ -64,7 +66,9 @@ def simulate_summary(
     )
 
 
-def simulate_orders(summary: pd.DataFrame, as_of: str | pd.Timestamp, gg: GammaGammaParams, *, seed: int = 0) -> pd.DataFrame:
+def simulate_orders(
+    summary: pd.DataFrame, as_of: str | pd.Timestamp, gg: GammaGammaParams, *, seed: int = 0
+) -> pd.DataFrame:
     """Order rows (person_id, ordered_at, net_amount) consistent with a simulated summary in days.
 
     The first order is T days before ``as_of``'s date, the last repeat order at t_x, the other x - 1 uniform
@@ -86,9 +90,11 @@ def simulate_orders(summary: pd.DataFrame, as_of: str | pd.Timestamp, gg: GammaG
     day_offset = np.concatenate([np.zeros(n), np.floor(offsets)])
     first_day = pd.Timestamp(as_of).normalize() - pd.to_timedelta(age, unit="D")
     seconds = rng.uniform(0, 86_399, len(person))
-    ordered_at = first_day.to_numpy()[person] + pd.to_timedelta(day_offset, unit="D").to_numpy() + pd.to_timedelta(
-        seconds, unit="s"
-    ).to_numpy()
+    ordered_at = (
+        first_day.to_numpy()[person]
+        + pd.to_timedelta(day_offset, unit="D").to_numpy()
+        + pd.to_timedelta(seconds, unit="s").to_numpy()
+    )
     amounts: npt.NDArray[np.float64] = rng.gamma(gg.p, 1.0 / nu[person])
     return pd.DataFrame(
         {

@@ -18,7 +18,9 @@ from sen.clv.units import DAYS_PER_UNIT, check_unit
 SUMMARY_COLUMNS = ("person_id", "frequency", "recency", "T", "monetary", "first_value")
 
 
-def summarise_occasions(occasions: pd.DataFrame, as_of_day: pd.Timestamp, time_unit: str = "days") -> pd.DataFrame:
+def summarise_occasions(
+    occasions: pd.DataFrame, as_of_day: pd.Timestamp, time_unit: str = "days"
+) -> pd.DataFrame:
     """Summary from occasions sorted by (person_id, day), as returned by ``purchase_occasions``."""
     unit_days = DAYS_PER_UNIT[check_unit(time_unit)]
     grouped = occasions.groupby("person_id", sort=True, observed=True)
