@@ -34,6 +34,8 @@ class ClvModel:
     heuristic: heuristic.HeuristicParams
     n_customers: int
     n_repeat_buyers: int
+    # Gamma-Gamma assumes spend is independent of purchase frequency; a strong correlation is a warning sign.
+    spend_frequency_correlation: float | None = None
     notes: tuple[str, ...] = ()  # why a fallback was taken, for the fit record
 
     @property
@@ -74,6 +76,7 @@ class ClvModel:
             "gg_n_customers": gg.n_customers if gg else None,
             "gg_converged": gg.converged if gg else None,
             "gg_population_mean": gg.population_mean if gg and math.isfinite(gg.population_mean) else None,
+            "spend_frequency_correlation": self.spend_frequency_correlation,
             "heuristic_pooled_rate": h.pooled_rate,
             "heuristic_fallback_value": h.fallback_value,
             "notes": "; ".join(self.notes) or None,
@@ -130,6 +133,11 @@ def fit_clv_model(
         else:
             spend = "gamma_gamma"
 
+    spenders = (x > 0) & (m > 0)
+    correlation = None
+    if n_spenders >= 3 and np.ptp(x[spenders]) > 0 and np.ptp(m[spenders]) > 0:
+        correlation = float(np.corrcoef(x[spenders], m[spenders])[0, 1])
+
     return ClvModel(
         time_unit=unit,
         purchase_model=purchase,
@@ -139,5 +147,6 @@ def fit_clv_model(
         heuristic=heur,
         n_customers=len(x),
         n_repeat_buyers=n_repeat,
+        spend_frequency_correlation=correlation,
         notes=tuple(notes),
     )

@@ -32,6 +32,8 @@ def test_fit_and_score_cdnow(cdnow_orders: pd.DataFrame) -> None:
     assert record["fit_status"] == "mle" and record["time_unit"] == "days"
     assert record["bgnbd_alpha"] == pytest.approx(4.414 * 7, rel=0.01)
     assert record["gg_n_customers"] == 946
+    # CDNOW's repeat spend is nearly independent of frequency, as Gamma-Gamma assumes.
+    assert record["spend_frequency_correlation"] == pytest.approx(0.114, abs=0.002)
     assert record["total_clv"] == pytest.approx(scores["clv"].sum())
     # Model rows have no fallback reason; single buyers are flagged.
     repeat = scores["frequency"] > 0
