@@ -1,0 +1,1 @@
+"""Deterministic, realistic multi-source sample data for Sen (see data_samples/README.md)."""
