@@ -1,0 +1,42 @@
+with
+
+source as (
+    select * from {{ source('raw', 'ad_touchpoints') }}
+),
+
+versions as (
+    select
+        *,
+        {{ version_rank(['trim(touchpoint_id)']) }} as version_rank
+    from source
+),
+
+latest as (
+    select * from versions
+    where version_rank = 1
+),
+
+typed as (
+    select
+        trim(touchpoint_id) as touchpoint_id,
+        {{ clean_enum('platform') }} as platform,
+        trim(campaign_id) as campaign_id,
+        {{ clean_enum('touch_type') }} as touch_type,
+        {{ clean_text('click_id') }} as click_id,
+        -- The landing-page URL parameter that carries this platform's click id (see stg_tracking__events).
+        case
+            when {{ clean_text('click_id') }} is null then null
+            when {{ clean_enum('platform') }} = 'meta' then 'fbclid'
+            when {{ clean_enum('platform') }} = 'google' then 'gclid'
+            when {{ clean_enum('platform') }} = 'tiktok' then 'ttclid'
+        end as click_id_type,
+        {{ to_decimal('cost') }} as cost,
+        {{ currency_code('currency') }} as currency,
+        {{ source_timestamp('occurred_at', 'ad_touchpoints') }} as occurred_at,
+        _source_file,
+        _source_line,
+        _loaded_at
+    from latest
+)
+
+select * from typed

@@ -1,0 +1,34 @@
+with
+
+source as (
+    select * from {{ source('raw', 'product_price_changes') }}
+),
+
+versions as (
+    select
+        *,
+        {{ version_rank([clean_code('sku'), source_timestamp('changed_at', 'product_price_changes')]) }}
+            as version_rank
+    from source
+),
+
+latest as (
+    select * from versions
+    where version_rank = 1
+),
+
+typed as (
+    select
+        {{ hash_key([clean_code('sku'), source_timestamp('changed_at', 'product_price_changes')]) }}
+            as price_change_id,
+        {{ clean_code('sku') }} as sku,
+        {{ to_decimal('old_price') }} as old_price,
+        {{ to_decimal('new_price') }} as new_price,
+        {{ source_timestamp('changed_at', 'product_price_changes') }} as changed_at,
+        _source_file,
+        _source_line,
+        _loaded_at
+    from latest
+)
+
+select * from typed

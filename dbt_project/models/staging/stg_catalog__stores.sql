@@ -1,0 +1,32 @@
+with
+
+source as (
+    select * from {{ source('raw', 'stores') }}
+),
+
+versions as (
+    select
+        *,
+        {{ version_rank([clean_code('store_id')]) }} as version_rank
+    from source
+),
+
+latest as (
+    select * from versions
+    where version_rank = 1
+),
+
+typed as (
+    select
+        {{ clean_code('store_id') }} as store_id,
+        {{ clean_text('name') }} as store_name,
+        {{ clean_text('city') }} as city,
+        {{ clean_code('country') }} as country,
+        {{ to_date('opened_at') }} as opened_at,
+        _source_file,
+        _source_line,
+        _loaded_at
+    from latest
+)
+
+select * from typed

@@ -1,0 +1,34 @@
+with
+
+source as (
+    select * from {{ source('raw', 'email_events') }}
+),
+
+versions as (
+    select
+        *,
+        {{ version_rank(['trim(event_id)']) }} as version_rank
+    from source
+),
+
+latest as (
+    select * from versions
+    where version_rank = 1
+),
+
+typed as (
+    select
+        trim(event_id) as event_id,
+        {{ normalize_email('email') }} as email,
+        trim(campaign_id) as campaign_id,
+        {{ clean_enum('event_type') }} as event_type,
+        {{ clean_text('url') }} as url,
+        {{ source_timestamp('occurred_at', 'email_events') }} as occurred_at,
+        email as email_raw,
+        _source_file,
+        _source_line,
+        _loaded_at
+    from latest
+)
+
+select * from typed

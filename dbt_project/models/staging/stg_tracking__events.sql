@@ -1,0 +1,204 @@
+{#- Segment-spec tracking events (web analytics.js and the mobile SDKs), one row per messageId. -#}
+with
+
+source as (
+    select * from {{ source('raw', 'events') }}
+),
+
+versions as (
+    select
+        *,
+        -- SDK retries deliver one message several times: one row per messageId, the latest load wins.
+        {{ version_rank(['trim(message_id)']) }} as version_rank
+    from source
+),
+
+latest as (
+    select * from versions
+    where version_rank = 1
+),
+
+extracted as (
+    select
+        trim(message_id) as event_id,
+        {{ clean_enum('type') }} as event_type,
+        {{ clean_text('event') }} as track_event,
+        {{ clean_text('name') }} as page_name,
+        {{ source_timestamp('timestamp', 'events') }} as occurred_at,
+        {{ source_timestamp('sent_at', 'events') }} as sent_at,
+        {{ source_timestamp('received_at', 'events') }} as received_at,
+        anonymous_id as anonymous_id_raw,
+        user_id as user_id_raw,
+        {{ json_text('context', 'device.id') }} as device_id_raw,
+        {{ clean_enum(json_text('context', 'device.type')) }} as device_type,
+        {{ clean_enum(json_text('context', 'library.name')) }} as library_name,
+        {{ clean_enum(json_text('context', 'os.name')) }} as os_name,
+        {{ clean_text("coalesce(" ~ json_text('context', 'page.url') ~ ", " ~ json_text('properties', 'url') ~ ")") }}
+            as page_url,
+        {{ clean_text("coalesce(" ~ json_text('context', 'page.path') ~ ", " ~ json_text('properties', 'path') ~ ")") }}
+            as page_path_reported,
+        {{ clean_text("coalesce(" ~ json_text('context', 'page.referrer') ~ ", " ~ json_text('properties', 'referrer') ~ ")") }}
+            as referrer,
+        {{ clean_text(json_text('context', 'campaign.source')) }} as campaign_source,
+        {{ clean_text(json_text('context', 'campaign.medium')) }} as campaign_medium,
+        {{ clean_text(json_text('context', 'campaign.name')) }} as campaign_name,
+        {{ clean_text(json_text('context', 'campaign.content')) }} as campaign_content,
+        {{ clean_text(json_text('context', 'campaign.term')) }} as campaign_term,
+        {{ clean_text(json_text('context', 'ip')) }} as ip,
+        {{ clean_text(json_text('context', 'userAgent')) }} as user_agent,
+        {{ clean_code("coalesce(" ~ json_text('properties', 'sku') ~ ", " ~ json_text('properties', 'product_id') ~ ")") }}
+            as sku,
+        {{ clean_enum(json_text('properties', 'category')) }} as category,
+        {{ to_decimal(json_text('properties', 'price')) }} as price,
+        {{ to_integer(json_text('properties', 'quantity')) }} as quantity,
+        {{ clean_text(json_text('properties', 'cart_id')) }} as cart_id,
+        {{ clean_text(json_text('properties', 'order_id')) }} as order_id,
+        {{ to_decimal("coalesce(" ~ json_text('properties', 'revenue') ~ ", " ~ json_text('properties', 'total') ~ ")") }}
+            as revenue,
+        {{ clean_code(json_text('properties', 'currency')) }} as currency_reported,
+        -- Segment puts the push token in context.device.token; a registration event may also carry it.
+        coalesce(
+            {{ json_text('properties', 'push_token') }},
+            {{ json_text('properties', 'token') }},
+            {{ json_text('context', 'device.token') }}
+        ) as push_token_raw,
+        {{ clean_enum("coalesce(" ~ json_text('properties', 'push_platform') ~ ", " ~ json_text('properties', 'platform') ~ ")") }}
+            as push_platform_reported,
+        {{ clean_text(json_text('properties', 'campaign_id')) }} as campaign_id,
+        {{ clean_code(json_text('properties', 'store_id')) }} as store_id,
+        {{ clean_text("coalesce(" ~ json_text('properties', 'query') ~ ", " ~ json_text('properties', 'search_query') ~ ")") }}
+            as search_query,
+        -- identify calls carry traits at the top level; other calls may repeat them in context.traits.
+        coalesce({{ json_text('traits', 'email') }}, {{ json_text('context', 'traits.email') }}) as email_raw,
+        coalesce({{ json_text('traits', 'phone') }}, {{ json_text('context', 'traits.phone') }}) as phone_raw,
+        _source_file,
+        _source_line,
+        _loaded_at
+    from latest
+),
+
+typed as (
+    select
+        event_id,
+        event_type,
+        case when event_type = 'track' then track_event else event_type end as event_name,
+        page_name,
+        occurred_at,
+        sent_at,
+        received_at,
+        {{ normalize_identifier('anonymous_id_raw', 'anonymous_id') }} as anonymous_id,
+        {{ normalize_identifier('user_id_raw', 'customer_id') }} as customer_id,
+        {{ normalize_identifier('device_id_raw', 'device_id') }} as device_id,
+        device_type,
+        case
+            when library_name like '%ios%' or device_type = 'ios' or os_name in ('ios', 'ipados') then 'ios'
+            when library_name like '%android%' or device_type = 'android' or os_name = 'android' then 'android'
+            when library_name like 'analytics.js%' or library_name like '%web%' or page_url is not null then 'web'
+        end as platform,
+        page_url,
+        coalesce(page_path_reported, {{ url_path('page_url') }}) as page_path,
+        referrer,
+        coalesce(campaign_source, {{ url_query_param('page_url', 'utm_source') }}) as utm_source,
+        coalesce(campaign_medium, {{ url_query_param('page_url', 'utm_medium') }}) as utm_medium,
+        coalesce(campaign_name, {{ url_query_param('page_url', 'utm_campaign') }}) as utm_campaign,
+        coalesce(campaign_content, {{ url_query_param('page_url', 'utm_content') }}) as utm_content,
+        coalesce(campaign_term, {{ url_query_param('page_url', 'utm_term') }}) as utm_term,
+        {{ url_query_param('page_url', 'fbclid') }} as fbclid,
+        {{ url_query_param('page_url', 'gclid') }} as gclid,
+        {{ url_query_param('page_url', 'ttclid') }} as ttclid,
+        ip,
+        user_agent,
+        sku,
+        category,
+        price,
+        quantity,
+        cart_id,
+        order_id,
+        revenue,
+        coalesce(currency_reported, '{{ var("default_currency", "VND") }}') as currency,
+        {{ normalize_identifier('push_token_raw', 'push_token') }} as push_token,
+        push_platform_reported,
+        campaign_id,
+        store_id,
+        search_query,
+        {{ normalize_email('email_raw') }} as email,
+        {{ normalize_phone('phone_raw') }} as phone,
+        anonymous_id_raw,
+        user_id_raw,
+        device_id_raw,
+        push_token_raw,
+        email_raw,
+        phone_raw,
+        _source_file,
+        _source_line,
+        _loaded_at
+    from extracted
+),
+
+enriched as (
+    select
+        event_id,
+        event_type,
+        event_name,
+        page_name,
+        occurred_at,
+        sent_at,
+        received_at,
+        anonymous_id,
+        customer_id,
+        device_id,
+        device_type,
+        platform,
+        page_url,
+        page_path,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
+        coalesce(gclid, fbclid, ttclid) as click_id,
+        case
+            when gclid is not null then 'gclid'
+            when fbclid is not null then 'fbclid'
+            when ttclid is not null then 'ttclid'
+        end as click_id_type,
+        ip,
+        user_agent,
+        sku,
+        category,
+        price,
+        quantity,
+        cart_id,
+        order_id,
+        revenue,
+        currency,
+        push_token,
+        -- APNs tokens are iOS; FCM serves Android and web push, told apart by the event's platform.
+        case
+            when push_token is null then null
+            when push_platform_reported in ('ios', 'apns') then 'ios'
+            when push_platform_reported in ('web', 'webpush', 'web_push') then 'web'
+            when push_platform_reported = 'android' then 'android'
+            when push_platform_reported in ('fcm', 'gcm') and platform = 'web' then 'web'
+            when push_platform_reported in ('fcm', 'gcm') then 'android'
+            else platform
+        end as push_platform,
+        campaign_id,
+        store_id,
+        search_query,
+        email,
+        phone,
+        anonymous_id_raw,
+        user_id_raw,
+        device_id_raw,
+        push_token_raw,
+        email_raw,
+        phone_raw,
+        _source_file,
+        _source_line,
+        _loaded_at
+    from typed
+)
+
+select * from enriched
