@@ -1,0 +1,84 @@
+"""Dagster assets (and schedules) generated from the sync YAML files.
+
+    from reverse_etl.dagster_assets import build_sync_assets, build_sync_schedules
+    sync_assets = build_sync_assets("reverse_etl/syncs", lambda: os.environ["CDP_WAREHOUSE"])
+
+Each sync becomes asset `reverse_etl/<sync name>` that depends on its audience model's asset key
+(`AssetKey([model])`, as dagster-dbt names dbt models), runs the sync against the warehouse path given
+by `warehouse_path_fn` at materialization time, and reports added / changed / removed / rejected /
+duration as metadata. A failed sync fails the materialization (the run is still in sync.sync_runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from reverse_etl.config import SyncConfig, load_syncs
+from reverse_etl.engine import run_sync
+
+KEY_PREFIX = "reverse_etl"
+GROUP = "reverse_etl"
+
+
+class SyncRunConfig(dg.Config):
+    """Run config of a sync asset: `dry_run: true` records the planned diff and sends nothing."""
+
+    dry_run: bool = False
+
+
+def sync_asset_key(cfg: SyncConfig) -> dg.AssetKey:
+    return dg.AssetKey([KEY_PREFIX, cfg.name])
+
+
+def _sync_asset(cfg: SyncConfig, warehouse_path_fn: Callable[[], str | Path]) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=cfg.name,
+        key_prefix=KEY_PREFIX,
+        deps=[dg.AssetKey([cfg.model])],
+        group_name=GROUP,
+        kinds={"duckdb", cfg.destination.type.split("_")[0]},
+        description=cfg.description or f"Sync {cfg.model} to {cfg.destination.type} ({cfg.mode} mode).",
+        tags={"reverse_etl/destination": cfg.destination.type, "reverse_etl/mode": cfg.mode},
+        metadata={
+            "schedule": cfg.schedule,
+            "primary_key": cfg.primary_key,
+            "sync_file": cfg.source_file or "",
+        },
+    )
+    def _asset(context: dg.AssetExecutionContext, config: SyncRunConfig) -> dg.MaterializeResult:
+        result = run_sync(str(warehouse_path_fn()), cfg, dry_run=config.dry_run)
+        context.log.info(
+            f"{cfg.name}: +{result.added} ~{result.changed} -{result.removed} "
+            f"rejected {result.rejected} in {result.duration_s:.2f}s"
+        )
+        return dg.MaterializeResult(metadata=result.as_metadata())
+
+    return _asset
+
+
+def build_sync_assets(
+    sync_dir: str | Path, warehouse_path_fn: Callable[[], str | Path]
+) -> list[dg.AssetsDefinition]:
+    """One asset per sync file in `sync_dir` (validated on load: a bad file fails loudly here)."""
+    return [_sync_asset(cfg, warehouse_path_fn) for cfg in load_syncs(sync_dir)]
+
+
+def build_sync_schedules(sync_dir: str | Path) -> list[dg.ScheduleDefinition]:
+    """One schedule per sync, from its `schedule` cron string, materializing only that sync asset."""
+    schedules = []
+    for cfg in load_syncs(sync_dir):
+        job = dg.define_asset_job(
+            name=f"sync_{cfg.name}_job", selection=dg.AssetSelection.assets(sync_asset_key(cfg))
+        )
+        schedules.append(
+            dg.ScheduleDefinition(
+                name=f"sync_{cfg.name}_schedule",
+                job=job,
+                cron_schedule=cfg.schedule,
+                execution_timezone=cfg.schedule_timezone,
+            )
+        )
+    return schedules

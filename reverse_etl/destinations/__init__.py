@@ -1,0 +1,33 @@
+"""Destination configs and clients, keyed by the `type` used in sync YAML files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from reverse_etl.destinations.base import DestinationConfig
+from reverse_etl.destinations.fcm import FcmConfig
+from reverse_etl.destinations.file_export import FileExportConfig
+from reverse_etl.destinations.google import GoogleConfig
+from reverse_etl.destinations.klaviyo import KlaviyoConfig
+from reverse_etl.destinations.meta import MetaConfig
+from reverse_etl.destinations.webhook import WebhookConfig
+from reverse_etl.destinations.zalo import ZaloConfig
+
+AnyDestination = Annotated[
+    MetaConfig | GoogleConfig | KlaviyoConfig | FcmConfig | ZaloConfig | WebhookConfig | FileExportConfig,
+    Field(discriminator="type"),
+]
+
+__all__ = [
+    "AnyDestination",
+    "DestinationConfig",
+    "FcmConfig",
+    "FileExportConfig",
+    "GoogleConfig",
+    "KlaviyoConfig",
+    "MetaConfig",
+    "WebhookConfig",
+    "ZaloConfig",
+]

@@ -1,0 +1,240 @@
+"""What every destination provides: a config model (validated from YAML), field rules and a client.
+
+Three kinds of destination:
+- batch: records or audience members sent in batches (Meta, Google, Klaviyo, webhook);
+- message: one message per row, not idempotent (FCM, Zalo);
+- file: a CSV/Parquet file written per run.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reverse_etl.http import HttpSender, RequestStats, RetryPolicy
+from reverse_etl.identifiers import TRANSFORMS
+from reverse_etl.ratelimit import limiter_for
+
+if TYPE_CHECKING:
+    import duckdb
+
+Kind = Literal["batch", "message", "file"]
+Delivery = Literal["at_most_once", "at_least_once"]
+
+
+class RetrySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(6, ge=1, le=50)
+    initial_backoff_s: float = Field(0.5, ge=0)
+    max_backoff_s: float = Field(30.0, ge=0)
+    jitter_s: float = Field(0.5, ge=0)
+    max_retry_after_s: float = Field(300.0, ge=0)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(**self.model_dump())
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one mapped destination field is prepared."""
+
+    transform: str  # key of identifiers.TRANSFORMS
+    match_key: bool = False  # an identifier the destination can match a person on
+
+
+class DestinationConfig(BaseModel):
+    """Settings shared by every destination (subclasses add theirs and a literal `type`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ClassVar[Kind] = "batch"
+    default_base_url: ClassVar[str] = ""
+    max_batch_size: ClassVar[int] = 10_000
+    default_rate_per_s: ClassVar[float] = 10.0
+    supported_modes: ClassVar[frozenset[str]] = frozenset({"upsert"})
+    channel: ClassVar[str | None] = None  # contact ledger channel for message destinations
+    # groups of fields of which one complete group must be valid for the row to be sendable
+    match_groups: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    allow_custom_transforms: ClassVar[bool] = False
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    base_url: str | None = None
+    base_url_env: str | None = Field(None, description="environment variable holding the base URL")
+    batch_size: int | None = Field(None, ge=1)
+    rate_limit_per_s: float | None = Field(None, gt=0)
+    rate_limit_burst: float | None = Field(None, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+    retry: RetrySettings = RetrySettings()
+
+    # ------------------------------------------------------------------ field rules
+    def field_spec(self, name: str) -> FieldSpec | None:
+        """The rule for mapped field `name`, or None when the destination has no such field."""
+        return None
+
+    def allowed_fields_hint(self) -> str:
+        return ""
+
+    def resolved_base_url(self) -> str:
+        if self.base_url_env and os.environ.get(self.base_url_env):
+            return os.environ[self.base_url_env].rstrip("/")
+        return (self.base_url or self.default_base_url).rstrip("/")
+
+    def effective_batch_size(self) -> int:
+        return min(self.batch_size or self.max_batch_size, self.max_batch_size)
+
+    def extra_rejections(self, field_sql: dict[str, str]) -> list[tuple[str, str]]:
+        """Extra (condition SQL, reason) checks run in the warehouse before sending."""
+        return []
+
+    def build_client(self, stats: RequestStats, sync_name: str) -> Destination:
+        raise NotImplementedError
+
+
+def validate_transform_name(name: str) -> str:
+    if name not in TRANSFORMS:
+        raise ValueError(f"unknown transform {name!r}; known: {', '.join(sorted(TRANSFORMS))}")
+    return name
+
+
+# ---------------------------------------------------------------------- what clients receive / return
+
+
+@dataclass
+class Batch:
+    """One batch of planned rows, read from the warehouse on demand."""
+
+    conn: duckdb.DuckDBPyConnection
+    plan_table: str
+    group: str  # 'add' or 'remove' (or 'replace')
+    index: int
+    count: int  # number of batches in this group
+    total_rows: int  # rows in this group
+    fields: tuple[str, ...]  # mapped destination fields, in mapping order
+    op: str  # destination operation: 'upsert' | 'remove' | 'replace'
+    _rows: list[dict[str, Any]] | None = None
+
+    @property
+    def seq(self) -> int:
+        return self.index + 1
+
+    @property
+    def is_last(self) -> bool:
+        return self.index == self.count - 1
+
+    def _where(self) -> str:
+        return f"__group = '{self.group}' AND __batch = {int(self.index)} AND __reject IS NULL"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by field name plus '__pk' and '__person_id', ordered by primary key."""
+        if self._rows is None:
+            cols = ", ".join(f'"f_{f}"' for f in self.fields)
+            sql = (
+                f"SELECT __pk, __person_id, {cols} FROM {self.plan_table} WHERE {self._where()} ORDER BY __pk"
+            )
+            out = []
+            for rec in self.conn.execute(sql).fetchall():
+                row = {"__pk": rec[0], "__person_id": rec[1]}
+                row.update(zip(self.fields, rec[2:], strict=True))
+                out.append(row)
+            self._rows = out
+        return self._rows
+
+    def json_rows(self, fields: tuple[str, ...], missing: str = "") -> tuple[str, int]:
+        """(JSON array of arrays of the given fields, row count), built in SQL: the fast path for big audiences."""
+        items = ", ".join(f"coalesce(\"f_{f}\", '{missing}')" for f in fields)
+        sql = (
+            f"SELECT coalesce(to_json(list([{items}] ORDER BY __pk)), '[]'), count(*) "
+            f"FROM {self.plan_table} WHERE {self._where()}"
+        )
+        text, n = self.conn.execute(sql).fetchone()
+        return str(text), int(n)
+
+    def pks_where_any(self, fields: tuple[str, ...], values: list[str]) -> list[str]:
+        """Primary keys of rows in this batch holding one of `values` in one of `fields`."""
+        if not values or not fields:
+            return []
+        cond = " OR ".join(f'list_contains($vals, "f_{f}")' for f in fields)
+        sql = f"SELECT __pk FROM {self.plan_table} WHERE {self._where()} AND ({cond}) ORDER BY __pk"
+        return [r[0] for r in self.conn.execute(sql, {"vals": values}).fetchall()]
+
+
+@dataclass
+class BatchOutcome:
+    """What the destination acknowledged for a batch."""
+
+    rejected: dict[str, str] = field(default_factory=dict)  # primary key -> reason
+    created: dict[str, bool] | None = None  # primary key -> created by this sync (None: unknown)
+    sent_rows: int = 0
+    unattributed_invalid: int = 0  # rows the destination counted invalid without naming them (Meta)
+
+
+MessageStatus = Literal["sent", "rejected", "unknown", "failed"]
+
+
+@dataclass
+class MessageOutcome:
+    status: MessageStatus
+    reason: str | None = None
+    message_id: str | None = None
+    dead_token: str | None = None  # a push token the destination declared unregistered
+
+
+class Destination(ABC):  # noqa: B024 - the kinds below declare the abstract methods
+    """A client bound to one sync's destination config."""
+
+    def __init__(self, config: DestinationConfig, stats: RequestStats, sync_name: str) -> None:
+        self.config = config
+        self.sync_name = sync_name
+        self.stats = stats
+        self.base_url = config.resolved_base_url()
+        self._sender: HttpSender | None = None
+
+    def sender(self, *, type_name: str) -> HttpSender:
+        if self._sender is None:
+            rate = self.config.rate_limit_per_s or self.config.default_rate_per_s
+            self._sender = HttpSender(
+                self.base_url,
+                timeout_s=self.config.timeout_s,
+                policy=self.config.retry.policy(),
+                limiter=limiter_for(type_name, self.base_url, rate, self.config.rate_limit_burst),
+                stats=self.stats,
+            )
+        return self._sender
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sync={self.sync_name!r}, base_url={self.base_url!r})"
+
+
+class BatchDestination(Destination):
+    @abstractmethod
+    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
+        """Send one batch; raise after retries are exhausted. `session` persists across a group's batches."""
+
+    def begin_group(self, group: str, total_rows: int, batches: int) -> dict[str, Any]:
+        return {}
+
+
+class MessageDestination(Destination):
+    delivery: Delivery = "at_most_once"
+
+    @abstractmethod
+    def send_message(self, row: dict[str, Any], message_key: str) -> MessageOutcome:
+        """Send one message; never raises for per-message failures (returns the outcome instead)."""
+
+
+class FileDestination(Destination):
+    @abstractmethod
+    def write(
+        self, conn: duckdb.DuckDBPyConnection, select_sql: str, run_id: str, write_hook: Callable | None
+    ) -> str:
+        """Write the rows of `select_sql` and return the final file path."""

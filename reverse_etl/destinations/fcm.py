@@ -1,0 +1,179 @@
+"""Firebase Cloud Messaging HTTP v1: one push message per device token.
+
+POST /v1/projects/{project}/messages:send with an OAuth2 bearer token (read from an environment
+variable; minting it from a service account is left to the deployment). Data values are strings and the
+notification + data payload must stay within 4,096 bytes, checked before sending.
+
+FCM has no idempotency key, so delivery is at-most-once by default: a request that may have been
+processed (timeout or dropped connection after sending) is never resent. Every message carries
+`sen_message_key` in its data so an app can also drop duplicates when a sync opts into at-least-once.
+An UNREGISTERED answer marks the token dead (sync.dead_push_tokens); audience models exclude it.
+"""
+
+from __future__ import annotations
+
+import json
+from string import Template
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import model_validator
+
+from reverse_etl.destinations.base import (
+    Delivery,
+    DestinationConfig,
+    FieldSpec,
+    MessageDestination,
+    MessageOutcome,
+)
+from reverse_etl.errors import AmbiguousDeliveryError, DestinationError, RetryableError
+from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
+from reverse_etl.secrets import Secret, read_secret
+
+MAX_PAYLOAD_BYTES = 4096
+DATA_PREFIX = "data."
+FIELDS: dict[str, FieldSpec] = {
+    "token": FieldSpec("text", match_key=True),
+    "title": FieldSpec("text"),
+    "body": FieldSpec("text"),
+}
+# per-token answers: the message was refused, nothing to retry in this run
+REJECT_CODES = frozenset({"INVALID_ARGUMENT", "SENDER_ID_MISMATCH", "UNREGISTERED", "NOT_FOUND"})
+RETRY_CODES = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED"})
+
+
+class FcmConfig(DestinationConfig):
+    type: Literal["fcm"]
+    project_id: str
+    token_env: str
+    title_template: str | None = None  # string.Template; $name refers to a mapped data.<name> field
+    body_template: str | None = None
+    delivery: Delivery = "at_most_once"
+
+    kind: ClassVar[str] = "message"
+    default_base_url: ClassVar[str] = "https://fcm.googleapis.com"
+    max_batch_size: ClassVar[int] = 64  # messages in flight at once (one request each)
+    default_rate_per_s: ClassVar[float] = 50.0
+    supported_modes: ClassVar[frozenset[str]] = frozenset({"insert"})
+    match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("token",),)
+    secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+    channel: ClassVar[str | None] = "push"
+
+    @model_validator(mode="after")
+    def _templates_parse(self) -> FcmConfig:
+        for name in ("title_template", "body_template"):
+            text = getattr(self, name)
+            if text is not None and not Template(text).is_valid():
+                raise ValueError(f"{name} is not a valid template (use $name or ${{name}})")
+        return self
+
+    def template_names(self) -> set[str]:
+        names: set[str] = set()
+        for text in (self.title_template, self.body_template):
+            if text:
+                names.update(Template(text).get_identifiers())
+        return names
+
+    def field_spec(self, name: str) -> FieldSpec | None:
+        if name.startswith(DATA_PREFIX) and len(name) > len(DATA_PREFIX):
+            return FieldSpec("text")
+        return FIELDS.get(name)
+
+    def allowed_fields_hint(self) -> str:
+        return "token, title, body, data.<key>"
+
+    def extra_rejections(self, field_sql: dict[str, str]) -> list[tuple[str, str]]:
+        token = field_sql.get("token")
+        if token is None:
+            return []
+        return [(f"{token} IN (SELECT token FROM sync.dead_push_tokens)", "fcm: push token is unregistered")]
+
+    def build_client(self, stats: RequestStats, sync_name: str) -> FcmClient:
+        return FcmClient(self, stats, sync_name)
+
+
+def fcm_payload_size(message: dict[str, Any]) -> int:
+    """Bytes of the notification + data payload, the part FCM limits to 4,096."""
+    part = {k: message[k] for k in ("notification", "data") if k in message}
+    return len(json.dumps(part, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+class FcmClient(MessageDestination):
+    config: FcmConfig
+
+    def __init__(self, config: FcmConfig, stats: RequestStats, sync_name: str) -> None:
+        super().__init__(config, stats, sync_name)
+        self._token: Secret = read_secret(config.token_env, where="destination.token_env")
+        self.delivery = config.delivery
+
+    def build_message(self, row: dict[str, Any], message_key: str) -> dict[str, Any]:
+        data = {
+            key[len(DATA_PREFIX) :]: str(value)
+            for key, value in row.items()
+            if key.startswith(DATA_PREFIX) and value is not None
+        }
+        values = {**data, **{k: v for k, v in row.items() if not k.startswith("__") and v is not None}}
+        title = row.get("title") or (
+            Template(self.config.title_template).safe_substitute(values)
+            if self.config.title_template
+            else None
+        )
+        body = row.get("body") or (
+            Template(self.config.body_template).safe_substitute(values) if self.config.body_template else None
+        )
+        data["sen_message_key"] = message_key
+        message: dict[str, Any] = {"token": row["token"], "data": data}
+        notification = {k: v for k, v in (("title", title), ("body", body)) if v}
+        if notification:
+            message["notification"] = notification
+        return message
+
+    def send_message(self, row: dict[str, Any], message_key: str) -> MessageOutcome:
+        message = self.build_message(row, message_key)
+        size = fcm_payload_size(message)
+        if size > MAX_PAYLOAD_BYTES:
+            return MessageOutcome("rejected", reason=f"fcm: payload {size} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        try:
+            result = self.sender(type_name="fcm").request(
+                "POST",
+                f"/v1/projects/{self.config.project_id}/messages:send",
+                content=json.dumps({"message": message}).encode(),
+                headers={
+                    "Authorization": f"Bearer {self._token.reveal()}",
+                    "Content-Type": "application/json",
+                },
+                classify=_classify,
+                idempotent=self.delivery == "at_least_once",
+            )
+        except AmbiguousDeliveryError as exc:
+            return MessageOutcome("unknown", reason=str(exc)[:300])
+        if isinstance(result, MessageOutcome):
+            if result.reason and "UNREGISTERED" in result.reason:
+                result.dead_token = row["token"]
+            return result
+        return MessageOutcome("sent", message_id=str(result.get("name", "")))
+
+
+def _error_code(error: dict[str, Any]) -> str | None:
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and detail.get("errorCode"):
+            return str(detail["errorCode"])
+    return error.get("status")
+
+
+def _classify(response: httpx.Response) -> Any:
+    if response.status_code == 200:
+        return response.json()
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    code = _error_code(error) if isinstance(error, dict) else None
+    if response.status_code in (429, 500, 502, 503, 504) or code in RETRY_CODES:
+        raise RetryableError(
+            f"fcm {code or response.status_code}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if code in REJECT_CODES or response.status_code in (400, 404):
+        return MessageOutcome("rejected", reason=f"fcm: {code or response.status_code}")
+    raise DestinationError(f"fcm error {code}: {error_snippet(response)}")

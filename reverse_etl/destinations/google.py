@@ -1,0 +1,210 @@
+"""Google Customer Match through the Data Manager API.
+
+POST /v1/audienceMembers:ingest (add) and /v1/audienceMembers:remove, at most 10,000 members per request,
+OAuth2 bearer token. Email and phone are SHA-256 (hex) of the Google-normalized value (gmail rule, E.164
+with '+'); given/family names hashed; region code and postal code in clear, and an address identifier is
+sent only when all four parts are present. Consent (adUserData / adPersonalization) comes from the sync
+config for the request, and optionally per member from mapped columns.
+
+A 400 whose BadRequest field violations name `audience_members[i]` rejects those members only: they are
+recorded as rejected and the rest of the batch is sent again, so one bad row never fails a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome, DestinationConfig, FieldSpec
+from reverse_etl.errors import DestinationError, RetryableError
+from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
+from reverse_etl.secrets import Secret, read_secret
+
+FIELDS: dict[str, FieldSpec] = {
+    "email": FieldSpec("google_email_sha256", match_key=True),
+    "phone": FieldSpec("google_phone_sha256", match_key=True),
+    "first_name": FieldSpec("google_name_sha256"),
+    "last_name": FieldSpec("google_name_sha256"),
+    "country": FieldSpec("region_code"),
+    "postal_code": FieldSpec("text"),
+    "consent_ad_user_data": FieldSpec("consent_status"),
+    "consent_ad_personalization": FieldSpec("consent_status"),
+}
+_MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
+Consent = Literal["GRANTED", "DENIED"]
+
+
+class GoogleConfig(DestinationConfig):
+    type: Literal["google_customer_match"]
+    operating_account_id: str
+    operating_account_type: str = "GOOGLE_ADS"
+    login_account_id: str | None = None
+    login_account_type: str | None = None
+    product_destination_id: str  # the Customer Match user list id
+    token_env: str
+    ad_user_data: Consent = "GRANTED"
+    ad_personalization: Consent = "GRANTED"
+    terms_of_service_accepted: bool = True
+    validate_only: bool = False
+
+    default_base_url: ClassVar[str] = "https://datamanager.googleapis.com"
+    max_batch_size: ClassVar[int] = 10_000
+    default_rate_per_s: ClassVar[float] = 10.0
+    supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert"})
+    match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("email",),
+        ("phone",),
+        ("first_name", "last_name", "country", "postal_code"),
+    )
+    secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+
+    def field_spec(self, name: str) -> FieldSpec | None:
+        return FIELDS.get(name)
+
+    def allowed_fields_hint(self) -> str:
+        return ", ".join(FIELDS)
+
+    def build_client(self, stats: RequestStats, sync_name: str) -> GoogleDataManagerClient:
+        return GoogleDataManagerClient(self, stats, sync_name)
+
+
+def audience_member(row: dict[str, Any]) -> dict[str, Any]:
+    """One AudienceMember from a prepared row (values already normalized and hashed in the warehouse)."""
+    identifiers: list[dict[str, Any]] = []
+    if row.get("email"):
+        identifiers.append({"emailAddress": row["email"]})
+    if row.get("phone"):
+        identifiers.append({"phoneNumber": row["phone"]})
+    address = {
+        "givenName": row.get("first_name"),
+        "familyName": row.get("last_name"),
+        "regionCode": row.get("country"),
+        "postalCode": row.get("postal_code"),
+    }
+    if all(address.values()):
+        identifiers.append({"address": address})
+    member: dict[str, Any] = {"userData": {"userIdentifiers": identifiers}}
+    consent = {
+        key: row[field]
+        for key, field in (
+            ("adUserData", "consent_ad_user_data"),
+            ("adPersonalization", "consent_ad_personalization"),
+        )
+        if row.get(field)
+    }
+    if consent:
+        member["consent"] = consent
+    return member
+
+
+class GoogleDataManagerClient(BatchDestination):
+    config: GoogleConfig
+
+    def __init__(self, config: GoogleConfig, stats: RequestStats, sync_name: str) -> None:
+        super().__init__(config, stats, sync_name)
+        self._token: Secret = read_secret(config.token_env, where="destination.token_env")
+
+    def _destination(self) -> dict[str, Any]:
+        dest: dict[str, Any] = {
+            "operatingAccount": {
+                "accountType": self.config.operating_account_type,
+                "accountId": self.config.operating_account_id,
+            },
+            "productDestinationId": self.config.product_destination_id,
+        }
+        if self.config.login_account_id:
+            dest["loginAccount"] = {
+                "accountType": self.config.login_account_type or self.config.operating_account_type,
+                "accountId": self.config.login_account_id,
+            }
+        return dest
+
+    def _body(self, members: list[dict[str, Any]], op: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "destinations": [self._destination()],
+            "audienceMembers": members,
+            "encoding": "HEX",
+            "validateOnly": self.config.validate_only,
+        }
+        if op == "upsert":
+            body["consent"] = {
+                "adUserData": self.config.ad_user_data,
+                "adPersonalization": self.config.ad_personalization,
+            }
+            body["termsOfService"] = {
+                "customerMatchTermsOfServiceStatus": "ACCEPTED"
+                if self.config.terms_of_service_accepted
+                else "REJECTED"
+            }
+        return body
+
+    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
+        rows = batch.rows()
+        path = "/v1/audienceMembers:ingest" if batch.op == "upsert" else "/v1/audienceMembers:remove"
+        outcome = BatchOutcome()
+        pending = rows
+        # each round drops the members Google named as invalid; bounded by the batch size
+        while pending:
+            members = [audience_member(r) for r in pending]
+            result = self.sender(type_name="google").request(
+                "POST",
+                path,
+                content=json.dumps(self._body(members, batch.op)).encode(),
+                headers={
+                    "Authorization": f"Bearer {self._token.reveal()}",
+                    "Content-Type": "application/json",
+                },
+                classify=_classify,
+                idempotent=True,  # ingest/remove of the same members is harmless
+            )
+            if isinstance(result, _MemberViolations):
+                bad = {i: reason for i, reason in result.by_index.items() if 0 <= i < len(pending)}
+                if not bad:
+                    raise DestinationError(f"google rejected the request: {result.message}")
+                for i, reason in bad.items():
+                    outcome.rejected[pending[i]["__pk"]] = f"google: {reason}"
+                pending = [r for i, r in enumerate(pending) if i not in bad]
+                continue
+            outcome.sent_rows += len(pending)
+            break
+        return outcome
+
+
+class _MemberViolations:
+    def __init__(self, by_index: dict[int, str], message: str) -> None:
+        self.by_index = by_index
+        self.message = message
+
+
+def _classify(response: httpx.Response) -> Any:
+    if 200 <= response.status_code < 300:
+        return response.json() if response.content else {}
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        error = {}
+    status = error.get("status") if isinstance(error, dict) else None
+    if response.status_code in (429, 500, 502, 503, 504) or status in (
+        "RESOURCE_EXHAUSTED",
+        "UNAVAILABLE",
+        "INTERNAL",
+        "DEADLINE_EXCEEDED",
+    ):
+        raise RetryableError(
+            f"google {status or response.status_code}: {error_snippet(response)}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if response.status_code == 400 and isinstance(error, dict):
+        by_index: dict[int, str] = {}
+        for detail in error.get("details") or []:
+            for violation in detail.get("fieldViolations") or []:
+                match = _MEMBER_INDEX.search(str(violation.get("field", "")))
+                if match:
+                    by_index.setdefault(
+                        int(match.group(1)), str(violation.get("description", "invalid"))[:200]
+                    )
+        return _MemberViolations(by_index, str(error.get("message", ""))[:300])
+    raise DestinationError(f"google error: {error_snippet(response)}")

@@ -1,0 +1,183 @@
+"""Meta (Facebook) Custom Audiences through the Graph API.
+
+add: POST /{version}/{audience_id}/users, remove: DELETE on the same path, replace-all:
+POST /{version}/{audience_id}/usersreplace. Every call is part of a session (session_id, batch_seq from 1,
+last_batch_flag on the last request). Identifiers are SHA-256 of the Meta-normalized value, built in the
+warehouse; EXTERN_ID and MADID go in clear. At most 10,000 rows per request.
+
+Throttling is signalled by error codes 4, 17, 80003 (and code 2 is transient): they are retried after
+the wait Meta announces in X-Business-Use-Case-Usage (estimated_time_to_regain_access, minutes) or
+Retry-After, else exponential backoff. Meta reports invalid rows only as a count plus a few samples:
+rows matching a sample are recorded as rejected, the rest of the count is reported as unattributed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchDestination,
+    BatchOutcome,
+    DestinationConfig,
+    FieldSpec,
+)
+from reverse_etl.errors import DestinationError, RetryableError
+from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
+from reverse_etl.secrets import Secret, read_secret
+
+THROTTLE_CODES = frozenset({4, 17, 80003, 613})
+TRANSIENT_CODES = frozenset({1, 2})
+
+FIELDS: dict[str, FieldSpec] = {
+    "EMAIL": FieldSpec("meta_email_sha256", match_key=True),
+    "PHONE": FieldSpec("meta_phone_sha256", match_key=True),
+    "FN": FieldSpec("meta_name_sha256"),
+    "LN": FieldSpec("meta_name_sha256"),
+    "COUNTRY": FieldSpec("meta_country_sha256"),
+    "CT": FieldSpec("meta_compact_sha256"),
+    "ST": FieldSpec("meta_compact_sha256"),
+    "ZIP": FieldSpec("meta_compact_sha256"),
+    "GEN": FieldSpec("meta_gender_sha256"),
+    "EXTERN_ID": FieldSpec("text", match_key=True),
+    "MADID": FieldSpec("text", match_key=True),
+}
+HASHED_FIELDS = tuple(name for name, spec in FIELDS.items() if spec.transform.endswith("_sha256"))
+
+
+class MetaConfig(DestinationConfig):
+    type: Literal["meta_custom_audiences"]
+    audience_id: str
+    api_version: str = "v21.0"
+    token_env: str
+
+    default_base_url: ClassVar[str] = "https://graph.facebook.com"
+    max_batch_size: ClassVar[int] = 10_000
+    default_rate_per_s: ClassVar[float] = 5.0
+    supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert", "replace"})
+    match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("EMAIL",), ("PHONE",), ("EXTERN_ID",), ("MADID",))
+    secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+
+    def field_spec(self, name: str) -> FieldSpec | None:
+        return FIELDS.get(name)
+
+    def allowed_fields_hint(self) -> str:
+        return ", ".join(FIELDS)
+
+    def build_client(self, stats: RequestStats, sync_name: str) -> MetaAudienceClient:
+        return MetaAudienceClient(self, stats, sync_name)
+
+
+class MetaAudienceClient(BatchDestination):
+    config: MetaConfig
+
+    def __init__(self, config: MetaConfig, stats: RequestStats, sync_name: str) -> None:
+        super().__init__(config, stats, sync_name)
+        self._token: Secret = read_secret(config.token_env, where="destination.token_env")
+
+    def begin_group(self, group: str, total_rows: int, batches: int) -> dict[str, Any]:
+        # session ids are chosen by the caller; a fresh one per run and operation
+        return {"session_id": random.getrandbits(62) + 1, "estimated_num_total": total_rows}
+
+    def _path(self, op: str) -> tuple[str, str]:
+        base = f"/{self.config.api_version}/{self.config.audience_id}"
+        if op == "replace":
+            return "POST", f"{base}/usersreplace"
+        if op == "remove":
+            return "DELETE", f"{base}/users"
+        return "POST", f"{base}/users"
+
+    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
+        schema = list(batch.fields)
+        data_json, n_rows = batch.json_rows(batch.fields)
+        session_obj = {
+            "session_id": session["session_id"],
+            "batch_seq": batch.seq,
+            "last_batch_flag": batch.is_last,
+            "estimated_num_total": session["estimated_num_total"],
+        }
+        # assembled as text so the (large) data array built in SQL is never parsed in Python
+        body = (
+            '{"payload":{"schema":'
+            + json.dumps(schema)
+            + ',"data":'
+            + data_json
+            + '},"session":'
+            + json.dumps(session_obj)
+            + ',"access_token":'
+            + json.dumps(self._token.reveal())
+            + "}"
+        )
+        method, path = self._path(batch.op)
+        result = self.sender(type_name="meta").request(
+            method,
+            path,
+            content=body.encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+            classify=_classify,
+            idempotent=True,  # audience membership is a set: a duplicate add or remove changes nothing
+        )
+        outcome = BatchOutcome(sent_rows=n_rows)
+        invalid = int(result.get("num_invalid_entries") or 0)
+        if invalid:
+            samples = result.get("invalid_entry_samples") or {}
+            sample_values = list(samples) if isinstance(samples, (dict, list)) else []
+            hashed = tuple(f for f in batch.fields if f in HASHED_FIELDS or f in ("EXTERN_ID", "MADID"))
+            for pk in batch.pks_where_any(hashed, [str(v) for v in sample_values]):
+                reason = "meta: invalid entry"
+                if isinstance(samples, dict):
+                    reason = f"meta: invalid entry ({_sample_reason(samples)})"
+                outcome.rejected[pk] = reason
+            outcome.unattributed_invalid = max(0, invalid - len(outcome.rejected))
+        return outcome
+
+
+def _sample_reason(samples: dict[str, Any]) -> str:
+    reasons = sorted({str(v) for v in samples.values() if v})
+    return "; ".join(reasons)[:200] or "unspecified"
+
+
+def _classify(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if response.status_code == 200 and not error:
+        return body
+    code = error.get("code") if isinstance(error, dict) else None
+    if code in THROTTLE_CODES or code in TRANSIENT_CODES or response.status_code in (429, 500, 502, 503, 504):
+        raise RetryableError(
+            f"meta throttled/transient (code {code}): {error_snippet(response)}",
+            retry_after=_meta_retry_after(response),
+        )
+    if isinstance(error, dict):
+        raise DestinationError(
+            f"meta error code {code} subcode {error.get('error_subcode')}: {str(error.get('message'))[:200]}"
+        )
+    raise DestinationError(f"meta unexpected response: {error_snippet(response)}")
+
+
+def _meta_retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait: Retry-After, else the largest estimated_time_to_regain_access (minutes)."""
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if retry_after is not None:
+        return retry_after
+    usage = response.headers.get("X-Business-Use-Case-Usage")
+    if not usage:
+        return None
+    try:
+        parsed = json.loads(usage)
+    except ValueError:
+        return None
+    minutes = [
+        float(entry.get("estimated_time_to_regain_access") or 0)
+        for entries in (parsed.values() if isinstance(parsed, dict) else [])
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict)
+    ]
+    return max(minutes) * 60 if minutes and max(minutes) > 0 else None

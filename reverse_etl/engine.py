@@ -1,0 +1,671 @@
+"""Run one sync: diff in the warehouse, send in batches, commit only what the destination acknowledged.
+
+Guarantees (see docs/reverse_etl.md for the per-destination table):
+- State (sync."state__<name>") changes only in the same transaction that records a batch's
+  acknowledgement, so a crash at any point and a rerun converge on the right destination content:
+  unacknowledged rows are simply still in the next diff.
+- Audience/list/webhook operations are idempotent (set membership, upserts), so resending an
+  unacknowledged batch is harmless (at-least-once).
+- Messages (FCM, Zalo) are not: an intent is written to sync.message_outbox before the request leaves;
+  an intent whose outcome was lost is never resent under at-most-once (the default), and is resent
+  with the same dedup key (Zalo tracking_id) under at-least-once.
+- Rejected rows are recorded with a reason in sync.sync_rejections and, never having entered state,
+  are retried by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reverse_etl.config import SyncConfig, load_sync
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchDestination,
+    BatchOutcome,
+    Destination,
+    FileDestination,
+    MessageDestination,
+    MessageOutcome,
+)
+from reverse_etl.errors import DestinationError, RetryableError, SyncRunError
+from reverse_etl.http import RequestStats
+from reverse_etl.plan import PLAN, PlanSummary, build_plan, check_columns, drop_plan, q, resolve_relation
+from reverse_etl.result import SyncResult
+from reverse_etl.secrets import get_logger, redact
+from reverse_etl.warehouse import SCHEMA, ensure_schema, ensure_state_table
+
+log = get_logger("reverse_etl.engine")
+
+
+@dataclass
+class SyncHooks:
+    """Test seams: called around each batch commit (e.g. to simulate a crash at an exact point)."""
+
+    before_commit: Callable[[str, int], None] | None = None
+    after_commit: Callable[[str, int], None] | None = None
+
+
+def reference_now(now: datetime | None = None) -> datetime:
+    """`now`, else CDP_AS_OF, else the wall clock; naive UTC as stored in the warehouse."""
+    if now is None:
+        as_of = os.environ.get("CDP_AS_OF")
+        now = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
+    return now
+
+
+def run_sync(
+    conn_or_path: duckdb.DuckDBPyConnection | str | Path,
+    sync_config: SyncConfig | str | Path,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    raise_on_failure: bool = True,
+    hooks: SyncHooks | None = None,
+) -> SyncResult:
+    """Run one sync and return its result (also written to sync.sync_runs).
+
+    A failed run commits what was acknowledged, records the (redacted) error and raises SyncRunError
+    unless `raise_on_failure=False`.
+    """
+    cfg = sync_config if isinstance(sync_config, SyncConfig) else load_sync(sync_config)
+    own = not isinstance(conn_or_path, duckdb.DuckDBPyConnection)
+    conn = duckdb.connect(str(conn_or_path)) if own else conn_or_path
+    dry = dry_run or cfg.dry_run
+    started = reference_now(now)
+    t0 = time.monotonic()
+    result = SyncResult(
+        run_id=uuid.uuid4().hex,
+        sync_name=cfg.name,
+        destination=cfg.destination.type,
+        mode=cfg.mode,
+        dry_run=dry,
+        started_at=started,
+    )
+    stats = RequestStats()
+    client: Destination | None = None
+    failure: BaseException | None = None
+    try:
+        conn.execute("SET enable_progress_bar = false")
+        ensure_schema(conn)
+        _insert_run(conn, result)
+        run = _Run(conn, cfg, result, started, fixed=now is not None or bool(os.environ.get("CDP_AS_OF")))
+        relation = resolve_relation(conn, cfg)
+        check_columns(conn, cfg, relation)
+        run.state = ensure_state_table(conn, cfg.name, cfg.fields)
+        if not dry:
+            client = cfg.destination.build_client(stats, cfg.name)  # reads secrets: fail before planning
+        summary = build_plan(conn, cfg, relation, run.state, cfg.destination.effective_batch_size())
+        run.apply_summary(summary)
+        run.record_validation_rejections()
+        if dry:
+            run.record_dry_run()
+        else:
+            _register(conn, cfg, run.state, started)
+            run.commit_skipped()
+            if isinstance(client, BatchDestination):
+                run.send_batches(client, summary, hooks)
+            elif isinstance(client, MessageDestination):
+                run.send_messages(client, summary, hooks)
+            elif isinstance(client, FileDestination):
+                run.write_file(client)
+            run.resolve_earlier_rejections()
+        result.status = "success"
+    except Exception as exc:  # recorded, then re-raised as SyncRunError
+        failure = exc
+        result.status = "failed"
+        result.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
+        _rollback_quietly(conn)
+        log.error("sync %s failed: %s", cfg.name, result.error)
+    finally:
+        result.duration_s = time.monotonic() - t0
+        result.finished_at = started + timedelta(seconds=result.duration_s)
+        result.requests, result.retries = stats.requests, stats.retries
+        try:
+            _finish_run(conn, result)
+            drop_plan(conn)
+        finally:
+            if client is not None:
+                client.close()
+            if own:
+                conn.close()
+    if failure is not None and raise_on_failure:
+        raise SyncRunError(result.error or "sync failed", result) from None
+    log.info(
+        "sync %s %s: +%d ~%d -%d rejected %d sent %d in %.2fs",
+        cfg.name,
+        result.status,
+        result.added,
+        result.changed,
+        result.removed,
+        result.rejected,
+        result.sent_rows,
+        result.duration_s,
+    )
+    return result
+
+
+# ---------------------------------------------------------------------------- run bookkeeping
+
+
+def _insert_run(conn: duckdb.DuckDBPyConnection, r: SyncResult) -> None:
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.sync_runs (run_id, sync_name, destination, mode, dry_run, status, started_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [r.run_id, r.sync_name, r.destination, r.mode, r.dry_run, r.status, r.started_at],
+    )
+
+
+def _finish_run(conn: duckdb.DuckDBPyConnection, r: SyncResult) -> None:
+    conn.execute(
+        f"""UPDATE {SCHEMA}.sync_runs SET status = ?, finished_at = ?, duration_s = ?, source_rows = ?,
+            added = ?, changed = ?, removed = ?, unchanged = ?, rejected = ?, sent_rows = ?, requests = ?,
+            retries = ?, unattributed_invalid = ?, error = ? WHERE run_id = ?""",
+        [
+            r.status,
+            r.finished_at,
+            r.duration_s,
+            r.source_rows,
+            r.added,
+            r.changed,
+            r.removed,
+            r.unchanged,
+            r.rejected,
+            r.sent_rows,
+            r.requests,
+            r.retries,
+            r.unattributed_invalid,
+            r.error,
+            r.run_id,
+        ],
+    )
+
+
+def _register(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, state: str, now: datetime) -> None:
+    conn.execute(
+        f"INSERT OR REPLACE INTO {SCHEMA}.sync_registry VALUES (?, ?, ?, ?, ?)",
+        [cfg.name, cfg.destination.type, cfg.fingerprint(), state, now],
+    )
+
+
+def _rollback_quietly(conn: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # no transaction may be open
+        conn.execute("ROLLBACK")
+
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _x(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+    """execute() that passes only the named parameters the statement uses (DuckDB rejects extras)."""
+    if isinstance(params, dict):
+        used = set(_PARAM.findall(sql))
+        params = {k: v for k, v in params.items() if k in used}
+    return conn.execute(sql, params) if params is not None else conn.execute(sql)
+
+
+class _Tx:
+    """BEGIN ... COMMIT, rolled back on error (DuckDB connections autocommit otherwise)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        _x(self.conn, "BEGIN TRANSACTION")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        _x(self.conn, "COMMIT" if exc_type is None else "ROLLBACK")
+
+
+class _Run:
+    """The warehouse side of one run: rejections, state commits, ledger."""
+
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, result: SyncResult, now: datetime, fixed: bool
+    ) -> None:
+        self.conn = conn
+        self.fixed_clock = fixed
+        self.cfg = cfg
+        self.result = result
+        self.now = now
+        self.state = ""
+        f_cols = [q("f_" + f) for f in cfg.mapping]
+        self._f_list = ", ".join(f_cols)
+        self._f_set = ", ".join(f"{c} = p.{c}" for c in f_cols)
+
+    # ------------------------------------------------------------------ planning results
+    def apply_summary(self, s: PlanSummary) -> None:
+        r = self.result
+        r.source_rows, r.added, r.changed, r.removed, r.unchanged = (
+            s.source_rows,
+            s.added,
+            s.changed,
+            s.removed,
+            s.unchanged,
+        )
+        r.rejected = s.rejected
+
+    def record_validation_rejections(self) -> None:
+        args = [self.result.run_id, self.cfg.name, self.now]
+        _x(
+            self.conn,
+            f"""INSERT INTO {SCHEMA}.sync_rejections
+            SELECT $1, $2, __pk, __op, 'validation', __reject, $3, NULL FROM {PLAN} WHERE __reject IS NOT NULL""",
+            args,
+        )
+        _x(
+            self.conn,
+            f"""INSERT INTO {SCHEMA}.sync_rejections
+            SELECT $1, $2, __pk, 'key', 'validation', reason, $3, NULL FROM __sen_badpk""",
+            args,
+        )
+
+    def record_dry_run(self) -> None:
+        _x(
+            self.conn,
+            f"""INSERT INTO {SCHEMA}.dry_run_plans
+            SELECT ?, ?, __pk, CASE WHEN __group = 'skip' THEN __op || ' (state only)' ELSE __op END, __reject
+            FROM {PLAN}""",
+            [self.result.run_id, self.cfg.name],
+        )
+
+    def commit_skipped(self) -> None:
+        """State-only changes that send nothing (left the audience in upsert mode, changes in insert mode...)."""
+        with _Tx(self.conn) as c:
+            _x(
+                c,
+                f"DELETE FROM {self.state} WHERE __pk IN "
+                f"(SELECT __pk FROM {PLAN} WHERE __group = 'skip' AND __op = 'remove')",
+            )
+            _x(
+                c,
+                f"""UPDATE {self.state} SET __person_id = p.__person_id, __row_hash = p.__row_hash,
+                    __synced_at = $now, __run_id = $run, {self._f_set}
+                FROM {PLAN} p WHERE p.__pk = {self.state}.__pk AND p.__group = 'skip' AND p.__op = 'change'""",
+                {"now": self.now, "run": self.result.run_id},
+            )
+
+    # ------------------------------------------------------------------ batch destinations
+    def send_batches(self, client: BatchDestination, summary: PlanSummary, hooks: SyncHooks | None) -> None:
+        batches = summary.batches or {}
+        totals = summary.to_send or {}
+        replace = self.cfg.mode == "replace"
+        rejected_all: dict[str, str] = {}
+        for group in ("remove", "add"):  # removals first: a shared identifier ends up present
+            n = batches.get(group, 0)
+            if not n:
+                continue
+            op = "remove" if group == "remove" else ("replace" if replace else "upsert")
+            session = client.begin_group(group, totals.get(group, 0), n)
+            for index in range(n):
+                batch = Batch(self.conn, PLAN, group, index, n, totals[group], self.cfg.fields, op)
+                outcome = client.send(batch, session)
+                self.result.sent_rows += outcome.sent_rows
+                self.result.unattributed_invalid += outcome.unattributed_invalid
+                if hooks and hooks.before_commit:
+                    hooks.before_commit(group, index)
+                if replace:
+                    rejected_all.update(outcome.rejected)
+                    self._record_destination_rejections(group, index, outcome.rejected)
+                else:
+                    self._commit_batch(group, index, outcome)
+                if hooks and hooks.after_commit:
+                    hooks.after_commit(group, index)
+        if replace and batches.get("add"):
+            self._commit_replace(rejected_all)
+
+    def _record_destination_rejections(self, group: str, index: int, rejected: dict[str, str]) -> None:
+        if not rejected:
+            return
+        self.result.rejected += len(rejected)
+        pks, reasons = list(rejected), [redact(v) for v in rejected.values()]
+        _x(
+            self.conn,
+            f"""INSERT INTO {SCHEMA}.sync_rejections
+            SELECT $run, $name, p.__pk, p.__op, 'destination', r.reason, $now, NULL
+            FROM (SELECT unnest($pks) AS pk, unnest($reasons) AS reason) r
+            JOIN {PLAN} p ON p.__pk = r.pk AND p.__group = $group AND p.__batch = $batch""",
+            {
+                "run": self.result.run_id,
+                "name": self.cfg.name,
+                "now": self.now,
+                "pks": pks,
+                "reasons": reasons,
+                "group": group,
+                "batch": index,
+            },
+        )
+
+    def _commit_batch(self, group: str, index: int, outcome: BatchOutcome) -> None:
+        params: dict[str, Any] = {
+            "group": group,
+            "batch": index,
+            "rejected": list(outcome.rejected) or [""],
+            "now": self.now,
+            "run": self.result.run_id,
+        }
+        in_batch = (
+            "p.__group = $group AND p.__batch = $batch AND p.__reject IS NULL "
+            "AND NOT list_contains($rejected, p.__pk)"
+        )
+        with _Tx(self.conn) as c:
+            self._record_destination_rejections(group, index, outcome.rejected)
+            if group == "remove":
+                _x(
+                    c,
+                    f"DELETE FROM {self.state} WHERE __pk IN "
+                    f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'remove')",
+                    params,
+                )
+                return
+            known = list(outcome.created) if outcome.created else [""]
+            created = [k for k, v in (outcome.created or {}).items() if v] or [""]
+            created_expr = (
+                "CASE WHEN list_contains($known, p.__pk) THEN list_contains($created, p.__pk) END"
+                if outcome.created is not None
+                else "CAST(NULL AS BOOLEAN)"
+            )
+            params_c = (
+                {**params, "known": known, "created": created} if outcome.created is not None else params
+            )
+            _x(
+                c,
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_list}
+                FROM {PLAN} p WHERE {in_batch} AND p.__op = 'add'""",
+                params_c,
+            )
+            _x(
+                c,
+                f"""UPDATE {self.state} SET __person_id = p.__person_id, __row_hash = p.__row_hash,
+                    __synced_at = $now, __run_id = $run, {self._f_set},
+                    __created_by_sync = coalesce({self.state}.__created_by_sync, {created_expr})
+                FROM {PLAN} p WHERE p.__pk = {self.state}.__pk AND {in_batch} AND p.__op = 'change'""",
+                params_c,
+            )
+            if getattr(self.cfg.destination, "contact_on_add", False) and self.cfg.destination.channel:
+                self._ledger_from_plan(f"{in_batch} AND p.__op = 'add'", params, delivery="acknowledged")
+
+    def _commit_replace(self, rejected: dict[str, str]) -> None:
+        with _Tx(self.conn) as c:
+            _x(c, f"DELETE FROM {self.state}")
+            _x(
+                c,
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_list}
+                FROM {PLAN} p WHERE p.__group = 'add' AND p.__reject IS NULL
+                  AND NOT list_contains($rejected, p.__pk)""",
+                {"now": self.now, "run": self.result.run_id, "rejected": list(rejected) or [""]},
+            )
+
+    def _ledger_from_plan(self, where: str, params: dict[str, Any], *, delivery: str) -> None:
+        dest = self.cfg.destination
+        _x(
+            self.conn,
+            f"""INSERT INTO {SCHEMA}.contact_ledger
+            SELECT p.__person_id, '{dest.channel}', $campaign, '{dest.type}', $name, $now, $run, NULL, '{delivery}'
+            FROM {PLAN} p WHERE {where}""",
+            {**params, "campaign": self.cfg.campaign, "name": self.cfg.name},
+        )
+
+    # ------------------------------------------------------------------ file destinations
+    def write_file(self, client: FileDestination) -> None:
+        cols = ", ".join(f"p.{q('f_' + f)} AS {q(f)}" for f in self.cfg.mapping)
+        select = (
+            f"SELECT CASE WHEN p.__group = 'remove' THEN 'remove' ELSE p.__op END AS _sen_op, "
+            f"p.__pk AS {q(self.cfg.primary_key)}, {cols} FROM {PLAN} p "
+            f"WHERE p.__group IN ('add', 'remove') AND p.__reject IS NULL ORDER BY p.__group DESC, p.__pk"
+        )
+        n = _x(self.conn, f"SELECT count(*) FROM ({select})").fetchone()[0]
+        if not n:
+            return
+        self.result.output_file = client.write(self.conn, select, self.result.run_id, None)
+        self.result.sent_rows += int(n)
+        for group in ("remove", "add"):
+            self._commit_batch(group, 0, BatchOutcome())
+
+    # ------------------------------------------------------------------ message destinations
+    def send_messages(
+        self, client: MessageDestination, summary: PlanSummary, hooks: SyncHooks | None
+    ) -> None:
+        reuse = self._recover_intents(client)
+        n = (summary.batches or {}).get("add", 0)
+        total = (summary.to_send or {}).get("add", 0)
+        workers = max(1, min(self.cfg.destination.effective_batch_size(), 64))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sen-{self.cfg.name}") as pool:
+            for index in range(n):
+                batch = Batch(self.conn, PLAN, "add", index, n, total, self.cfg.fields, "send")
+                rows = batch.rows()
+                if not rows:
+                    continue
+                keys = {r["__pk"]: reuse.pop(r["__pk"], None) or self._message_key(r["__pk"]) for r in rows}
+                self._record_intents(rows, keys)
+                futures = [pool.submit(client.send_message, r, keys[r["__pk"]]) for r in rows]
+                outcomes: list[MessageOutcome] = []
+                fatal: BaseException | None = None
+                for fut in futures:
+                    try:
+                        outcomes.append(fut.result())
+                    except (RetryableError, DestinationError) as exc:
+                        # not delivered (or, at-least-once, maybe): keep/let go of the intent, stop the run
+                        status = "pending" if client.delivery == "at_least_once" else "failed"
+                        outcomes.append(MessageOutcome(status, reason=redact(str(exc))[:300]))  # type: ignore[arg-type]
+                        fatal = fatal or exc
+                if hooks and hooks.before_commit:
+                    hooks.before_commit("add", index)
+                self._commit_messages(rows, keys, outcomes)
+                if hooks and hooks.after_commit:
+                    hooks.after_commit("add", index)
+                if fatal is not None:
+                    raise fatal
+        self._abandon_intents(reuse)
+
+    def _message_key(self, pk: str) -> str:
+        return hashlib.sha256(f"{self.cfg.name}\x1f{self.result.run_id}\x1f{pk}".encode()).hexdigest()[:32]
+
+    def _recover_intents(self, client: MessageDestination) -> dict[str, str]:
+        """Intents left 'pending' by an interrupted run. At-most-once: settle them as sent-unconfirmed
+        (never resend). At-least-once: return their keys so the same message key is sent again."""
+        outbox = f"{SCHEMA}.message_outbox"
+        pending = _x(
+            self.conn,
+            f"SELECT primary_key, message_key FROM {outbox} WHERE sync_name = ? AND status = 'pending'",
+            [self.cfg.name],
+        ).fetchall()
+        if not pending:
+            return {}
+        if client.delivery == "at_least_once":
+            return {pk: key for pk, key in pending}
+        keys = [k for _, k in pending]
+        params = {"keys": keys, "now": self.now, "run": self.result.run_id, "name": self.cfg.name}
+        with _Tx(self.conn) as c:
+            self._ledger_from_outbox("list_contains($keys, o.message_key)", params)
+            _x(
+                c,
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_list}
+                FROM {PLAN} p JOIN {outbox} o ON o.primary_key = p.__pk AND o.sync_name = $name
+                WHERE list_contains($keys, o.message_key) AND p.__group = 'add' AND p.__op = 'add'""",
+                params,
+            )
+            _x(
+                c,
+                f"""DELETE FROM {PLAN} WHERE __group = 'add' AND __pk IN
+                (SELECT primary_key FROM {outbox} WHERE sync_name = $name AND list_contains($keys, message_key))""",
+                params,
+            )
+            _x(
+                c,
+                f"""UPDATE {outbox} SET status = 'unknown', updated_at = $now,
+                    detail = 'outcome lost in an interrupted run; not resent (at-most-once)'
+                WHERE sync_name = $name AND list_contains($keys, message_key)""",
+                params,
+            )
+        return {}
+
+    def _abandon_intents(self, leftover: dict[str, str]) -> None:
+        """At-least-once intents whose person no longer qualifies: settle them as sent-unconfirmed."""
+        if not leftover:
+            return
+        params = {
+            "keys": list(leftover.values()),
+            "now": self.now,
+            "run": self.result.run_id,
+            "name": self.cfg.name,
+        }
+        with _Tx(self.conn) as c:
+            self._ledger_from_outbox("list_contains($keys, o.message_key)", params)
+            _x(
+                c,
+                f"""UPDATE {SCHEMA}.message_outbox SET status = 'unknown', updated_at = $now,
+                    detail = 'outcome lost; person left the audience before a resend'
+                WHERE sync_name = $name AND list_contains($keys, message_key)""",
+                params,
+            )
+
+    def _ledger_from_outbox(self, where: str, params: dict[str, Any]) -> None:
+        dest = self.cfg.destination
+        _x(
+            self.conn,
+            f"""INSERT INTO {SCHEMA}.contact_ledger
+            SELECT o.person_id, '{dest.channel}', $campaign, '{dest.type}', o.sync_name, o.created_at,
+                   o.run_id, o.message_key, 'unconfirmed'
+            FROM {SCHEMA}.message_outbox o WHERE o.sync_name = $name AND {where}""",
+            {**params, "campaign": self.cfg.campaign},
+        )
+
+    def _record_intents(self, rows: list[dict[str, Any]], keys: dict[str, str]) -> None:
+        """Written (and committed) before any request of the batch leaves this process."""
+        pks = [r["__pk"] for r in rows]
+        with _Tx(self.conn) as c:
+            _x(
+                c,
+                f"DELETE FROM {SCHEMA}.message_outbox WHERE sync_name = $name AND list_contains($keys, message_key)",
+                {"name": self.cfg.name, "keys": [keys[p] for p in pks]},
+            )
+            _x(
+                c,
+                f"""INSERT INTO {SCHEMA}.message_outbox
+                SELECT $name, k.key, k.pk, k.person, $run, 'pending', $now, $now, NULL, NULL
+                FROM (SELECT unnest($keys) AS key, unnest($pks) AS pk, unnest($persons) AS person) k""",
+                {
+                    "name": self.cfg.name,
+                    "run": self.result.run_id,
+                    "now": self.now,
+                    "keys": [keys[p] for p in pks],
+                    "pks": pks,
+                    "persons": [r["__person_id"] for r in rows],
+                },
+            )
+
+    def _commit_messages(
+        self, rows: list[dict[str, Any]], keys: dict[str, str], outcomes: list[MessageOutcome]
+    ) -> None:
+        dest = self.cfg.destination
+        # a fixed reference time (tests, CDP_AS_OF replays) is used as is; otherwise the real send time
+        sent_now = self.now if self.fixed_clock else datetime.now(UTC).replace(tzinfo=None)
+        outcome_rows = [
+            (keys[r["__pk"]], r["__pk"], o.status, o.message_id, o.reason and redact(o.reason))
+            for r, o in zip(rows, outcomes, strict=True)
+        ]
+        delivered = [pk for _, pk, status, _, _ in outcome_rows if status in ("sent", "unknown")]
+        with _Tx(self.conn) as c:
+            _x(
+                c,
+                f"""UPDATE {SCHEMA}.message_outbox SET status = o.status, updated_at = $now,
+                    destination_message_id = o.msg_id, detail = o.detail
+                FROM (SELECT unnest($keys) AS key, unnest($statuses) AS status, unnest($ids) AS msg_id,
+                             unnest($details) AS detail) o
+                WHERE message_outbox.sync_name = $name AND message_outbox.message_key = o.key""",
+                {
+                    "now": self.now,
+                    "name": self.cfg.name,
+                    "keys": [x[0] for x in outcome_rows],
+                    "statuses": [x[2] for x in outcome_rows],
+                    "ids": [x[3] for x in outcome_rows],
+                    "details": [x[4] for x in outcome_rows],
+                },
+            )
+            if delivered:
+                _x(
+                    c,
+                    f"""INSERT INTO {self.state}
+                        (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                    SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_list}
+                    FROM {PLAN} p WHERE p.__group = 'add' AND list_contains($pks, p.__pk)""",
+                    {"now": self.now, "run": self.result.run_id, "pks": delivered},
+                )
+                _x(
+                    c,
+                    f"""INSERT INTO {SCHEMA}.contact_ledger
+                    SELECT o.person_id, '{dest.channel}', $campaign, '{dest.type}', $name, $sent_at, $run,
+                           o.message_key, CASE o.status WHEN 'sent' THEN 'acknowledged' ELSE 'unconfirmed' END
+                    FROM {SCHEMA}.message_outbox o
+                    WHERE o.sync_name = $name AND list_contains($keys, o.message_key)
+                      AND o.status IN ('sent', 'unknown')""",
+                    {
+                        "campaign": self.cfg.campaign,
+                        "name": self.cfg.name,
+                        "sent_at": sent_now,
+                        "run": self.result.run_id,
+                        "keys": [keys[p] for p in delivered],
+                    },
+                )
+            refused = [
+                (pk, reason or status)
+                for _, pk, status, _, reason in outcome_rows
+                if status in ("rejected", "failed")
+            ]
+            if refused:
+                self.result.rejected += len(refused)
+                _x(
+                    c,
+                    f"""INSERT INTO {SCHEMA}.sync_rejections
+                    SELECT $run, $name, unnest($pks), 'message', 'destination', unnest($reasons), $now, NULL""",
+                    {
+                        "run": self.result.run_id,
+                        "name": self.cfg.name,
+                        "now": self.now,
+                        "pks": [p for p, _ in refused],
+                        "reasons": [r for _, r in refused],
+                    },
+                )
+            dead = [o.dead_token for o in outcomes if o.dead_token]
+            if dead:
+                _x(
+                    c,
+                    f"INSERT INTO {SCHEMA}.dead_push_tokens SELECT unnest($tokens), $now, $name",
+                    {"tokens": dead, "now": self.now, "name": self.cfg.name},
+                )
+        self.result.sent_rows += sum(1 for o in outcomes if o.status in ("sent", "unknown"))
+
+    # ------------------------------------------------------------------ after sending
+    def resolve_earlier_rejections(self) -> None:
+        """Mark earlier rejections as resolved once their row made it (added/changed now, or removed)."""
+        _x(
+            self.conn,
+            f"""UPDATE {SCHEMA}.sync_rejections SET resolved_run_id = $run
+            WHERE sync_name = $name AND resolved_run_id IS NULL AND run_id <> $run AND (
+                (operation IN ('remove') AND primary_key NOT IN (SELECT __pk FROM {self.state}))
+                OR (operation NOT IN ('remove', 'remove_old')
+                    AND primary_key IN (SELECT __pk FROM {self.state} WHERE __run_id = $run)))""",
+            {"run": self.result.run_id, "name": self.cfg.name},
+        )

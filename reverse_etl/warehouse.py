@@ -1,0 +1,120 @@
+"""The `sync` schema: run log, rejections, contact ledger, dead push tokens, message outbox, state.
+
+All of it lives in the same DuckDB warehouse as the audiences, so diffs are SQL joins and every table
+is queryable next to the data it describes.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA = "sync"
+
+DDL = [
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_runs (
+        run_id VARCHAR PRIMARY KEY,
+        sync_name VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        mode VARCHAR NOT NULL,
+        dry_run BOOLEAN NOT NULL,
+        status VARCHAR NOT NULL,          -- running | success | failed
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        duration_s DOUBLE,
+        source_rows BIGINT,
+        added BIGINT, changed BIGINT, removed BIGINT, unchanged BIGINT, rejected BIGINT,
+        sent_rows BIGINT, requests BIGINT, retries BIGINT,
+        unattributed_invalid BIGINT,
+        error VARCHAR
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_rejections (
+        run_id VARCHAR NOT NULL,
+        sync_name VARCHAR NOT NULL,
+        primary_key VARCHAR,
+        operation VARCHAR,                -- add | change | remove | message
+        stage VARCHAR NOT NULL,           -- validation (before sending) | destination (refused)
+        reason VARCHAR NOT NULL,
+        rejected_at TIMESTAMP NOT NULL,
+        resolved_run_id VARCHAR           -- the later run that synced the row
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.contact_ledger (
+        person_id VARCHAR,
+        channel VARCHAR NOT NULL,
+        campaign VARCHAR,
+        destination VARCHAR NOT NULL,
+        sync_name VARCHAR NOT NULL,
+        sent_at TIMESTAMP NOT NULL,
+        run_id VARCHAR,
+        message_key VARCHAR,
+        delivery VARCHAR                  -- acknowledged | unconfirmed (sent, answer lost)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.dead_push_tokens (
+        token VARCHAR NOT NULL,
+        detected_at TIMESTAMP NOT NULL,
+        sync_name VARCHAR NOT NULL
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.message_outbox (
+        sync_name VARCHAR NOT NULL,
+        message_key VARCHAR NOT NULL,
+        primary_key VARCHAR NOT NULL,
+        person_id VARCHAR,
+        run_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,          -- pending | sent | rejected | failed | unknown
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        destination_message_id VARCHAR,
+        detail VARCHAR
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.dry_run_plans (
+        run_id VARCHAR NOT NULL,
+        sync_name VARCHAR NOT NULL,
+        primary_key VARCHAR,
+        operation VARCHAR NOT NULL,
+        reject_reason VARCHAR
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_registry (
+        sync_name VARCHAR PRIMARY KEY,
+        destination VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        state_table VARCHAR NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+]
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    for statement in DDL:
+        conn.execute(statement)
+
+
+def state_table(sync_name: str) -> str:
+    """Per-sync state: what was last acknowledged, one row per primary key (name validated on load)."""
+    return f'{SCHEMA}."state__{sync_name}"'
+
+
+def ensure_state_table(conn: duckdb.DuckDBPyConnection, sync_name: str, fields: tuple[str, ...]) -> str:
+    """Create the state table, adding a column for any newly mapped field; returns its name."""
+    table = state_table(sync_name)
+    conn.execute(
+        f"""CREATE TABLE IF NOT EXISTS {table} (
+            __pk VARCHAR NOT NULL,
+            __person_id VARCHAR,
+            __row_hash UHUGEINT NOT NULL,
+            __created_by_sync BOOLEAN,
+            __synced_at TIMESTAMP NOT NULL,
+            __run_id VARCHAR NOT NULL
+        )"""
+    )
+    existing = {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [SCHEMA, f"state__{sync_name}"],
+        ).fetchall()
+    }
+    for f in fields:
+        col = f"f_{f}"
+        if col not in existing:
+            conn.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" VARCHAR')
+    return table
