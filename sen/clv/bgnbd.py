@@ -11,6 +11,7 @@ if needed). Scoring functions are pure numpy/scipy.special on columns.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -124,19 +125,39 @@ def expected_purchases(
         = ((alpha+T)/(alpha+T+t))^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z),  z = t / (alpha+T+t),
     whose first two parameters do not grow with x, so the series stays short and accurate for heavy buyers.
     """
+    return next(expected_purchases_curve(params, [t], frequency, recency, T))
+
+
+def expected_purchases_curve(
+    params: BgNbdParams,
+    horizons: Sequence[npt.ArrayLike],
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+) -> Iterator[FloatArray]:
+    """``expected_purchases`` at each of ``horizons`` in turn, validating the columns and computing P(alive) once.
+
+    Yields one array per horizon, so a caller can keep only the latest (memory stays flat for long curves).
+    """
     x, t_x, age = check_rft(frequency, recency, T)
-    horizon = np.asarray(t, dtype=np.float64)
-    if np.any(~np.isfinite(horizon)) or np.any(horizon < 0):
-        raise ValueError("the prediction horizon t must be finite and >= 0")
     r, alpha, a, b = _nudged(params)
     log_at = np.log(alpha + age)
-    log_att = np.log(alpha + age + horizon)
-    z = horizon / (alpha + age + horizon)
     c = a + b + x - 1.0
-    hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-    bracket = 1.0 - np.exp((a - 1.0) * (log_at - log_att)) * hyp
-    d = _log_dropout_ratio(r, a, b, x, log_at, np.log(alpha + t_x))
-    return np.maximum(c / (a - 1.0) * bracket * expit(-d), 0.0)
+    # P(alive) times the constant in front of the bracket of eq. 10.
+    scale = c / (a - 1.0) * expit(-_log_dropout_ratio(r, a, b, x, log_at, np.log(alpha + t_x)))
+    checked = [np.asarray(t, dtype=np.float64) for t in horizons]
+    if any(np.any(~np.isfinite(h)) or np.any(h < 0) for h in checked):
+        raise ValueError("the prediction horizon t must be finite and >= 0")
+
+    def curve() -> Iterator[FloatArray]:
+        for horizon in checked:
+            log_att = np.log(alpha + age + horizon)
+            z = horizon / (alpha + age + horizon)
+            hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+            bracket = 1.0 - np.exp((a - 1.0) * (log_at - log_att)) * hyp
+            yield np.maximum(scale * bracket, 0.0)
+
+    return curve()
 
 
 def expected_purchases_new_customer(params: BgNbdParams, t: npt.ArrayLike) -> FloatArray:
@@ -146,53 +167,69 @@ def expected_purchases_new_customer(params: BgNbdParams, t: npt.ArrayLike) -> Fl
     return expected_purchases(params, horizon, zeros, zeros, zeros)
 
 
-class _CompressedData:
-    """The summary with each column replaced by its distinct values and an index into them.
+def _dot(u: FloatArray, v: FloatArray) -> float:
+    # einsum, not BLAS: threaded BLAS dot products stall badly when the cores are shared.
+    return float(np.einsum("i,i->", u, v))
 
-    x takes few distinct values and T, t_x (whole days) a few thousand, so the special functions run on small
-    arrays and only gathers and elementwise arithmetic touch every customer.
+
+class _CompressedData:
+    """The summary reduced to what the likelihood needs.
+
+    Customers without a repeat purchase contribute terms in T only, so they collapse to counts per distinct T.
+    Repeat buyers keep one row each, with x, T and t_x replaced by indices into their distinct values (few for
+    x; a few thousand for whole-day T and t_x), so special functions run on small arrays and only gathers and
+    elementwise arithmetic touch every repeat buyer.
     """
 
     def __init__(self, x: FloatArray, t_x: FloatArray, age: FloatArray, scale: float) -> None:
         self.n = len(x)
-        self.x = x
-        self.xu, self.xi = np.unique(x, return_inverse=True)
-        self.x_counts = np.bincount(self.xi).astype(np.float64)
-        self.Tu, self.Ti = np.unique(age / scale, return_inverse=True)
-        self.tu, self.ti = np.unique(t_x / scale, return_inverse=True)
-        self.repeat_u = self.xu > 0
+        self.xu, x_counts = np.unique(x, return_counts=True)
+        self.x_counts = x_counts.astype(np.float64)
+        zero = x == 0
+        self.T0u, T0_counts = np.unique(age[zero] / scale, return_counts=True)
+        self.T0_counts = T0_counts.astype(np.float64)
+        rep = ~zero
+        self.x_rep = x[rep]
+        self.xru, self.xri = np.unique(self.x_rep, return_inverse=True)
+        self.Tu, self.Ti = np.unique(age[rep] / scale, return_inverse=True)
+        self.tu, self.ti = np.unique(t_x[rep] / scale, return_inverse=True)
 
 
 def _negll_and_grad(theta: FloatArray, data: _CompressedData) -> tuple[float, FloatArray]:
     r, alpha, a, b = np.exp(theta)
-    xu, xi, x = data.xu, data.xi, data.x
-    log_aT_u = np.log(alpha + data.Tu)
-    log_atx_u = np.log(alpha + data.tu)
-    log_aT = log_aT_u[data.Ti]
-    log_atx = log_atx_u[data.ti]
-    rx = r + x
-
-    # Terms that depend on x only, evaluated once per distinct x.
-    a1_u = gammaln(r + xu) - gammaln(r) + r * math.log(alpha)
-    b2_u = betaln(a, b + xu) - betaln(a, b)
-    safe_bx_u = np.where(data.repeat_u, b + xu - 1.0, 1.0)
-    c_u = np.where(data.repeat_u, math.log(a) - np.log(safe_bx_u), -np.inf)
-    inv_bx_u = np.where(data.repeat_u, 1.0 / safe_bx_u, 0.0)
-
-    d = c_u[xi] + rx * (log_aT - log_atx)
-    ll = float(data.x_counts @ a1_u + b2_u[xi].sum() - rx @ log_aT + np.logaddexp(0.0, d).sum())
-
-    w3 = expit(d)  # weight of the "dropped out after t_x" term
-    w2 = 1.0 - w3
     n = data.n
-    g_r = data.x_counts @ (digamma(r + xu) - digamma(r) + math.log(alpha)) - (w2 @ log_aT + w3 @ log_atx)
+    xu, counts = data.xu, data.x_counts
+    log_alpha = math.log(alpha)
+
+    # Terms in x only (all customers), once per distinct x.
+    ll = _dot(counts, gammaln(r + xu) - gammaln(r) + betaln(a, b + xu) - betaln(a, b)) + n * r * log_alpha
+    g_r = _dot(counts, digamma(r + xu) - digamma(r)) + n * log_alpha
+    g_alpha = n * r / alpha
+    g_a = _dot(counts, digamma(a + b) - digamma(a + b + xu))
+    g_b = _dot(counts, digamma(b + xu) - digamma(a + b + xu) - digamma(b) + digamma(a + b))
+
+    # Customers without a repeat purchase: -r log(alpha + T), per distinct T.
+    log_aT0 = np.log(alpha + data.T0u)
+    ll -= r * _dot(data.T0_counts, log_aT0)
+    g_r -= _dot(data.T0_counts, log_aT0)
+    g_alpha -= r * _dot(data.T0_counts, 1.0 / (alpha + data.T0u))
+
+    # Repeat buyers: -(r+x) log(alpha+T) + log(1 + exp(D)), D the log-odds of having dropped out after t_x.
+    log_aT = np.log(alpha + data.Tu)[data.Ti]
+    log_atx = np.log(alpha + data.tu)[data.ti]
+    inv_bx = (1.0 / (b + data.xru - 1.0))[data.xri]
+    rx = r + data.x_rep
+    d = (math.log(a) - np.log(b + data.xru - 1.0))[data.xri] + rx * (log_aT - log_atx)
+    ll += float(np.logaddexp(0.0, d).sum()) - _dot(rx, log_aT)
+    w3 = expit(d)  # weight of the "dropped out after t_x" term of the likelihood
+    w2 = 1.0 - w3
+    g_r -= _dot(w2, log_aT) + _dot(w3, log_atx)
     inv_aT = (1.0 / (alpha + data.Tu))[data.Ti]
     inv_atx = (1.0 / (alpha + data.tu))[data.ti]
-    g_alpha = n * r / alpha - rx @ (w2 * inv_aT + w3 * inv_atx)
-    g_a = data.x_counts @ (digamma(a + b) - digamma(a + b + xu)) + w3.sum() / a
-    g_b = data.x_counts @ (digamma(b + xu) - digamma(a + b + xu) - digamma(b) + digamma(a + b)) - (
-        w3 @ inv_bx_u[xi]
-    )
+    g_alpha -= _dot(rx, w2 * inv_aT + w3 * inv_atx)
+    g_a += float(w3.sum()) / a
+    g_b -= _dot(w3, inv_bx)
+
     grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
     if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
         return math.inf, np.zeros(4)

@@ -79,24 +79,47 @@ def log_likelihood(params: GammaGammaParams, frequency: npt.ArrayLike, monetary:
     )
 
 
-def _negll_and_grad(
-    theta: FloatArray, x: FloatArray, m: FloatArray, log_xm: FloatArray
-) -> tuple[float, FloatArray]:
+class _SpendData:
+    """Repeat buyers' (x, zbar) with the row sums that do not depend on the parameters precomputed.
+
+    The gamma-function terms depend on x only and are evaluated once per distinct x.
+    """
+
+    def __init__(self, x: FloatArray, m: FloatArray) -> None:
+        self.n = len(x)
+        self.x = x
+        self.m = m
+        self.xu, counts = np.unique(x, return_counts=True)
+        self.x_counts = counts.astype(np.float64)
+        self.sum_x_log_xm = _dot(x, np.log(x * m))
+        self.sum_log_m = float(np.log(m).sum())
+
+
+def _dot(u: FloatArray, v: FloatArray) -> float:
+    # einsum, not BLAS: threaded BLAS dot products stall badly when the cores are shared.
+    return float(np.einsum("i,i->", u, v))
+
+
+def _negll_and_grad(theta: FloatArray, data: _SpendData) -> tuple[float, FloatArray]:
     p, q, g = np.exp(theta)
-    px = p * x
-    log_gxm = np.log(g + x * m)
-    ll = float(
-        np.sum(gammaln(px + q) - gammaln(px) + (px - 1.0) * np.log(m) + px * np.log(x) - (px + q) * log_gxm)
-        + len(x) * (q * math.log(g) - gammaln(q))
+    n, x, xu, counts = data.n, data.x, data.xu, data.x_counts
+    pxu = p * xu
+    gxm = g + x * data.m
+    log_gxm = np.log(gxm)
+    ll = (
+        _dot(counts, gammaln(pxu + q) - gammaln(pxu))
+        + p * data.sum_x_log_xm
+        - data.sum_log_m
+        + n * (q * math.log(g) - gammaln(q))
+        - _dot(p * x + q, log_gxm)
     )
-    psi_pq = digamma(px + q)
-    g_p = x @ (psi_pq - digamma(px) + log_xm - log_gxm)
-    g_q = np.sum(psi_pq - log_gxm) + len(x) * (math.log(g) - digamma(q))
-    g_g = len(x) * q / g - np.sum((px + q) / (g + x * m))
+    psi_u = digamma(pxu + q)
+    g_p = _dot(counts, xu * (psi_u - digamma(pxu))) + data.sum_x_log_xm - _dot(x, log_gxm)
+    g_q = _dot(counts, psi_u) - float(log_gxm.sum()) + n * (math.log(g) - digamma(q))
+    g_g = n * q / g - float(((p * x + q) / gxm).sum())
     grad = np.array([g_p * p, g_q * q, g_g * g])
     if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
         return math.inf, np.zeros(3)
-    n = len(x)
     return -ll / n, -grad / n
 
 
@@ -112,24 +135,23 @@ def fit_gamma_gamma(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> GammaG
     if len(x) < 2:
         raise ValueError(f"cannot fit Gamma-Gamma on {len(x)} repeat buyers with positive spend")
     scale = float(m.mean())
-    ms = m / scale
-    log_xm = np.log(x * ms)
+    data = _SpendData(x, m / scale)
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * 3
     options = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
     theta0 = np.array([0.0, math.log(2.0), 0.0])  # q > 1 at the start so the mean spend is finite
     res = minimize(
         _negll_and_grad,
         theta0,
-        args=(x, ms, log_xm),
+        args=(data,),
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
         options=options,
     )
     theta = res.x
-    if not _is_stationary(theta, x, ms, log_xm):
+    if not _is_stationary(theta, data):
         nm = minimize(
-            lambda th: _negll_and_grad(th, x, ms, log_xm)[0],
+            lambda th: _negll_and_grad(th, data)[0],
             theta,
             method="Nelder-Mead",
             bounds=bounds,
@@ -138,7 +160,7 @@ def fit_gamma_gamma(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> GammaG
         res = minimize(
             _negll_and_grad,
             nm.x,
-            args=(x, ms, log_xm),
+            args=(data,),
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
@@ -148,12 +170,12 @@ def fit_gamma_gamma(frequency: npt.ArrayLike, monetary: npt.ArrayLike) -> GammaG
     p, q, g_scaled = (float(v) for v in np.exp(theta))
     params = GammaGammaParams(p=p, q=q, gamma=g_scaled * scale)
     ll = float(log_likelihood(params, x, m).sum())
-    converged = _is_stationary(theta, x, ms, log_xm) and math.isfinite(ll)
+    converged = _is_stationary(theta, data) and math.isfinite(ll)
     return replace(params, log_likelihood=ll, n_customers=len(x), converged=converged)
 
 
-def _is_stationary(theta: FloatArray, x: FloatArray, m: FloatArray, log_xm: FloatArray) -> bool:
-    value, grad = _negll_and_grad(theta, x, m, log_xm)
+def _is_stationary(theta: FloatArray, data: _SpendData) -> bool:
+    value, grad = _negll_and_grad(theta, data)
     at_bound = np.abs(theta) >= _LOG_BOUND - 1e-6
     return bool(np.isfinite(value) and np.all(np.abs(grad[~at_bound]) < 1e-5))
 

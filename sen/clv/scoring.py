@@ -110,11 +110,15 @@ def score(
     month = months_to_unit(1.0, model.time_unit)
     d = monthly_discount_rate(annual_discount_rate)
 
-    # One month at a time keeps memory at a few columns even for millions of customers.
+    horizons = [k * month for k in range(int(horizon_months) + 1)]
+    if model.purchase_model == "bgnbd" and model.bgnbd is not None:
+        curve = bgnbd.expected_purchases_curve(model.bgnbd, horizons, x, t_x, age)
+    else:
+        curve = (heuristic.expected_purchases(model.heuristic, h, x, t_x, age) for h in horizons)
+    # Month k's purchases are discounted from the end of month k; only two curve points are held at a time.
+    previous = next(curve)
     discounted = np.zeros(len(x))
-    previous = np.zeros(len(x))
-    for k in range(1, int(horizon_months) + 1):
-        cumulative = expected_purchases(model, k * month, x, t_x, age)
+    for k, cumulative in enumerate(curve, start=1):
         discounted += (cumulative - previous) / (1.0 + d) ** k
         previous = cumulative
     value, non_positive = expected_average_value(model, x, m, first)

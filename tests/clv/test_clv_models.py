@@ -87,8 +87,9 @@ def test_gamma_gamma_gradient_matches_finite_differences() -> None:
     x = rep["frequency"].to_numpy(dtype=float)
     m = rep["monetary"].to_numpy() / rep["monetary"].mean()
     theta = np.log([3.0, 2.0, 0.7])
-    analytic = gamma_gamma._negll_and_grad(theta, x, m, np.log(x * m))[1]
-    numeric = approx_fprime(theta, lambda th: gamma_gamma._negll_and_grad(th, x, m, np.log(x * m))[0], 1e-7)
+    data = gamma_gamma._SpendData(x, m)
+    analytic = gamma_gamma._negll_and_grad(theta, data)[1]
+    numeric = approx_fprime(theta, lambda th: gamma_gamma._negll_and_grad(th, data)[0], 1e-7)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-7)
 
 
