@@ -1,0 +1,57 @@
+"""Shared fixtures: the whole pipeline built once per test session on the committed sample."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sen.config import DBT_PROJECT_DIR, REPO_ROOT
+
+SAMPLE_DIR = REPO_ROOT / "data_samples" / "sample"
+GROUND_TRUTH_DIR = REPO_ROOT / "data_samples" / "ground_truth"
+# The committed sample ends on 2026-11-20; its reference time keeps every time-relative figure reproducible.
+SAMPLE_AS_OF = "2026-11-21T00:00:00"
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """The dbt manifest Dagster reads at import time, parsed once per session."""
+    dbt = Path(sys.executable).parent / "dbt"
+    subprocess.run([str(dbt), "parse", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
+    return DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory, dbt_manifest) -> Path:
+    """Materialize every asset on the committed sample into a temporary warehouse (the main job)."""
+    warehouse = tmp_path_factory.mktemp("warehouse") / "sen.duckdb"
+    env = {
+        **os.environ,
+        "CDP_DATA_DIR": str(SAMPLE_DIR),
+        "CDP_WAREHOUSE": str(warehouse),
+        "CDP_AS_OF": SAMPLE_AS_OF,
+        "CDP_SERVING": str(warehouse.with_name("serving.duckdb")),
+    }
+    env.pop("DAGSTER_HOME", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "build"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        pytest.fail(f"the main job failed:\n{completed.stdout[-6000:]}\n{completed.stderr[-6000:]}")
+    return warehouse
+
+
+@pytest.fixture
+def warehouse_conn(built_warehouse):
+    conn = duckdb.connect(str(built_warehouse), read_only=True)
+    yield conn
+    conn.close()
