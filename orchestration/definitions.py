@@ -8,12 +8,13 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.assets.clv import clv_assets
 from orchestration.assets.dbt import sen_dbt_models
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.dbt_project import dbt_project
 from orchestration.resources import Warehouse
 
-all_assets = [*ingestion_assets, sen_dbt_models]
+all_assets = [*ingestion_assets, sen_dbt_models, *clv_assets]
 
 defs = dg.Definitions(
     assets=all_assets,
