@@ -1,0 +1,190 @@
+"""Great Expectations suites for the raw tables, derived from the input contract (``sen/contracts``).
+
+One suite per source. Every expectation carries in ``meta``:
+
+- ``name``: a stable id shown in Dagster (``not_null:created_at``, ``unique_key``...);
+- ``batch``: which SQL batch it runs on (see ``sen.quality.batches``);
+
+and a GE ``severity``: ``critical`` expectations make the blocking ``contract`` check, ``warning`` ones the
+non-blocking ``health`` check.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sen.contracts import Source
+from sen.ingest.loader import META_COLUMNS
+from sen.quality.batches import DISTINCT_ROWS, LOADED_FILES, ROWS
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+# Shapes, not validity: phonenumbers / email-validator in staging (sen.normalize) decide what is usable.
+# These catch breakage such as shifted columns or a field filled with names, at any table size in SQL.
+EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PHONE_REGEX = r"^\(?\+?[0-9][0-9 ().-]{6,22}[0-9]$"
+
+# Domain ranges the contract does not state (column -> (min, max)), per source.
+VALUE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "survey_responses": {"score": (0, 10)},
+    "order_lines": {"quantity": (1, 100_000)},
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Tolerances that let realistic dirt through while catching breakage (see docs/data_quality.md)."""
+
+    # Share of distinct rows whose key is unique within its file; conflicting rows beyond this fail.
+    key_unique_mostly: float = 0.99
+    # Share of timestamps not after CDP_AS_OF (+ clock_skew): a few device clocks run ahead.
+    not_future_mostly: float = 0.999
+    clock_skew: timedelta = timedelta(hours=1)
+    max_amount: float = 1e10  # VND; larger is a unit or parsing error
+    well_formed_mostly: float = 0.9
+    max_quarantine_share: float = 0.1  # per file; above it a file is probably broken, not dirty
+
+    @classmethod
+    def from_env(cls) -> Thresholds:
+        """Defaults, overridable with CDP_DQ_<FIELD> (e.g. CDP_DQ_WELL_FORMED_MOSTLY=0.8)."""
+        values: dict[str, Any] = {}
+        for name in ("key_unique_mostly", "not_future_mostly", "max_amount", "well_formed_mostly",
+                     "max_quarantine_share"):  # fmt: skip
+            raw = os.environ.get(f"CDP_DQ_{name.upper()}")
+            if raw:
+                try:
+                    values[name] = float(raw)
+                except ValueError as exc:
+                    raise ValueError(f"CDP_DQ_{name.upper()}={raw!r} is not a number") from exc
+        return cls(**values)
+
+
+def _meta(name: str, batch: str, why: str) -> dict[str, str]:
+    return {"name": name, "batch": batch, "why": why}
+
+
+def build_suite(source: Source, as_of: datetime, thresholds: Thresholds | None = None) -> gx.ExpectationSuite:
+    """The expectation suite of raw.<source>; timestamps are compared with `as_of` (aware, any zone)."""
+    import great_expectations as gx
+    from great_expectations import expectations as gxe
+
+    t = thresholds or Thresholds()
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    expectations: list[gxe.Expectation] = []
+    add = expectations.append  # a suite built from a list needs no data context
+
+    add(
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*source.column_names, *META_COLUMNS],
+            exact_match=True,
+            severity=CRITICAL,
+            meta=_meta(
+                "columns_match_contract", ROWS, "raw table has exactly the contract columns + load meta"
+            ),
+        )
+    )
+    for column in source.required_columns:
+        add(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=column.name,
+                severity=CRITICAL,
+                meta=_meta(f"not_null:{column.name}", ROWS, "required and parseable on every row"),
+            )
+        )
+    for column in source.columns:
+        if column.accepted:
+            add(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=column.name,
+                    value_set=sorted(v.lower() for v in column.accepted),
+                    severity=CRITICAL,
+                    meta=_meta(f"accepted:{column.name}", ROWS, "only the contract's accepted values"),
+                )
+            )
+    add(
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["_file_sha256", *source.key],
+            mostly=t.key_unique_mostly,
+            severity=CRITICAL,
+            meta=_meta(
+                "unique_key",
+                DISTINCT_ROWS,
+                f"key {source.key} unique per file among distinct rows (exact duplicates are allowed in raw; "
+                "a later file may update a key)",
+            ),
+        )
+    )
+    latest = as_of + t.clock_skew
+    for column in source.columns:
+        if column.type in ("timestamp", "date"):
+            add(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column.name,
+                    max_value=latest,
+                    mostly=t.not_future_mostly,
+                    severity=CRITICAL,
+                    meta=_meta(f"not_future:{column.name}", ROWS, "not after CDP_AS_OF (+ clock skew)"),
+                )
+            )
+        elif column.type == "decimal":
+            add(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column.name,
+                    min_value=0,
+                    max_value=t.max_amount,
+                    strict_max=True,
+                    severity=CRITICAL,
+                    meta=_meta(f"amount_range:{column.name}", ROWS, f"0 <= amount < {t.max_amount:g} VND"),
+                )
+            )
+    for name, (low, high) in VALUE_RANGES.get(source.name, {}).items():
+        add(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=name,
+                min_value=low,
+                max_value=high,
+                severity=CRITICAL,
+                meta=_meta(f"range:{name}", ROWS, f"between {low:g} and {high:g}"),
+            )
+        )
+    for column in source.columns:
+        if column.name in ("email", "phone"):
+            add(
+                gxe.ExpectColumnValuesToMatchRegex(
+                    column=column.name,
+                    regex=EMAIL_REGEX if column.name == "email" else PHONE_REGEX,
+                    mostly=t.well_formed_mostly,
+                    severity=WARNING,
+                    meta=_meta(
+                        f"well_formed:{column.name}",
+                        ROWS,
+                        f"at least {t.well_formed_mostly:.0%} look like one",
+                    ),
+                )
+            )
+    add(
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1, severity=WARNING, meta=_meta("not_empty", ROWS, "the source delivered rows")
+        )
+    )
+    add(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="quarantined_share",
+            max_value=t.max_quarantine_share,
+            severity=WARNING,
+            meta=_meta(
+                "quarantine_share",
+                LOADED_FILES,
+                f"no file had more than {t.max_quarantine_share:.0%} of its rows quarantined",
+            ),
+        )
+    )
+    return gx.ExpectationSuite(name=f"raw.{source.name}", expectations=expectations)
