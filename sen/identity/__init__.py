@@ -1,0 +1,17 @@
+"""Identity resolution: identifier graph -> persons with stable ids, guarded against over-merging.
+
+Entry points: `resolve_identities(conn, config, run_at)` and `python -m sen.identity --warehouse path`.
+"""
+
+from sen.identity.config import IdentityConfig, IdentityConfigError, load_identity_config
+from sen.identity.graph import IdentityInputError
+from sen.identity.resolve import IdentityRunStats, resolve_identities
+
+__all__ = [
+    "IdentityConfig",
+    "IdentityConfigError",
+    "IdentityInputError",
+    "IdentityRunStats",
+    "load_identity_config",
+    "resolve_identities",
+]

@@ -1,0 +1,128 @@
+"""Identity-resolution settings: identifier types, over-merge guards, input tables (pydantic, from YAML)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yml")
+CONFIG_ENV = "CDP_IDENTITY_CONFIG"
+_SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+class IdentityConfigError(ValueError):
+    """The identity configuration file is unreadable or invalid; the message names file and field."""
+
+
+class BlocklistConfig(BaseModel):
+    """Junk values never used as links. Values are compared case-insensitively; patterns use RE2 syntax
+    (DuckDB's regexp_matches), searched in the identifier value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    any_type: list[str] = Field(default_factory=list, description="exact values dropped for every type")
+    exact: dict[str, list[str]] = Field(default_factory=dict, description="identifier type -> exact values")
+    patterns: dict[str, list[str]] = Field(default_factory=dict, description="identifier type -> regexes")
+    include_normalization_blocklist: bool = Field(
+        True, description="also drop the exact values of sen.normalize's blocklist (same file staging uses)"
+    )
+
+
+class IdentityConfig(BaseModel):
+    """Everything resolve_identities needs besides the warehouse connection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodes_table: str = "intermediate.int_identity_nodes"
+    edges_table: str = "intermediate.int_identity_edges"
+    output_schema: str = "identity"
+
+    person_defining_types: list[str] = ["customer_id", "email", "phone", "loyalty_card"]
+    linking_types: list[str] = ["anonymous_id", "device_id", "push_token", "platform_user_id"]
+    # Strongest first: decides which links win when a person would exceed a cap, and which identifier
+    # names a new person.
+    type_priority: list[str] = [
+        "customer_id", "loyalty_card", "email", "phone", "platform_user_id", "push_token", "device_id",
+        "anonymous_id",
+    ]  # fmt: skip
+
+    # identifier type -> {person-defining neighbour type -> max distinct neighbours}. An identifier above a
+    # limit is not used as a link at all (all its links are cut and audited): a kiosk device seen with dozens
+    # of customer ids, a phone on 30 accounts, a household laptop seen with two customer ids.
+    degree_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # Limit for (type, person-defining neighbour type) pairs not listed in degree_limits.
+    default_degree_limit: int = Field(20, ge=1)
+    # identifier type -> max identifiers of that type per person; links that would exceed it are cut,
+    # strongest / oldest links first.
+    caps: dict[str, int] = Field(default_factory=dict)
+    blocklist: BlocklistConfig = Field(default_factory=BlocklistConfig)
+
+    @property
+    def all_types(self) -> list[str]:
+        return [*self.person_defining_types, *self.linking_types]
+
+    @field_validator("nodes_table", "edges_table", "output_schema")
+    @classmethod
+    def _sql_name(cls, value: str) -> str:
+        if not _SQL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a plain [schema.]name")
+        return value
+
+    @model_validator(mode="after")
+    def _check_types(self) -> Self:
+        types = self.all_types
+        if len(set(types)) != len(types):
+            raise ValueError("person_defining_types and linking_types overlap or repeat a type")
+        if sorted(self.type_priority) != sorted(types):
+            raise ValueError("type_priority must list every person-defining and linking type exactly once")
+        for name, mapping in (("degree_limits", self.degree_limits), ("caps", self.caps)):
+            unknown = set(mapping) - set(types)
+            if unknown:
+                raise ValueError(f"{name} names unknown identifier types {sorted(unknown)}")
+        for node_type, limits in self.degree_limits.items():
+            bad = set(limits) - set(self.person_defining_types)
+            if bad:
+                raise ValueError(
+                    f"degree_limits.{node_type} may only limit person-defining neighbour types, got {sorted(bad)}"
+                )
+            if any(v < 1 for v in limits.values()):
+                raise ValueError(f"degree_limits.{node_type}: limits must be >= 1")
+        if any(v < 1 for v in self.caps.values()):
+            raise ValueError("caps must be >= 1")
+        for section in (self.blocklist.exact, self.blocklist.patterns):
+            unknown = set(section) - set(types)
+            if unknown:
+                raise ValueError(f"blocklist names unknown identifier types {sorted(unknown)}")
+        return self
+
+    def degree_limit(self, node_type: str, neighbour_type: str) -> int | None:
+        """Max distinct neighbours of `neighbour_type` for a node of `node_type` (None: no limit)."""
+        if neighbour_type not in self.person_defining_types:
+            return None
+        return self.degree_limits.get(node_type, {}).get(neighbour_type, self.default_degree_limit)
+
+    def fingerprint(self) -> str:
+        """Short hash of the settings, stored with each run so a change of guards is visible."""
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def load_identity_config(path: str | Path | None = None) -> IdentityConfig:
+    """Read the YAML config (default: $CDP_IDENTITY_CONFIG, else the packaged default_config.yml)."""
+    resolved = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    try:
+        data = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise IdentityConfigError(f"cannot read identity config {resolved}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise IdentityConfigError(f"identity config {resolved} is not valid YAML: {exc}") from exc
+    try:
+        return IdentityConfig.model_validate(data)
+    except ValidationError as exc:
+        raise IdentityConfigError(f"identity config {resolved} is invalid:\n{exc}") from exc

@@ -1,0 +1,168 @@
+"""Over-merge guards: degree limits on identifiers and caps on identifiers per person.
+
+Degree limits are checked on the raw neighbourhood of each identifier (vectorized). Caps are checked on
+components: the few components above a cap are re-built link by link (strongest, oldest links first), and
+a link that would push the person over a cap is cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sen.identity.config import IdentityConfig
+
+NO_LIMIT = np.iinfo(np.int64).max
+
+
+@dataclass
+class DegreeCuts:
+    """Nodes whose links are all cut, with the neighbour type and count that broke the limit."""
+
+    nodes: np.ndarray  # int32 node positions
+    neighbour_type: np.ndarray  # int8 type code of the neighbour type over the limit (the worst one)
+    degree: np.ndarray  # int64 distinct neighbours of that type
+    limit: np.ndarray  # int64 the limit
+
+
+def limit_matrix(config: IdentityConfig) -> np.ndarray:
+    """limits[node_type, neighbour_type] as int64 (NO_LIMIT where none applies)."""
+    types = config.all_types
+    limits = np.full((len(types), len(types)), NO_LIMIT, dtype=np.int64)
+    for i, node_type in enumerate(types):
+        for j, neighbour_type in enumerate(types):
+            limit = config.degree_limit(node_type, neighbour_type)
+            if limit is not None:
+                limits[i, j] = limit
+    return limits
+
+
+def degree_cuts(
+    config: IdentityConfig, node_type: np.ndarray, src: np.ndarray, dst: np.ndarray, n_nodes: int
+) -> DegreeCuts:
+    """Identifiers linked to more distinct person-defining identifiers of one type than allowed.
+
+    Edges are unique unordered pairs, so counting edge ends per (node, neighbour type) counts distinct
+    neighbours.
+    """
+    # Person-defining types come first in config.all_types, so their codes are 0..n_person-1.
+    n_person = len(config.person_defining_types)
+    limits = limit_matrix(config)[:, :n_person]
+    ends = np.concatenate([src, dst])
+    others_type = node_type[np.concatenate([dst, src])]
+    counted = others_type < n_person
+    keys = ends[counted].astype(np.int64) * n_person + others_type[counted]
+    counts = np.bincount(keys, minlength=n_nodes * n_person).reshape(n_nodes, n_person)
+    # One column at a time keeps memory at a few bytes per node even for tens of millions of nodes.
+    cut = np.zeros(n_nodes, dtype=bool)
+    for j in range(n_person):
+        cut |= counts[:, j] > limits[node_type, j]
+    nodes = np.flatnonzero(cut).astype(np.int32)
+    allowed = limits[node_type[nodes]]
+    over = counts[nodes] / allowed  # the type most over its limit is reported in the audit
+    worst = over.argmax(axis=1) if len(nodes) else np.zeros(0, dtype=np.int64)
+    rows = np.arange(len(nodes))
+    return DegreeCuts(
+        nodes=nodes,
+        neighbour_type=worst.astype(np.int8),
+        degree=counts[nodes][rows, worst],
+        limit=allowed[rows, worst],
+    )
+
+
+@dataclass
+class CapResolution:
+    """New component labels for nodes of over-cap components, and the links cut to respect caps."""
+
+    nodes: np.ndarray  # node positions that were re-resolved
+    labels: np.ndarray  # their new labels (numbered from label_offset)
+    cut_edges: np.ndarray  # indices into the edge arrays of links cut
+    cut_type: np.ndarray  # type code whose cap the link would have broken
+    cut_count: np.ndarray  # how many identifiers of that type the person would have held
+
+
+def cap_array(config: IdentityConfig) -> np.ndarray:
+    return np.array([config.caps.get(t, NO_LIMIT) for t in config.all_types], dtype=np.int64)
+
+
+def over_cap_components(
+    config: IdentityConfig, labels: np.ndarray, node_type: np.ndarray, n_components: int
+) -> np.ndarray:
+    """Labels of components holding more identifiers of some type than its cap."""
+    n_types = len(config.all_types)
+    per_type = np.bincount(
+        labels.astype(np.int64) * n_types + node_type, minlength=n_components * n_types
+    ).reshape(n_components, n_types)
+    return np.flatnonzero((per_type > cap_array(config)).any(axis=1))
+
+
+def edge_order(
+    config: IdentityConfig,
+    node_type: np.ndarray,
+    node_key: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    first_seen: np.ndarray,
+    records: np.ndarray,
+) -> np.ndarray:
+    """Positions of the given edges, strongest first: both types strong, then oldest, then most records."""
+    rank_of_code = np.array([config.type_priority.index(t) for t in config.all_types], dtype=np.int64)
+    ra, rb = rank_of_code[node_type[src]], rank_of_code[node_type[dst]]
+    weaker, stronger = np.maximum(ra, rb), np.minimum(ra, rb)
+    # np.lexsort sorts by the last key first; node keys make the order independent of input row order.
+    return np.lexsort((node_key[dst], node_key[src], -records, first_seen, stronger, weaker))
+
+
+def resolve_capped(
+    config: IdentityConfig,
+    node_type: np.ndarray,
+    nodes: np.ndarray,
+    edge_ids: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    label_offset: int,
+) -> CapResolution:
+    """Union-find over the given (already ordered) edges, refusing unions that break a cap.
+
+    Runs in Python, so only for the nodes of over-cap components (a small share of the graph).
+    """
+    caps = cap_array(config)
+    local = {int(node): i for i, node in enumerate(nodes)}
+    parent = list(range(len(nodes)))
+    counts = [np.bincount([int(node_type[node])], minlength=len(caps)).astype(np.int64) for node in nodes]
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    cut_edges: list[int] = []
+    cut_type: list[int] = []
+    cut_count: list[int] = []
+    for e, a, b in zip(edge_ids.tolist(), src.tolist(), dst.tolist(), strict=True):
+        ra, rb = find(local[a]), find(local[b])
+        if ra == rb:
+            continue
+        merged = counts[ra] + counts[rb]
+        over = merged > caps
+        if over.any():
+            t = int(np.flatnonzero(over)[0])
+            cut_edges.append(e)
+            cut_type.append(t)
+            cut_count.append(int(merged[t]))
+            continue
+        if ra > rb:  # keep the smaller root: results do not depend on dict iteration order
+            ra, rb = rb, ra
+        parent[rb] = ra
+        counts[ra] = merged
+    roots = np.array([find(i) for i in range(len(nodes))], dtype=np.int64)
+    _, new_labels = np.unique(roots, return_inverse=True)
+    return CapResolution(
+        nodes=nodes,
+        labels=new_labels.astype(np.int64) + label_offset,
+        cut_edges=np.array(cut_edges, dtype=np.int64),
+        cut_type=np.array(cut_type, dtype=np.int8),
+        cut_count=np.array(cut_count, dtype=np.int64),
+    )

@@ -1,0 +1,227 @@
+"""Stable person ids across runs.
+
+Rules (see docs/identity.md):
+- a new person is named 'p_' + 16 hex digits of md5('<type>:<value>') of its strongest, oldest identifier;
+- each previous person id goes to the component holding most of its identifiers (ties: the component with
+  the strongest/oldest identifier), so a person keeps their id when identifiers join or leave;
+- a component that receives several previous ids keeps the oldest one; the others are recorded as `merged`
+  into it;
+- a component that receives no previous id but holds identifiers of previous persons is a part split off
+  them: it gets a new id and a `split` event per person it came from;
+- a previous person none of whose identifiers remain is recorded as `removed`;
+- an id is never reused: a new id that equals any id in the map or the history is salted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+CREATED = "created"
+MERGED = "merged"
+SPLIT = "split"
+REMOVED = "removed"
+
+
+@dataclass
+class PersonAssignment:
+    person_ids: pa.Array  # string, one per component label
+    events: pa.Table  # person_id, event, related_person_id
+    counts: dict[str, int] = field(default_factory=dict)  # events per kind
+
+
+def _events_table(person_ids: list[str] | pa.Array, event: str, related: list[str | None] | None) -> pa.Table:
+    n = len(person_ids)
+    return pa.table(
+        {
+            "person_id": pa.array(person_ids, pa.string()),
+            "event": pa.repeat(pa.scalar(event, pa.string()), n),
+            "related_person_id": pa.nulls(n, pa.string())
+            if related is None
+            else pa.array(related, pa.string()),
+        }
+    )
+
+
+def canonical_nodes(labels: np.ndarray, node_key: np.ndarray, n_components: int) -> np.ndarray:
+    """For each component, the node with the smallest content key (strongest type, oldest, then hash)."""
+    valid = labels >= 0
+    best = np.full(n_components, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(best, labels[valid], node_key[valid])
+    is_canonical = valid & (node_key == best[np.where(valid, labels, 0)])
+    canonical = np.full(n_components, -1, dtype=np.int64)
+    positions = np.flatnonzero(is_canonical)
+    canonical[labels[positions]] = positions
+    return canonical
+
+
+def _hash_ids(conn: duckdb.DuckDBPyConnection, types: pa.Array, values: pa.Array) -> pa.Array:
+    conn.register("_sen_canonical", pa.table({"t": types, "v": values}))
+    try:
+        return (
+            conn.sql("select 'p_' || left(md5(t || ':' || v), 16) as person_id from _sen_canonical")
+            .to_arrow_table()
+            .column("person_id")
+            .combine_chunks()
+        )
+    finally:
+        conn.unregister("_sen_canonical")
+
+
+def _salted_id(identifier_type: str, value: str, salt: int) -> str:
+    return "p_" + hashlib.md5(f"{identifier_type}:{value}#{salt}".encode()).hexdigest()[:16]
+
+
+def _ids_in_history(conn: duckdb.DuckDBPyConnection, history_table: str | None, ids: pa.Array) -> np.ndarray:
+    if history_table is None or len(ids) == 0:
+        return np.zeros(len(ids), dtype=bool)
+    conn.register("_sen_new_ids", pa.table({"person_id": ids}))
+    try:
+        taken = conn.sql(
+            f"select person_id from _sen_new_ids where person_id in (select person_id from {history_table})"
+        ).to_arrow_table()
+    finally:
+        conn.unregister("_sen_new_ids")
+    return pc.is_in(ids, value_set=taken.column("person_id").combine_chunks()).to_numpy(zero_copy_only=False)
+
+
+def _previous_age(
+    conn: duckdb.DuckDBPyConnection,
+    history_table: str | None,
+    person_ids: list[str],
+) -> dict[str, object]:
+    """When each previous person was first created (None when the history does not say)."""
+    if history_table is None or not person_ids:
+        return {}
+    conn.register("_sen_candidates", pa.table({"person_id": pa.array(person_ids, pa.string())}))
+    try:
+        rows = conn.sql(
+            f"""
+            select person_id, min(occurred_at) from {history_table}
+            where event in ('{CREATED}', '{SPLIT}') and person_id in (select person_id from _sen_candidates)
+            group by person_id
+            """
+        ).fetchall()
+    finally:
+        conn.unregister("_sen_candidates")
+    return dict(rows)
+
+
+def assign_person_ids(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    labels: np.ndarray,
+    n_components: int,
+    node_key: np.ndarray,
+    node_first_seen: np.ndarray,
+    node_types: pa.Array,
+    node_values: pa.Array,
+    prev_person: np.ndarray,
+    prev_person_ids: pa.Array,
+    history_table: str | None,
+) -> PersonAssignment:
+    """Name every component. `labels` is -1 for nodes outside the map (blocklisted)."""
+    n_prev = len(prev_person_ids)
+    canonical = canonical_nodes(labels, node_key, n_components)
+    comp_key = node_key[canonical]
+
+    # (previous person, component) pairs with how many identifiers they share.
+    has_prev = (prev_person >= 0) & (labels >= 0)
+    pair_key = prev_person[has_prev].astype(np.int64) * n_components + labels[has_prev]
+    pair_key, pair_count = np.unique(pair_key, return_counts=True)
+    pair_person, pair_comp = pair_key // n_components, pair_key % n_components
+
+    # Each previous person's home: the component with most of its identifiers, then the strongest/oldest.
+    order = np.lexsort((comp_key[pair_comp], -pair_count, pair_person))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pair_person[order][1:] != pair_person[order][:-1]
+    home_person = pair_person[order][first]
+    home_comp = pair_comp[order][first]
+
+    owner = np.full(n_components, -1, dtype=np.int64)
+    merges: list[tuple[str, str]] = []  # (merged person, surviving person)
+    prev_ids = prev_person_ids.to_numpy(zero_copy_only=False) if n_prev else np.array([], dtype=object)
+
+    candidates_per_comp = np.bincount(home_comp, minlength=n_components)
+    single = candidates_per_comp[home_comp] == 1
+    owner[home_comp[single]] = home_person[single]
+    contested = np.flatnonzero(candidates_per_comp > 1)
+    if len(contested):
+        contested_mask = candidates_per_comp[home_comp] > 1
+        persons = home_person[contested_mask]
+        comps = home_comp[contested_mask]
+        created = _previous_age(conn, history_table, [str(prev_ids[p]) for p in persons])
+        # Fallback age: the earliest first-seen of the person's current identifiers.
+        earliest = np.full(n_prev, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(earliest, prev_person[has_prev], node_first_seen[has_prev])
+        by_comp: dict[int, list[int]] = {}
+        for p, c in zip(persons.tolist(), comps.tolist(), strict=True):
+            by_comp.setdefault(c, []).append(p)
+
+        def age(p: int) -> tuple[bool, object, int, str]:
+            # Oldest first: creation time in the history, else earliest identifier, then the id itself.
+            when = created.get(str(prev_ids[p]))
+            return (when is None, when or 0, int(earliest[p]), str(prev_ids[p]))
+
+        for c, group in by_comp.items():
+            group.sort(key=age)
+            owner[c] = group[0]
+            merges.extend((str(prev_ids[p]), str(prev_ids[group[0]])) for p in group[1:])
+
+    person_ids = np.empty(n_components, dtype=object)
+    kept = owner >= 0
+    if kept.any():
+        person_ids[kept] = prev_ids[owner[kept]]
+    tables = [_events_table([m[0] for m in merges], MERGED, [m[1] for m in merges])]
+
+    fresh = np.flatnonzero(~kept)
+    new_ids = pa.array([], pa.string())
+    if len(fresh):
+        canon = pa.array(canonical[fresh])
+        types, values = node_types.take(canon), node_values.take(canon)
+        new_ids = _hash_ids(conn, types, values)
+        taken = pc.is_in(new_ids, value_set=prev_person_ids).to_numpy(zero_copy_only=False)
+        taken |= _ids_in_history(conn, history_table, new_ids)
+        new_list = new_ids.to_numpy(zero_copy_only=False).copy()
+        if taken.any():
+            used = set(prev_ids.tolist()) | set(new_list.tolist())
+            for i in np.flatnonzero(taken):
+                salt = 1
+                while (candidate := _salted_id(types[i].as_py(), values[i].as_py(), salt)) in used:
+                    salt += 1
+                new_list[i] = candidate
+                used.add(candidate)
+            new_ids = pa.array(new_list, pa.string())
+        person_ids[fresh] = new_list
+
+        # Split-off parts of previous persons, and brand-new persons.
+        is_fresh = np.zeros(n_components, dtype=bool)
+        is_fresh[fresh] = True
+        split_pairs = np.flatnonzero(is_fresh[pair_comp])
+        tables.append(
+            _events_table(
+                person_ids[pair_comp[split_pairs]].tolist(),
+                SPLIT,
+                prev_ids[pair_person[split_pairs]].tolist(),
+            )
+        )
+        is_fresh[pair_comp[split_pairs]] = False  # what is left was never seen before
+        tables.append(_events_table(new_ids.filter(pa.array(is_fresh[fresh])), CREATED, None))
+
+    if n_prev:
+        still_present = np.zeros(n_prev, dtype=bool)
+        still_present[pair_person] = True
+        tables.append(_events_table(prev_ids[~still_present].tolist(), REMOVED, None))
+    events_table = pa.concat_tables(tables)
+    counts = {k["values"]: k["counts"] for k in pc.value_counts(events_table.column("event")).to_pylist()}
+    all_fresh = not kept.any()
+    return PersonAssignment(
+        person_ids=new_ids if all_fresh else pa.array(person_ids, type=pa.string()),
+        events=events_table,
+        counts=counts,
+    )

@@ -1,0 +1,114 @@
+"""Output tables of identity resolution (schema `identity` by default) and how they are written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+import pyarrow as pa
+
+# Replaced on every run: the current person of every identifier.
+PERSON_MAP_DDL = """
+    identifier_type varchar not null,
+    identifier_value varchar not null,
+    person_id varchar not null,
+    first_seen_at timestamp,
+    last_seen_at timestamp,
+    cut_reason varchar       -- 'degree_limit' when this identifier's links were not used
+"""
+# Appended: every person created, merged into another, split off another, or removed.
+HISTORY_DDL = """
+    person_id varchar not null,
+    event varchar not null,  -- created | merged | split | removed
+    related_person_id varchar, -- merged: the surviving person; split: the person it split from
+    run_id varchar not null,
+    occurred_at timestamp not null
+"""
+# Appended: every identifier dropped or link cut by a guard, with the reason.
+CUTS_DDL = """
+    run_id varchar not null,
+    identifier_type varchar not null,
+    identifier_value varchar not null,
+    reason varchar not null, -- blocklisted | degree_limit | cap_exceeded
+    degree bigint,           -- degree_limit: distinct neighbours of the type; cap_exceeded: identifiers the person would hold
+    "limit" bigint,
+    related_identifier_type varchar,  -- cap_exceeded: the other end of the link that was cut
+    related_identifier_value varchar,
+    detail varchar not null
+"""
+# Appended: one row per run, read by the cluster-size alarm.
+RUNS_DDL = """
+    run_id varchar not null,
+    run_at timestamp not null,
+    config_fingerprint varchar not null,
+    nodes bigint not null,
+    nodes_blocklisted bigint not null,
+    nodes_degree_cut bigint not null,
+    edges bigint not null,
+    edges_cut bigint not null,
+    edges_cut_blocklist bigint not null,
+    edges_cut_degree bigint not null,
+    edges_cut_cap bigint not null,
+    components bigint not null,
+    largest_component bigint not null,
+    merged_share double not null,
+    persons_created bigint not null,
+    persons_merged bigint not null,
+    persons_split bigint not null,
+    persons_removed bigint not null,
+    duration_s double not null
+"""
+TABLES = {
+    "person_id_history": HISTORY_DDL,
+    "identity_cuts": CUTS_DDL,
+    "identity_runs": RUNS_DDL,
+}
+
+
+@contextmanager
+def fast_string_writes(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Skip DuckDB's DICT_FSST string compression while writing millions of random-looking ids.
+
+    Its analysis is the slowest part of writing such columns (about 5x the rest) and saves little on
+    hashes and ids. The setting is database-wide, so the previous value is restored right after.
+    """
+    previous = conn.sql("select current_setting('disabled_compression_methods')").fetchall()[0][0] or ""
+    methods = {m.strip() for m in previous.split(",") if m.strip()} | {"dict_fsst"}
+    conn.execute(f"set disabled_compression_methods = '{','.join(sorted(methods))}'")
+    try:
+        yield
+    finally:
+        conn.execute(f"set disabled_compression_methods = '{previous}'")
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
+    conn.execute(f"create schema if not exists {schema}")
+    for name, ddl in TABLES.items():
+        conn.execute(f"create table if not exists {schema}.{name} ({ddl})")
+
+
+def replace_person_map(conn: duckdb.DuckDBPyConnection, schema: str, table: pa.Table) -> None:
+    conn.register("_sen_person_map", table)
+    try:
+        conn.execute(f"create or replace table {schema}.identifier_person_map ({PERSON_MAP_DDL})")
+        conn.execute(
+            f"""
+            insert into {schema}.identifier_person_map
+            select identifier_type, identifier_value, person_id, first_seen_at, last_seen_at, cut_reason
+            from _sen_person_map
+            """
+        )
+    finally:
+        conn.unregister("_sen_person_map")
+
+
+def append(conn: duckdb.DuckDBPyConnection, schema: str, name: str, table: pa.Table) -> None:
+    if table.num_rows == 0:
+        return
+    conn.register("_sen_append", table)
+    try:
+        columns = ", ".join(f'"{c}"' for c in table.column_names)
+        conn.execute(f"insert into {schema}.{name} ({columns}) select {columns} from _sen_append")
+    finally:
+        conn.unregister("_sen_append")

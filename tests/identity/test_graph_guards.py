@@ -1,0 +1,164 @@
+"""Graph behaviour of identity resolution: long chains, shared devices, junk, caps."""
+
+from __future__ import annotations
+
+import random
+
+import duckdb
+import pytest
+
+from sen.identity import IdentityConfig, load_identity_config, resolve_identities
+from tests.identity.conftest import T0, day, person_map, write_graph
+
+
+def resolve(conn: duckdb.DuckDBPyConnection, config: IdentityConfig | None = None, at=T0):
+    return resolve_identities(conn, config or load_identity_config(), at)
+
+
+def test_chain_longer_than_100_hops_is_one_person(conn: duckdb.DuckDBPyConnection) -> None:
+    # Cookie rotations: each anonymous id is linked to the next one; a customer id at one end, an email at
+    # the other. Ids increase along the chain, the worst case for min-label propagation.
+    chain = [("anonymous_id", f"a{i:04d}") for i in range(150)]
+    records = [[chain[i], chain[i + 1]] for i in range(len(chain) - 1)]
+    records += [[("customer_id", "C1"), chain[0]], [chain[-1], ("email", "lan@shop.vn")]]
+    write_graph(conn, records)
+    stats = resolve(conn)
+    people = person_map(conn)
+    assert len(set(people.values())) == 1
+    assert len(people) == 152
+    assert stats.components == 1
+    assert stats.largest_component == 152
+
+
+def test_kiosk_device_does_not_merge_shoppers_and_the_cut_is_audited(conn: duckdb.DuckDBPyConnection) -> None:
+    records = [
+        [("customer_id", f"C{i}"), ("email", f"u{i}@shop.vn"), ("device_id", "kiosk-1")] for i in range(30)
+    ]
+    write_graph(conn, records)
+    stats = resolve(conn)
+    people = person_map(conn)
+    shoppers = {people[("customer_id", f"C{i}")] for i in range(30)}
+    assert len(shoppers) == 30
+    for i in range(30):
+        assert people[("email", f"u{i}@shop.vn")] == people[("customer_id", f"C{i}")]
+    kiosk_person = people[("device_id", "kiosk-1")]
+    assert kiosk_person not in shoppers  # an anonymous profile of its own
+    cuts = conn.sql(
+        'select identifier_type, identifier_value, reason, degree, "limit", related_identifier_type '
+        "from identity.identity_cuts"
+    ).fetchall()
+    assert cuts == [("device_id", "kiosk-1", "degree_limit", 30, 1, "customer_id")]
+    assert conn.sql(
+        "select cut_reason from identity.identifier_person_map where identifier_value = 'kiosk-1'"
+    ).fetchall() == [("degree_limit",)]
+    assert stats.nodes_degree_cut == 1
+    assert stats.edges_cut_degree == 60
+
+
+def test_household_laptop_keeps_two_people(conn: duckdb.DuckDBPyConnection) -> None:
+    laptop = ("anonymous_id", "laptop-1")
+    write_graph(
+        conn,
+        [
+            [("customer_id", "HUSBAND"), ("email", "anh@shop.vn"), laptop],
+            [("customer_id", "WIFE"), ("email", "binh@shop.vn"), laptop],
+        ],
+    )
+    resolve(conn)
+    people = person_map(conn)
+    assert people[("customer_id", "HUSBAND")] == people[("email", "anh@shop.vn")]
+    assert people[("customer_id", "WIFE")] == people[("email", "binh@shop.vn")]
+    assert people[("customer_id", "HUSBAND")] != people[("customer_id", "WIFE")]
+    assert people[laptop] not in {people[("customer_id", "HUSBAND")], people[("customer_id", "WIFE")]}
+
+
+def test_a_browser_used_by_one_person_still_links(conn: duckdb.DuckDBPyConnection) -> None:
+    write_graph(
+        conn, [[("anonymous_id", "b1"), ("customer_id", "C1")], [("anonymous_id", "b1"), ("email", "x@y.vn")]]
+    )
+    resolve(conn)
+    assert len(set(person_map(conn).values())) == 1
+
+
+def test_junk_identifiers_are_dropped_and_audited(conn: duckdb.DuckDBPyConnection) -> None:
+    records = [
+        [
+            ("customer_id", f"C{i}"),
+            ("anonymous_id", "undefined"),
+            ("email", "test@test.com"),
+            ("phone", "+84000000000"),
+        ]
+        for i in range(5)
+    ]
+    write_graph(conn, records)
+    stats = resolve(conn)
+    people = person_map(conn)
+    assert set(people) == {("customer_id", f"C{i}") for i in range(5)}
+    assert len(set(people.values())) == 5
+    blocked = conn.sql(
+        "select identifier_type, identifier_value from identity.identity_cuts where reason = 'blocklisted' order by 1"
+    ).fetchall()
+    assert blocked == [("anonymous_id", "undefined"), ("email", "test@test.com"), ("phone", "+84000000000")]
+    assert stats.nodes_blocklisted == 3
+
+
+def test_cap_keeps_the_oldest_emails_and_audits_the_rest(conn: duckdb.DuckDBPyConnection) -> None:
+    records = [[("customer_id", "C1"), ("email", f"e{i}@shop.vn")] for i in range(5)]
+    write_graph(conn, records, seen_at=[day(i) for i in range(5)])
+    stats = resolve(conn)
+    people = person_map(conn)
+    person = people[("customer_id", "C1")]
+    kept = sorted(v for (t, v), p in people.items() if t == "email" and p == person)
+    assert kept == ["e0@shop.vn", "e1@shop.vn", "e2@shop.vn"]
+    assert len({people[("email", "e3@shop.vn")], people[("email", "e4@shop.vn")], person}) == 3
+    cuts = conn.sql(
+        'select related_identifier_value, degree, "limit" from identity.identity_cuts '
+        "where reason = 'cap_exceeded' order by 1"
+    ).fetchall()
+    assert cuts == [("e3@shop.vn", 4, 3), ("e4@shop.vn", 4, 3)]
+    assert stats.edges_cut_cap == 2
+
+
+def test_edge_endpoint_missing_from_nodes_is_added(conn: duckdb.DuckDBPyConnection) -> None:
+    write_graph(conn, [[("customer_id", "C1"), ("email", "a@shop.vn")]])
+    conn.execute(
+        "insert into intermediate.int_identity_edges values "
+        "('email', 'a@shop.vn', 'phone', '+84912345678', 'test', timestamp '2025-01-02', timestamp '2025-01-02', 1)"
+    )
+    resolve(conn)
+    people = person_map(conn)
+    assert people[("phone", "+84912345678")] == people[("customer_id", "C1")]
+
+
+def test_components_match_a_reference_union_find(conn: duckdb.DuckDBPyConnection) -> None:
+    rng = random.Random(7)
+    ids = [("anonymous_id", f"n{i}") for i in range(400)]
+    records = [rng.sample(ids, 2) for _ in range(300)]
+    write_graph(conn, records, extra_nodes=ids)
+    resolve(conn)
+    parent = {i: i for i in ids}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in records:
+        parent[find(a)] = find(b)
+    people = person_map(conn)
+    expected = {frozenset(i for i in ids if find(i) == root) for root in {find(i) for i in ids}}
+    got: dict[str, set] = {}
+    for ident, person in people.items():
+        got.setdefault(person, set()).add(ident)
+    assert {frozenset(v) for v in got.values()} == expected
+
+
+def test_unknown_identifier_type_is_a_clear_error(conn: duckdb.DuckDBPyConnection) -> None:
+    write_graph(conn, [[("customer_id", "C1"), ("fax", "123")]])
+    with pytest.raises(ValueError, match="'fax' \\(1 rows\\)"):
+        resolve(conn)
+
+
+def test_missing_input_table_is_a_clear_error(conn: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(ValueError, match="intermediate.int_identity_nodes does not exist"):
+        resolve(conn)
