@@ -1,0 +1,121 @@
+"""Great Expectations suites on every raw table, run as Dagster asset checks on the ["raw", source] assets.
+
+Per source, one check op with two checks:
+
+- ``contract`` (blocking, ERROR): the critical expectations (schema, required, accepted values, key
+  uniqueness, no future timestamps, amount ranges). A failure stops everything downstream of the source in
+  the same run (staging, marts, syncs), so broken data is never published or pushed to a destination.
+- ``health`` (non-blocking, WARN): email / phone shapes, an empty source, files with many quarantined rows.
+
+The logic lives in ``sen.quality``; this module only maps its results to check results and metadata.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from orchestration.resources import Warehouse
+from sen.contracts import Source, load_contract
+from sen.quality import CRITICAL, WARNING, ExpectationOutcome, SourceValidation, validate_source
+
+CONTRACT_CHECK = "contract"
+HEALTH_CHECK = "health"
+SEVERITY_OF_CHECK = {CONTRACT_CHECK: CRITICAL, HEALTH_CHECK: WARNING}
+
+
+def _markdown(outcomes: list[ExpectationOutcome]) -> str:
+    lines = ["| expectation | result | failing rows | of rows | detail |", "|---|---|---:|---:|---|"]
+    for o in outcomes:
+        failing = "" if o.unexpected_count is None else f"{o.unexpected_count:,}"
+        rows = "" if o.element_count is None else f"{o.element_count:,}"
+        detail = o.error or ("" if o.observed_value is None else str(o.observed_value))
+        if o.mostly not in (None, 1.0):
+            detail = f"tolerance {1 - o.mostly:.2%} {detail}".strip()
+        lines.append(
+            f"| `{o.name}` | {'pass' if o.success else '**FAIL**'} | {failing} | {rows} | {detail} |"
+        )
+    return "\n".join(lines)
+
+
+def check_metadata(
+    report: SourceValidation, outcomes: list[ExpectationOutcome]
+) -> dict[str, dg.MetadataValue]:
+    """Per expectation its result and failing-row count, plus a table for the UI."""
+    metadata: dict[str, dg.MetadataValue] = {
+        "engine": dg.MetadataValue.text(report.engine),
+        "rows": dg.MetadataValue.int(report.row_count or 0),
+        "expectations": dg.MetadataValue.int(len(outcomes)),
+        "failed_expectations": dg.MetadataValue.int(sum(not o.success for o in outcomes)),
+        "results": dg.MetadataValue.md(_markdown(outcomes)),
+    }
+    for o in outcomes:
+        metadata[o.name] = dg.MetadataValue.text(o.summary())
+        if o.unexpected_count is not None:
+            metadata[f"failing_rows/{o.name}"] = dg.MetadataValue.int(o.unexpected_count)
+    return metadata
+
+
+def check_results(report: SourceValidation, checks: list[str]) -> Iterator[dg.AssetCheckResult]:
+    key = dg.AssetKey(["raw", report.source])
+    for check in checks:
+        severity = SEVERITY_OF_CHECK[check]
+        outcomes = report.by_severity(severity)
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=check,
+            passed=all(o.success for o in outcomes),
+            severity=dg.AssetCheckSeverity.ERROR if severity == CRITICAL else dg.AssetCheckSeverity.WARN,
+            metadata=check_metadata(report, outcomes),
+        )
+
+
+def build_raw_quality_check(source: Source) -> dg.AssetChecksDefinition:
+    key = dg.AssetKey(["raw", source.name])
+    specs = [
+        dg.AssetCheckSpec(
+            name=CONTRACT_CHECK,
+            asset=key,
+            blocking=True,
+            description=(
+                f"raw.{source.name} honours the input contract: columns, required fields, accepted values, "
+                f"key {source.key} unique per file, no timestamps after CDP_AS_OF, amounts in range. "
+                "Blocks everything downstream when it fails."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            name=HEALTH_CHECK,
+            asset=key,
+            blocking=False,
+            description=(
+                f"raw.{source.name} looks healthy: well-formed emails and phones, not empty, "
+                "no file with a high share of quarantined rows. Warns only."
+            ),
+        ),
+    ]
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"raw_{source.name}_quality",
+        description=f"Great Expectations suite of raw.{source.name} (see docs/data_quality.md).",
+        can_subset=True,
+        compute_kind="great_expectations",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[dg.AssetCheckResult]:
+        selected = {k.name for k in context.selected_asset_check_keys}
+        checks = [c for c in (CONTRACT_CHECK, HEALTH_CHECK) if c in selected]
+        # Read-only: the checks never write, and other read-only readers may stay open meanwhile.
+        with warehouse.connect(read_only=True) as conn:
+            report = validate_source(conn, source)
+        for outcome in report.outcomes:
+            if not outcome.success:
+                context.log.warning(
+                    f"raw.{source.name} {outcome.severity} {outcome.name}: {outcome.summary()}"
+                )
+        yield from check_results(report, checks)
+
+    return _check
+
+
+raw_quality_checks: list[dg.AssetChecksDefinition] = [
+    build_raw_quality_check(s) for s in load_contract().sources.values()
+]
