@@ -3,6 +3,7 @@
 Entry points: `resolve_identities(conn, config, run_at)` and `python -m sen.identity --warehouse path`.
 """
 
+from sen.identity.checks import cluster_alarm
 from sen.identity.config import IdentityConfig, IdentityConfigError, load_identity_config
 from sen.identity.graph import IdentityInputError
 from sen.identity.resolve import IdentityRunStats, resolve_identities
@@ -12,6 +13,7 @@ __all__ = [
     "IdentityConfigError",
     "IdentityInputError",
     "IdentityRunStats",
+    "cluster_alarm",
     "load_identity_config",
     "resolve_identities",
 ]
