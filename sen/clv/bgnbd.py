@@ -141,21 +141,33 @@ def expected_purchases_curve(
     """
     x, t_x, age = check_rft(frequency, recency, T)
     r, alpha, a, b = _nudged(params)
-    log_at = np.log(alpha + age)
-    c = a + b + x - 1.0
     # P(alive) times the constant in front of the bracket of eq. 10.
-    scale = c / (a - 1.0) * expit(-_log_dropout_ratio(r, a, b, x, log_at, np.log(alpha + t_x)))
+    log_at = np.log(alpha + age)
+    scale = (
+        (a + b + x - 1.0) / (a - 1.0) * expit(-_log_dropout_ratio(r, a, b, x, log_at, np.log(alpha + t_x)))
+    )
     checked = [np.asarray(t, dtype=np.float64) for t in horizons]
     if any(np.any(~np.isfinite(h)) or np.any(h < 0) for h in checked):
         raise ValueError("the prediction horizon t must be finite and >= 0")
+    # The bracket depends on (x, T) only: with whole-day ages there are far fewer pairs than customers, so the
+    # hypergeometric function runs once per pair (when the horizon is a scalar).
+    age_u, age_code = np.unique(age, return_inverse=True)
+    pair_u, pair_code = np.unique(x.astype(np.int64) * len(age_u) + age_code, return_inverse=True)
+    x_p = (pair_u // len(age_u)).astype(np.float64)
+    age_p = age_u[pair_u % len(age_u)]
+
+    def bracket(horizon: FloatArray, xs: FloatArray, ages: FloatArray) -> FloatArray:
+        log_ratio = np.log(alpha + ages) - np.log(alpha + ages + horizon)
+        hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + xs - 1.0, horizon / (alpha + ages + horizon))
+        return 1.0 - np.exp((a - 1.0) * log_ratio) * hyp
 
     def curve() -> Iterator[FloatArray]:
         for horizon in checked:
-            log_att = np.log(alpha + age + horizon)
-            z = horizon / (alpha + age + horizon)
-            hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-            bracket = 1.0 - np.exp((a - 1.0) * (log_at - log_att)) * hyp
-            yield np.maximum(scale * bracket, 0.0)
+            if horizon.ndim == 0:
+                values = bracket(horizon, x_p, age_p)[pair_code]
+            else:
+                values = bracket(horizon, x, age)
+            yield np.maximum(scale * values, 0.0)
 
     return curve()
 
