@@ -108,7 +108,7 @@ def fit_clv_model(
 
     bg: bgnbd.BgNbdParams | None = None
     purchase: PurchaseModel = "heuristic"
-    if n_repeat < min_repeat_buyers:
+    if n_repeat < max(min_repeat_buyers, 1):  # the MLE needs at least one repeat buyer
         notes.append(f"purchases: {n_repeat} repeat buyers < {min_repeat_buyers}, heuristic rate used")
     else:
         bg = bgnbd.fit_bgnbd(x, t_x, age, unit)
@@ -120,7 +120,7 @@ def fit_clv_model(
     gg: gamma_gamma.GammaGammaParams | None = None
     spend: SpendModel = "heuristic"
     n_spenders = int(np.count_nonzero((x > 0) & (m > 0)))
-    if n_spenders < min_repeat_buyers:
+    if n_spenders < max(min_repeat_buyers, 2):
         notes.append(
             f"spend: {n_spenders} repeat buyers with positive spend < {min_repeat_buyers}, own/mean spend used"
         )

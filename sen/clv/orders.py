@@ -7,7 +7,7 @@ paper counts $0 purchases.
 
 Calendar days: with ``timezone`` given, timestamps are converted to that zone first (naive ones are read as
 UTC); without it, tz-aware timestamps keep their own zone and naive ones are used as they are. The as-of
-timestamp is brought into the same frame.
+timestamp is brought into the same frame; a naive as-of is read as UTC unless the orders are naive too.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ class OrderFrame:
         target = self.timezone or self.source_tz
         if target is None:  # naive orders: aware instants are read in UTC
             return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
-        if ts.tzinfo is None:
-            ts = ts.tz_localize("UTC" if self.timezone else target)
+        if ts.tzinfo is None:  # a naive as-of is UTC, as CDP_AS_OF is
+            ts = ts.tz_localize("UTC")
         return ts.tz_convert(target).tz_localize(None)
 
 

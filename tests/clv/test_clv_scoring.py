@@ -125,3 +125,10 @@ def test_bad_scoring_arguments_are_rejected(fitted) -> None:
         score(model, [1], [1.0], [2.0], [-1.0])
     with pytest.raises(ValueError, match="annual_discount_rate"):
         score(model, [1], [1.0], [2.0], [1.0], annual_discount_rate=-1.0)
+
+
+def test_a_zero_threshold_still_needs_some_repeat_buyers() -> None:
+    model = fit_clv_model([0, 0], [0.0, 0.0], [5.0, 9.0], [0.0, 0.0], [3.0, 4.0], min_repeat_buyers=0)
+    assert model.fit_status == "heuristic"
+    out = score(model, [0, 0], [0.0, 0.0], [5.0, 9.0], [0.0, 0.0], [3.0, 4.0])
+    assert np.all(np.isfinite(out["clv"])) and np.all(out["expected_avg_value"] == 3.5)

@@ -90,6 +90,9 @@ def test_calendar_days_follow_the_requested_timezone() -> None:
     )
     text_summary = build_summary(as_text, "2024-01-03 07:00", timezone="Asia/Ho_Chi_Minh").iloc[0]
     assert (text_summary["frequency"], text_summary["T"]) == (1, 2.0)
+    # Without a timezone, aware orders keep their own zone: 2 Jan 00:30 +07:00 is after 1 Jan 20:00 UTC.
+    cut = build_summary(as_text.assign(ordered_at=pd.to_datetime(as_text["ordered_at"])), "2024-01-01 20:00")
+    assert (cut.loc[0, "frequency"], cut.loc[0, "T"]) == (1, 1.0)
 
 
 @pytest.mark.parametrize(
