@@ -161,6 +161,15 @@ CSV_FILES = {
         "t-1,1,s01,2026-11-03 19:00:00,0912 345 678,LC-77,,SKU-1,1,150000,150000,,Cash,",
         "t-1,2,s01,2026-11-03 19:00:00,0912 345 678,LC-77,,SKU-2,1,50000,50000,,Cash,VOIDED",
     ],
+    "stores/stores.csv": [
+        "store_id,name,city,country,opened_at",
+        "S01,Sen Mart Cầu Giấy,Hà Nội,Việt Nam,2020-01-01",
+    ],
+    "products/products.csv": [
+        "sku,name,category,price",
+        "SKU-1,Giày chạy bộ,Shoes,150000",
+        "SKU-2,Sữa bột,Baby,49500.25",
+    ],
     "erasure_requests/erasure.csv": [
         "request_id,customer_id,email,phone,requested_at",
         "r-1,,tam.biet@yahoo.com.vn,0901 111 222,2026-11-05T00:00:00Z",
@@ -230,7 +239,9 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 def test_duplicate_events_collapse_to_one_row_per_message(warehouse: Path) -> None:
     assert _rows(warehouse, "select count(*) from raw.events") == [(7,)]
-    rows = _rows(warehouse, "select event_id, count(*) from staging.stg_tracking__events group by 1 order by 1")
+    rows = _rows(
+        warehouse, "select event_id, count(*) from staging.stg_tracking__events group by 1 order by 1"
+    )
     assert [r[0] for r in rows] == ["6f1c-3", "6f1c-4", "ajs-1", "ajs-2", "ajs-5", "ajs-6"]
     assert all(n == 1 for _, n in rows)
 
@@ -255,11 +266,15 @@ def test_identifiers_are_normalized_and_raw_values_kept(warehouse: Path) -> None
         "select email, email_raw, phone, customer_id from staging.stg_tracking__events where event_id = 'ajs-1'",
     )
     assert event == [("lan.nguyen@gmail.com", "  Lan.Nguyen@Gmail.COM ", "+84912345678", "C-001")]
-    order = _rows(warehouse, "select email, phone, phone_raw from staging.stg_shop__orders where order_id = 'o-1'")
+    order = _rows(
+        warehouse, "select email, phone, phone_raw from staging.stg_shop__orders where order_id = 'o-1'"
+    )
     assert order == [("lan.nguyen@gmail.com", "+84912345678", "+84 912-345-678")]
     pos = _rows(warehouse, "select distinct phone from staging.stg_pos__transaction_lines")
     assert pos == [("+84912345678",)]
-    junk = _rows(warehouse, "select email, email_raw from staging.stg_tracking__events where event_id = 'ajs-6'")
+    junk = _rows(
+        warehouse, "select email, email_raw from staging.stg_tracking__events where event_id = 'ajs-6'"
+    )
     assert junk == [(None, "undefined")]
 
 
@@ -270,7 +285,18 @@ def test_web_attribution_from_context_and_url(warehouse: Path) -> None:
         "event_name, page_name from staging.stg_tracking__events where event_id = 'ajs-2'",
     )
     assert rows == [
-        ("facebook", "paid_social", "bf2026", "giay the thao", "IwAR123", "fbclid", "/", "web", "page", "Trang chủ")
+        (
+            "facebook",
+            "paid_social",
+            "bf2026",
+            "giay the thao",
+            "IwAR123",
+            "fbclid",
+            "/",
+            "web",
+            "page",
+            "Trang chủ",
+        )
     ]
 
 
@@ -283,9 +309,13 @@ def test_typed_amounts_and_defaults(warehouse: Path) -> None:
     assert orders[0] == ("o-1", "refunded", "web", "VND", Decimal("150000.00"), None, False)
     assert orders[1][4:6] == (Decimal("99000.50"), "SALE10")
     assert orders[2][6] is True
-    line = _rows(warehouse, "select line_total, sku from staging.stg_shop__order_lines where order_id = 'o-2'")
+    line = _rows(
+        warehouse, "select line_total, sku from staging.stg_shop__order_lines where order_id = 'o-2'"
+    )
     assert line == [(Decimal("99000.50"), "SKU-2")]
-    revenue = _rows(warehouse, "select revenue, currency from staging.stg_tracking__events where event_id = 'ajs-5'")
+    revenue = _rows(
+        warehouse, "select revenue, currency from staging.stg_tracking__events where event_id = 'ajs-5'"
+    )
     assert revenue == [(Decimal("150000.00"), "VND")]
 
 
@@ -305,7 +335,15 @@ def test_pos_header_and_lines(warehouse: Path) -> None:
         "from staging.stg_pos__transactions",
     )
     assert header == [
-        ("t-1", "S01", datetime(2026, 11, 3, 12, 0), "completed", 2, Decimal("200000.00"), Decimal("150000.00"))
+        (
+            "t-1",
+            "S01",
+            datetime(2026, 11, 3, 12, 0),
+            "completed",
+            2,
+            Decimal("200000.00"),
+            Decimal("150000.00"),
+        )
     ]
 
 
@@ -345,8 +383,12 @@ def test_identity_edges_are_canonical_and_never_come_from_erasures(warehouse: Pa
     )
     assert all((a_type, a) < (b_type, b) for a_type, a, b_type, b, _, _ in edges)
     assert not [e for e in edges if "tam.biet@yahoo.com.vn" in e or "+84901111222" in e or e[4] == "erasure"]
-    customer_email = {(e[4], e[5]) for e in edges if e[:4] == ("customer_id", "C-001", "email", "lan.nguyen@gmail.com")}
+    customer_email = {
+        (e[4], e[5]) for e in edges if e[:4] == ("customer_id", "C-001", "email", "lan.nguyen@gmail.com")
+    }
     assert customer_email == {("crm", 1), ("events", 1), ("orders", 1)}
     assert ("phone", "+84912345678", "platform_user_id", "zalo:8412345", "chat", 1) in edges
-    anon_customer = {(e[4], e[5]) for e in edges if e[:4] == ("anonymous_id", "anon-1", "customer_id", "C-001")}
+    anon_customer = {
+        (e[4], e[5]) for e in edges if e[:4] == ("anonymous_id", "anon-1", "customer_id", "C-001")
+    }
     assert anon_customer == {("events", 2), ("orders", 1)}

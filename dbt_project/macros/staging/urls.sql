@@ -5,7 +5,7 @@
 {%- endmacro %}
 
 {% macro default__url_query_param(url, name) -%}
-    nullif(reflect('java.net.URLDecoder', 'decode', parse_url({{ url }}, 'QUERY', '{{ name }}'), 'UTF-8'), '')
+    nullif(url_decode(parse_url({{ url }}, 'QUERY', '{{ name }}')), '')
 {%- endmacro %}
 
 {% macro duckdb__url_query_param(url, name) -%}

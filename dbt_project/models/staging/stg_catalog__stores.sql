@@ -21,7 +21,7 @@ typed as (
         {{ clean_code('store_id') }} as store_id,
         {{ clean_text('name') }} as store_name,
         {{ clean_text('city') }} as city,
-        {{ clean_code('country') }} as country,
+        {{ country_code('country') }} as country,
         {{ to_date('opened_at') }} as opened_at,
         _source_file,
         _source_line,

@@ -1,4 +1,8 @@
-{#- Segment-spec tracking events (web analytics.js and the mobile SDKs), one row per messageId. -#}
+{#- Segment-spec tracking events (web analytics.js and the mobile SDKs), one row per messageId.
+    A table, unlike the other staging models: it is the largest source, JSON parsing and identifier normalization
+    (Python UDFs) are its main cost, and four models read it. -#}
+{{ config(materialized='table') }}
+
 with
 
 source as (
@@ -18,6 +22,24 @@ latest as (
     where version_rank = 1
 ),
 
+parsed as (
+    -- Each JSON document is parsed once into a struct of the fields used below.
+    select
+        *,
+        {{ json_struct('context', [
+            'device.id', 'device.type', 'device.token', 'library.name', 'os.name', 'page.url', 'page.path',
+            'page.referrer', 'campaign.source', 'campaign.medium', 'campaign.name', 'campaign.content',
+            'campaign.term', 'ip', 'userAgent', 'traits.email', 'traits.phone',
+        ]) }} as ctx,
+        {{ json_struct('properties', [
+            'url', 'path', 'referrer', 'sku', 'product_id', 'category', 'price', 'quantity', 'cart_id',
+            'order_id', 'revenue', 'total', 'currency', 'push_token', 'token', 'push_platform', 'platform',
+            'campaign_id', 'store_id', 'query', 'search_query',
+        ]) }} as props,
+        {{ json_struct('traits', ['email', 'phone']) }} as trt
+    from latest
+),
+
 extracted as (
     select
         trim(message_id) as event_id,
@@ -29,52 +51,41 @@ extracted as (
         {{ source_timestamp('received_at', 'events') }} as received_at,
         anonymous_id as anonymous_id_raw,
         user_id as user_id_raw,
-        {{ json_text('context', 'device.id') }} as device_id_raw,
-        {{ clean_enum(json_text('context', 'device.type')) }} as device_type,
-        {{ clean_enum(json_text('context', 'library.name')) }} as library_name,
-        {{ clean_enum(json_text('context', 'os.name')) }} as os_name,
-        {{ clean_text("coalesce(" ~ json_text('context', 'page.url') ~ ", " ~ json_text('properties', 'url') ~ ")") }}
-            as page_url,
-        {{ clean_text("coalesce(" ~ json_text('context', 'page.path') ~ ", " ~ json_text('properties', 'path') ~ ")") }}
-            as page_path_reported,
-        {{ clean_text("coalesce(" ~ json_text('context', 'page.referrer') ~ ", " ~ json_text('properties', 'referrer') ~ ")") }}
-            as referrer,
-        {{ clean_text(json_text('context', 'campaign.source')) }} as campaign_source,
-        {{ clean_text(json_text('context', 'campaign.medium')) }} as campaign_medium,
-        {{ clean_text(json_text('context', 'campaign.name')) }} as campaign_name,
-        {{ clean_text(json_text('context', 'campaign.content')) }} as campaign_content,
-        {{ clean_text(json_text('context', 'campaign.term')) }} as campaign_term,
-        {{ clean_text(json_text('context', 'ip')) }} as ip,
-        {{ clean_text(json_text('context', 'userAgent')) }} as user_agent,
-        {{ clean_code("coalesce(" ~ json_text('properties', 'sku') ~ ", " ~ json_text('properties', 'product_id') ~ ")") }}
-            as sku,
-        {{ clean_enum(json_text('properties', 'category')) }} as category,
-        {{ to_decimal(json_text('properties', 'price')) }} as price,
-        {{ to_integer(json_text('properties', 'quantity')) }} as quantity,
-        {{ clean_text(json_text('properties', 'cart_id')) }} as cart_id,
-        {{ clean_text(json_text('properties', 'order_id')) }} as order_id,
-        {{ to_decimal("coalesce(" ~ json_text('properties', 'revenue') ~ ", " ~ json_text('properties', 'total') ~ ")") }}
-            as revenue,
-        {{ clean_code(json_text('properties', 'currency')) }} as currency_reported,
-        -- Segment puts the push token in context.device.token; a registration event may also carry it.
-        coalesce(
-            {{ json_text('properties', 'push_token') }},
-            {{ json_text('properties', 'token') }},
-            {{ json_text('context', 'device.token') }}
-        ) as push_token_raw,
-        {{ clean_enum("coalesce(" ~ json_text('properties', 'push_platform') ~ ", " ~ json_text('properties', 'platform') ~ ")") }}
-            as push_platform_reported,
-        {{ clean_text(json_text('properties', 'campaign_id')) }} as campaign_id,
-        {{ clean_code(json_text('properties', 'store_id')) }} as store_id,
-        {{ clean_text("coalesce(" ~ json_text('properties', 'query') ~ ", " ~ json_text('properties', 'search_query') ~ ")") }}
-            as search_query,
+        ctx.device.id as device_id_raw,
+        {{ clean_enum('ctx.device.type') }} as device_type,
+        {{ clean_enum('ctx.library.name') }} as library_name,
+        {{ clean_enum('ctx.os.name') }} as os_name,
+        {{ clean_text('coalesce(ctx.page.url, props.url)') }} as page_url,
+        {{ clean_text('coalesce(ctx.page.path, props.path)') }} as page_path_reported,
+        {{ clean_text('coalesce(ctx.page.referrer, props.referrer)') }} as referrer,
+        {{ clean_text('ctx.campaign.source') }} as campaign_source,
+        {{ clean_text('ctx.campaign.medium') }} as campaign_medium,
+        {{ clean_text('ctx.campaign.name') }} as campaign_name,
+        {{ clean_text('ctx.campaign.content') }} as campaign_content,
+        {{ clean_text('ctx.campaign.term') }} as campaign_term,
+        {{ clean_text('ctx.ip') }} as ip,
+        {{ clean_text('ctx.userAgent') }} as user_agent,
+        {{ clean_code('coalesce(props.sku, props.product_id)') }} as sku,
+        {{ clean_enum('props.category') }} as category,
+        {{ to_decimal('props.price') }} as price,
+        {{ to_integer('props.quantity') }} as quantity,
+        {{ clean_text('props.cart_id') }} as cart_id,
+        {{ clean_text('props.order_id') }} as order_id,
+        {{ to_decimal('coalesce(props.revenue, props.total)') }} as revenue,
+        {{ clean_code('props.currency') }} as currency_reported,
+        -- Segment puts the push token in context.device.token; a registration event carries it in properties.
+        coalesce(props.push_token, props.token, ctx.device.token) as push_token_raw,
+        {{ clean_enum('coalesce(props.push_platform, props.platform)') }} as push_platform_reported,
+        {{ clean_text('props.campaign_id') }} as campaign_id,
+        {{ clean_code('props.store_id') }} as store_id,
+        {{ clean_text('coalesce(props.query, props.search_query)') }} as search_query,
         -- identify calls carry traits at the top level; other calls may repeat them in context.traits.
-        coalesce({{ json_text('traits', 'email') }}, {{ json_text('context', 'traits.email') }}) as email_raw,
-        coalesce({{ json_text('traits', 'phone') }}, {{ json_text('context', 'traits.phone') }}) as phone_raw,
+        coalesce(trt.email, ctx.traits.email) as email_raw,
+        coalesce(trt.phone, ctx.traits.phone) as phone_raw,
         _source_file,
         _source_line,
         _loaded_at
-    from latest
+    from parsed
 ),
 
 typed as (
