@@ -41,13 +41,55 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
 
 
+_CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))  # minute hour day-of-month month day-of-week
+_CRON_NAMES = (
+    {},
+    {},
+    {},
+    {
+        m: i + 1
+        for i, m in enumerate(
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        )
+    },
+    {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
+)
+_CRON_ALIASES = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+
+
 def _valid_cron(expr: str) -> bool:
-    """Cron validation with Dagster's parser (the scheduler that will run it); 5 fields otherwise."""
-    try:
-        from dagster._utils.schedules import is_valid_cron_string
-    except ImportError:  # pragma: no cover - dagster is a project dependency
-        return len(expr.split()) == 5
-    return bool(is_valid_cron_string(expr))
+    """Standard 5-field cron (ranges, steps, lists, month/day names) or an @alias, as Dagster accepts.
+
+    Checked here so a bad schedule is reported with the sync file on load, without importing Dagster."""
+    expr = expr.strip()
+    if expr in _CRON_ALIASES:
+        return True
+    parts = expr.split()
+    if len(parts) != 5:
+        return False
+
+    def value(token: str, i: int) -> int | None:
+        token = token.lower()
+        if token in _CRON_NAMES[i]:
+            return _CRON_NAMES[i][token]
+        if not token.isdigit():
+            return None
+        n = int(token)
+        lo, hi = _CRON_FIELDS[i]
+        return n if lo <= n <= hi else None
+
+    for i, part in enumerate(parts):
+        for item in part.split(","):
+            base, _, step = item.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                return False
+            if base == "*":
+                continue
+            lo, dash, hi = base.partition("-")
+            first = value(lo, i)
+            if first is None or (dash and (value(hi, i) is None or value(hi, i) < first)):  # type: ignore[operator]
+                return False
+    return True
 
 
 class FieldMapping(BaseModel):
@@ -79,6 +121,9 @@ class SyncConfig(BaseModel):
     name: str
     model: str = Field(description="dbt model name: the Dagster asset key and, by default, the table")
     relation: str | None = Field(None, description="table to read when it differs from `model`")
+    asset_key: list[str] | None = Field(
+        None, description="Dagster asset key of the model, if not the default"
+    )
     primary_key: str
     person_id_column: str | None = None
     mode: Mode

@@ -4,7 +4,7 @@
     sync_assets = build_sync_assets("reverse_etl/syncs", lambda: os.environ["CDP_WAREHOUSE"])
 
 Each sync becomes asset `reverse_etl/<sync name>` that depends on its audience model's asset key
-(`AssetKey([model])`, as dagster-dbt names dbt models), runs the sync against the warehouse path given
+(see `default_model_asset_key`), runs the sync against the warehouse path given
 by `warehouse_path_fn` at materialization time, and reports added / changed / removed / rejected /
 duration as metadata. A failed sync fails the materialization (the run is still in sync.sync_runs).
 """
@@ -33,11 +33,23 @@ def sync_asset_key(cfg: SyncConfig) -> dg.AssetKey:
     return dg.AssetKey([KEY_PREFIX, cfg.name])
 
 
-def _sync_asset(cfg: SyncConfig, warehouse_path_fn: Callable[[], str | Path]) -> dg.AssetsDefinition:
+def default_model_asset_key(cfg: SyncConfig) -> dg.AssetKey:
+    """The audience model's key: `asset_key` from the YAML, else [schema, model] as dagster-dbt derives it
+    from `+schema: audiences` in dbt_project.yml."""
+    if cfg.asset_key:
+        return dg.AssetKey(cfg.asset_key)
+    return dg.AssetKey(["audiences", cfg.model])
+
+
+def _sync_asset(
+    cfg: SyncConfig,
+    warehouse_path_fn: Callable[[], str | Path],
+    model_asset_key: Callable[[SyncConfig], dg.AssetKey],
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=cfg.name,
         key_prefix=KEY_PREFIX,
-        deps=[dg.AssetKey([cfg.model])],
+        deps=[model_asset_key(cfg)],
         group_name=GROUP,
         kinds={"duckdb", cfg.destination.type.split("_")[0]},
         description=cfg.description or f"Sync {cfg.model} to {cfg.destination.type} ({cfg.mode} mode).",
@@ -60,10 +72,17 @@ def _sync_asset(cfg: SyncConfig, warehouse_path_fn: Callable[[], str | Path]) ->
 
 
 def build_sync_assets(
-    sync_dir: str | Path, warehouse_path_fn: Callable[[], str | Path]
+    sync_dir: str | Path,
+    warehouse_path_fn: Callable[[], str | Path],
+    *,
+    model_asset_key: Callable[[SyncConfig], dg.AssetKey] = default_model_asset_key,
 ) -> list[dg.AssetsDefinition]:
-    """One asset per sync file in `sync_dir` (validated on load: a bad file fails loudly here)."""
-    return [_sync_asset(cfg, warehouse_path_fn) for cfg in load_syncs(sync_dir)]
+    """One asset per sync file in `sync_dir` (validated on load: a bad file fails loudly here).
+
+    `model_asset_key` maps a sync to its audience model's asset key (e.g. with
+    dagster_dbt.get_asset_key_for_model); the default is [`audiences`, model] unless the YAML sets `asset_key`.
+    """
+    return [_sync_asset(cfg, warehouse_path_fn, model_asset_key) for cfg in load_syncs(sync_dir)]
 
 
 def build_sync_schedules(sync_dir: str | Path) -> list[dg.ScheduleDefinition]:

@@ -80,12 +80,13 @@ def run_sync(
     """Run one sync and return its result (also written to sync.sync_runs).
 
     A failed run commits what was acknowledged, records the (redacted) error and raises SyncRunError
-    unless `raise_on_failure=False`.
+    unless `raise_on_failure=False`. `dry_run` (or `dry_run: true` in the YAML, or CDP_SYNC_DRY_RUN=1)
+    records the planned diff in sync.dry_run_plans and sends nothing.
     """
     cfg = sync_config if isinstance(sync_config, SyncConfig) else load_sync(sync_config)
     own = not isinstance(conn_or_path, duckdb.DuckDBPyConnection)
     conn = duckdb.connect(str(conn_or_path)) if own else conn_or_path
-    dry = dry_run or cfg.dry_run
+    dry = dry_run or cfg.dry_run or os.environ.get("CDP_SYNC_DRY_RUN", "").lower() in ("1", "true", "yes")
     started = reference_now(now)
     t0 = time.monotonic()
     result = SyncResult(

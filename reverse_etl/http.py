@@ -12,7 +12,7 @@ import email.utils
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -53,7 +53,6 @@ class RequestStats:
     retries: int = 0
     throttled: int = 0
     waits_s: float = 0.0
-    _extra: dict[str, int] = field(default_factory=dict)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -72,8 +71,15 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
-class _RetryAfterTooLong(Exception):
-    pass
+_ssl_context = None
+
+
+def _shared_ssl_context():
+    """One verified SSL context for every client (building one costs ~0.1 s)."""
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
 
 
 class HttpSender:
@@ -96,6 +102,7 @@ class HttpSender:
         self.stats = stats or RequestStats()
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(timeout_s),
+            verify=_shared_ssl_context(),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
 

@@ -14,9 +14,12 @@ Rules (see docs/reverse_etl.md):
 - Zalo: phone as E.164 digits without '+' (84...).
 - A value that already is a SHA-256 hex digest (64 hex chars) passes through, lowercased.
 
-Phones: parsed with `phonenumbers` using a configurable default region (VN). In SQL a value that already
-is canonical E.164 ('+' then 7-15 digits, as produced upstream by the project normalizer) takes a fast
-path; any other spelling is parsed by `phonenumbers` in Python (see `e164`) and joined back.
+Phones: parsed by the project normalizer (sen.normalize.normalize_phone, built on `phonenumbers`) with a
+configurable default region (VN). In SQL a value that already is canonical E.164 ('+' then 7-15 digits,
+as the identity layer stores it after that same normalizer) takes a fast path; any other spelling is parsed
+in Python (see `e164`) once per distinct value and joined back. Emails: audiences carry addresses already
+validated and junk-filtered by sen.normalize; the rules here only add each destination's own step (trim,
+lower-case, Google's gmail rule) and a cheap shape check, so they run in SQL.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import phonenumbers
+from sen.normalize import normalize_phone
 
 DEFAULT_REGION = "VN"
 
@@ -43,15 +46,6 @@ SQL_EMAIL_SHAPE = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 SQL_E164_CANONICAL = r"\+[1-9][0-9]{6,14}"
 # What Python's str.isspace() treats as whitespace, in RE2 terms (DuckDB's trim() only strips spaces).
 SQL_WS = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\pZ]"
-
-
-def _project_normalizer():  # pragma: no cover - depends on what the tree holds
-    """The project-wide normalizer (sen.normalize) when present, else None."""
-    try:
-        from sen import normalize  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return normalize
 
 
 # ---------------------------------------------------------------- generic helpers
@@ -115,20 +109,14 @@ def google_email(raw: object) -> str | None:
 
 
 def e164(raw: object, default_region: str = DEFAULT_REGION) -> str | None:
-    """E.164 with '+' (e.g. +84912345678) for a valid number, parsed with phonenumbers; else None."""
+    """E.164 with '+' (e.g. +84912345678) for a valid number, else None.
+
+    Parsing is the project normalizer's (sen.normalize.normalize_phone: phonenumbers, the default region,
+    Vietnam's 2018 mobile prefix migration, junk blocklist), so every layer reads a phone the same way."""
     text = _clean(raw)
     if text is None:
         return None
-    project = _project_normalizer()
-    if project is not None and hasattr(project, "normalize_phone"):
-        return project.normalize_phone(text, default_region=default_region)
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return normalize_phone(text, default_region=default_region)
 
 
 def e164_fast(raw: object, default_region: str = DEFAULT_REGION) -> str | None:

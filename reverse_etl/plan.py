@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-import pandas as pd
 
 from reverse_etl.config import SyncConfig
 from reverse_etl.errors import SyncConfigError
@@ -116,12 +115,11 @@ def _load_phone_map(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
         ).fetchall()
     ]
     if raws:
-        frame = pd.DataFrame({"raw": raws, "e164": [e164(r, cfg.default_region) for r in raws]}, dtype=object)
-        conn.register("__sen_phone_df", frame)
+        parsed = [e164(r, cfg.default_region) for r in raws]
         conn.execute(
-            f"INSERT INTO {_PHONES} SELECT CAST(raw AS VARCHAR), CAST(e164 AS VARCHAR) FROM __sen_phone_df"
+            f"INSERT INTO {_PHONES} SELECT unnest($raws), unnest(CAST($parsed AS VARCHAR[]))",
+            {"raws": raws, "parsed": parsed},
         )
-        conn.unregister("__sen_phone_df")
 
 
 def _field_exprs(cfg: SyncConfig, alias: str) -> tuple[list[str], list[str], dict[str, str]]:
