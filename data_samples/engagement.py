@@ -13,7 +13,7 @@ from data_samples import vocab
 from data_samples.catalog import AD_PLATFORMS, DAY, HOUR, SITE
 from data_samples.context import Chunk
 from data_samples.events import EventsOut
-from data_samples.identity import scrambled
+from data_samples.identity import VN_LANDLINE, scrambled
 from data_samples.population import APP, CHANNELS
 from data_samples.purchases import Commerce, Purchases, crm_email_spelling
 
@@ -173,7 +173,8 @@ def build_crm(ch: Chunk, consent_final: np.ndarray) -> pa.Table:
     r = pa.array(rows)
     email = t.where(people.has_email[rows], crm_email_spelling(ch).take(r))
     style = np.where(rng.random(n) < 0.5, 0, rng.integers(0, 7, n))
-    use2 = people.has_phone2[rows] & (rng.random(n) < 0.2)
+    landline = people.phone2_kind[rows] == VN_LANDLINE  # older accounts often hold the home number
+    use2 = people.has_phone2[rows] & (rng.random(n) < np.where(landline, 0.6, 0.2))
     phone = t.where(
         people.has_phone[rows],
         t.where(use2, people.phone2_raw(rng, rows), people.phone_raw(rng, rows, style)),

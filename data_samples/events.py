@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from urllib.parse import quote_plus
 
 import numpy as np
@@ -105,6 +105,8 @@ def _sessions(ch: Chunk, pur: Purchases, com: Commerce) -> Sessions:
 def build_events(ch: Chunk, pur: Purchases, com: Commerce) -> EventsOut:
     rng, w, dev, people, cat_ = ch.rng, ch.window, ch.devices, ch.people, ch.catalog
     s = _sessions(ch, pur, com)
+    web_first = np.argsort(s.kind == APP, kind="stable")
+    s = Sessions(**{f.name: getattr(s, f.name)[web_first] for f in fields(Sessions)})
     S = s.person.size
     is_order, is_abandon, is_kiosk = s.stype == ORDER, s.stype == ABANDON, s.stype == KIOSK
     app = s.kind == APP
@@ -263,84 +265,17 @@ def build_events(ch: Chunk, pur: Purchases, com: Commerce) -> EventsOut:
     land_path_i = rng.integers(0, len(vocab.WEB_PATHS), S)
     referrer_i = rng.integers(0, len(vocab.REFERRERS), S)
 
-    # Web page context per event.
+    # Context. Sessions are ordered web first, so events [0, nw) are web and [nw, E) app: each kind of
+    # context is built only for its own rows.
+    nw = int(np.searchsorted(ev_app, True))
     sku_arr = t.arr(cat_.sku)
     prod_sku = sku_arr.take(pa.array(prod))
-    path_by_kind = np.array([WEB_PATH_FOR_KIND.get(i, "/") for i in range(N_KINDS)])
-    path = t.pick(
-        np.select([kind == K_LAND, product_kind], [0, 1], 2),
-        [
-            t.take(vocab.WEB_PATHS, land_path_i[sess]),
-            t.cat("/san-pham/", t.lower(prod_sku)),
-            t.take(path_by_kind.tolist(), kind),
-        ],
-    )
-    search = t.where(web_land & has_utm[sess], t.arr(query[sess]))
-    url = t.cat_skip_nulls(t.const(SITE, E), path, search)
-    landing_ref = t.take(vocab.REFERRERS, referrer_i[sess])
-    landing_ref = t.where(web_land & has_utm[sess] & ~paid[sess], t.const("", E), landing_ref)
-    referrer = t.where(kind == K_LAND, landing_ref, t.const(SITE + "/", E))
-    title = t.where(kind == K_LAND, t.take(PAGE_TITLES, land_path_i[sess]), t.const("Sen Mart", E))
-
-    page_ctx = t.jobj(
-        [("path", t.jstr(path)), ("referrer", t.jstr(referrer)), ("search", t.jstr(search)),
-         ("title", t.jstr(title)), ("url", t.jstr(url))]
-    )  # fmt: skip
-    camp_ctx = t.where(
-        web_land & has_utm[sess],
-        t.jobj(
-            [
-                ("source", t.jstr(utm_source[sess])),
-                ("medium", t.jstr(utm_medium[sess])),
-                ("name", t.jstr(utm_name[sess])),
-                ("content", t.jstr(t.where(utm_content[sess] != "", utm_content[sess]))),
-                ("term", t.jstr(t.where(utm_term[sess] != "", utm_term[sess]))),
-            ]
-        ),
-    )
-    ip = t.where(kiosk_ev, t.const("113.161.72.10", E), dev.ip.take(pa.array(ev_dev)))
-    ua_i = dev.ua[ev_dev]
-    web_ua = t.take(vocab.WEB_USER_AGENTS, np.where(ev_app, 0, ua_i))
-    models = [m for m in vocab.IOS_MODELS]
-    a_models = [m for _, m in vocab.ANDROID_MODELS]
-    a_makers = [m for m, _ in vocab.ANDROID_MODELS]
-    model = t.where(
-        kiosk_ev, t.const("SM-X200", E), t.where(ios, t.take(models, ua_i % 5), t.take(a_models, ua_i % 5))
-    )
-    maker = t.where(
-        kiosk_ev, t.const("samsung", E), t.where(ios, t.const("Apple", E), t.take(a_makers, ua_i % 5))
-    )
-    app_ua = t.where(ios, t.const("SenMart/5.2.0 (iPhone; iOS 18.0; Scale/3.00)", E),
-                     t.const("SenMart/5.2.0 (Linux; Android 14) okhttp/4.12.0", E))  # fmt: skip
-    device_ctx = t.jobj(
-        [
-            ("id", t.jstr(device_id)),
-            ("manufacturer", t.jstr(maker)),
-            ("model", t.jstr(model)),
-            ("type", t.jstr(t.where(ios, t.const("ios", E), t.const("android", E)))),
-            ("token", t.jstr(token)),
-        ]
-    )
-    lib_ctx = t.pick(
-        np.where(~ev_app, 0, np.where(ios, 1, 2)),
-        [
-            t.const('{"name":"analytics.js","version":"next-1.72.0"}', E),
-            t.const('{"name":"analytics-ios","version":"4.1.8"}', E),
-            t.const('{"name":"analytics-android","version":"4.11.3"}', E),
-        ],
-    )
-    os_ctx = t.where(
-        ios, t.const('{"name":"iOS","version":"18.0"}', E), t.const('{"name":"Android","version":"14"}', E)
-    )
-    common = [("ip", t.jstr(ip)), ("library", lib_ctx), ("locale", t.const('"vi-VN"', E)),
-              ("timezone", t.const('"Asia/Ho_Chi_Minh"', E))]  # fmt: skip
-    web_ctx = t.jobj([*common, ("campaign", camp_ctx), ("page", page_ctx), ("userAgent", t.jstr(web_ua))])
-    app_ctx = t.jobj(
-        [*common, ("app", t.const('{"build":"520","name":"Sen Mart","namespace":"vn.senmart.app","version":"5.2.0"}', E)),
-         ("device", device_ctx), ("network", t.const('{"wifi":true}', E)), ("os", os_ctx),
-         ("userAgent", t.jstr(app_ua))]
-    )  # fmt: skip
-    context = t.where(ev_app, app_ctx, web_ctx)
+    web_ctx, page = _web_context(ch, kind[:nw], sess[:nw], prod_sku.slice(0, nw), product_kind[:nw], ev_dev[:nw],
+                                 has_utm, paid, query, utm_source, utm_medium, utm_name, utm_content, utm_term,
+                                 land_path_i, referrer_i)  # fmt: skip
+    app_ctx = _app_context(ch, kiosk_ev[nw:], ios[nw:], ev_dev[nw:], device_id.slice(nw), token.slice(nw))
+    context = pa.concat_arrays([web_ctx, app_ctx])
+    path, referrer, title, url = (pa.concat_arrays([x, pa.nulls(E - nw, pa.string())]) for x in page)
 
     # Properties.
     cart_id = t.cat("cart_", t.hex_ids(rng, S, 20)).take(pa.array(sess))
@@ -448,26 +383,27 @@ def build_events(ch: Chunk, pur: Purchases, com: Commerce) -> EventsOut:
     )
     lines = t.jobj(
         [
-            ("anonymousId", t.jstr(anon)),
+            ("messageId", t.jsafe(message_id)),
+            ("type", t.jsafe(etype)),
+            ("anonymousId", t.jsafe(anon)),
+            ("timestamp", t.jsafe(ts_s)),
+            ("sentAt", t.jsafe(t.iso_utc_ms(sent_ms))),
+            ("receivedAt", t.jsafe(t.iso_utc_ms(received_ms))),
             ("context", context),
-            ("event", t.jstr(t.where(etype == "track", event_name))),
-            ("messageId", t.jstr(message_id)),
+            ("event", t.jsafe(t.where(etype == "track", event_name))),
             ("name", t.jstr(land_name)),
+            ("userId", t.jsafe(user_id)),
             ("properties", properties),
-            ("receivedAt", t.jstr(t.iso_utc_ms(received_ms))),
-            ("sentAt", t.jstr(t.iso_utc_ms(sent_ms))),
-            ("timestamp", t.jstr(ts_s)),
             ("traits", traits),
-            ("type", t.jstr(etype)),
-            ("userId", t.jstr(user_id)),
-        ]
+        ],
+        required=("messageId", "type", "anonymousId", "timestamp", "sentAt", "receivedAt", "context"),
     )
 
     # Ground truth: what each true person's events reveal (never the kiosk or a household laptop).
     mine = ~kiosk_ev & ~dev.shared[ev_dev]
     ch.truth.add(person, "anonymous_id", anon, mask=mine)
     ch.truth.add(person, "device_id", device_id, mask=~kiosk_ev)
-    ch.truth.add(person, "push_token", token, mask=~kiosk_ev)
+    ch.truth.add(person, "push_token", token, mask=~kiosk_ev & (ev_app | (kind == K_TOKEN)))
     ch.truth.add(person, "customer_id", user_id)
     not_junk = ~junk & np.asarray(
         pc.not_equal(trait_email, JUNK_EMAIL).fill_null(True).to_numpy(zero_copy_only=False), dtype=bool
@@ -517,3 +453,102 @@ def _click_ids(rng: np.random.Generator, param: np.ndarray) -> np.ndarray:
             toks = t.cat(prefix, t.random_tokens(rng, rows.size, width, t.URLSAFE))
             out[rows] = np.asarray(toks.to_numpy(zero_copy_only=False), dtype=object)
     return out.astype(str)
+
+
+def _web_context(ch: Chunk, kind: np.ndarray, sess: np.ndarray, prod_sku: pa.Array, product_kind: np.ndarray,
+                 ev_dev: np.ndarray, has_utm: np.ndarray, paid: np.ndarray, query: np.ndarray, utm_source: np.ndarray,
+                 utm_medium: np.ndarray, utm_name: np.ndarray, utm_content: np.ndarray, utm_term: np.ndarray,
+                 land_path_i: np.ndarray, referrer_i: np.ndarray) -> tuple[pa.Array, tuple[pa.Array, ...]]:  # fmt: skip
+    """context for analytics.js events: page, campaign (utm landings), userAgent."""
+    n = kind.size
+    land = kind == K_LAND
+    path_by_kind = [WEB_PATH_FOR_KIND.get(i, "/") for i in range(N_KINDS)]
+    path = t.pick(
+        np.select([land, product_kind], [0, 1], 2),
+        [
+            t.take(vocab.WEB_PATHS, land_path_i[sess]),
+            t.cat("/san-pham/", t.lower(prod_sku)),
+            t.take(path_by_kind, kind),
+        ],
+    )
+    utm_land = land & has_utm[sess]
+    search = t.where(utm_land, query[sess])
+    url = t.cat_skip_nulls(t.const(SITE, n), path, search)
+    landing_ref = t.take(vocab.REFERRERS, referrer_i[sess])
+    landing_ref = t.where(utm_land & ~paid[sess], t.const("", n), landing_ref)
+    referrer = t.where(land, landing_ref, t.const(SITE + "/", n))
+    title = t.where(land, t.take(PAGE_TITLES, land_path_i[sess]), t.const("Sen Mart", n))
+    page = t.jobj(
+        [("path", t.jstr(path)), ("referrer", t.jstr(referrer)), ("search", t.jstr(search)),
+         ("title", t.jstr(title)), ("url", t.jstr(url))],
+        required=("path", "referrer", "title", "url"),
+    )  # fmt: skip
+    campaign = t.where(
+        utm_land,
+        t.jobj(
+            [
+                ("source", t.jstr(utm_source[sess])),
+                ("medium", t.jstr(utm_medium[sess])),
+                ("name", t.jstr(utm_name[sess])),
+                ("content", t.jstr(t.where(utm_content[sess] != "", utm_content[sess]))),
+                ("term", t.jstr(t.where(utm_term[sess] != "", utm_term[sess]))),
+            ],
+            required=("source", "medium", "name"),
+        ),
+    )
+    dev = ch.devices
+    ctx = t.jobj(
+        [
+            ("ip", t.jstr(dev.ip.take(pa.array(ev_dev)))),
+            ("library", pa.scalar('{"name":"analytics.js","version":"next-1.72.0"}')),
+            ("locale", pa.scalar('"vi-VN"')),
+            ("timezone", pa.scalar('"Asia/Ho_Chi_Minh"')),
+            ("page", page),
+            ("userAgent", t.jstr(t.take(vocab.WEB_USER_AGENTS, dev.ua[ev_dev]))),
+            ("campaign", campaign),
+        ],
+        required=("ip", "library", "locale", "timezone", "page", "userAgent"),
+    )
+    return ctx, (path, referrer, title, url)
+
+
+def _app_context(ch: Chunk, kiosk: np.ndarray, ios: np.ndarray, ev_dev: np.ndarray, device_id: pa.Array,
+                 token: pa.Array) -> pa.Array:  # fmt: skip
+    """context for analytics-ios / analytics-android events: app, device (with push token), os."""
+    n = kiosk.size
+    dev = ch.devices
+    ua_i = dev.ua[ev_dev] % 5
+    a_models = [m for _, m in vocab.ANDROID_MODELS]
+    a_makers = [m for m, _ in vocab.ANDROID_MODELS]
+    model = t.where(
+        kiosk, t.const("SM-X200", n), t.where(ios, t.take(vocab.IOS_MODELS, ua_i), t.take(a_models, ua_i))
+    )
+    maker = t.where(kiosk, t.const("samsung", n), t.where(ios, t.const("Apple", n), t.take(a_makers, ua_i)))
+    device = t.jobj(
+        [
+            ("id", t.jstr(device_id)),
+            ("manufacturer", t.jstr(maker)),
+            ("model", t.jstr(model)),
+            ("type", t.where(ios, t.const('"ios"', n), t.const('"android"', n))),
+            ("token", t.jstr(token)),
+        ],
+        required=("id", "manufacturer", "model", "type"),
+    )
+    ip = t.where(kiosk, t.const("113.161.72.10", n), dev.ip.take(pa.array(ev_dev)))
+    return t.jobj(
+        [
+            ("ip", t.jstr(ip)),
+            ("library", t.where(ios, t.const('{"name":"analytics-ios","version":"4.1.8"}', n),
+                                t.const('{"name":"analytics-android","version":"4.11.3"}', n))),
+            ("locale", pa.scalar('"vi-VN"')),
+            ("timezone", pa.scalar('"Asia/Ho_Chi_Minh"')),
+            ("app", pa.scalar('{"build":"520","name":"Sen Mart","namespace":"vn.senmart.app","version":"5.2.0"}')),
+            ("device", device),
+            ("network", pa.scalar('{"wifi":true}')),
+            ("os", t.where(ios, t.const('{"name":"iOS","version":"18.0"}', n),
+                           t.const('{"name":"Android","version":"14"}', n))),
+            ("userAgent", t.where(ios, t.const('"SenMart/5.2.0 (iPhone; iOS 18.0; Scale/3.00)"', n),
+                                  t.const('"SenMart/5.2.0 (Linux; Android 14) okhttp/4.12.0"', n))),
+        ],
+        required=("ip", "library", "locale", "timezone", "app", "device", "network", "os", "userAgent"),
+    )  # fmt: skip

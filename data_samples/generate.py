@@ -32,7 +32,7 @@ from data_samples.sinks import DailyEventSink, JsonlSink, TableSink
 CONTRACT = Path(__file__).resolve().parents[1] / "sen" / "contracts" / "sources.yml"
 JSON_SOURCES = ("events", "chat_conversations")
 TRUTH_FILES = ("identifiers.csv", "traps.csv", "planted_errors.csv", "manifest.json")
-DEFAULT_CHUNK = 20_000
+DEFAULT_CHUNK = 10_000
 N_KIOSKS = 3
 
 
@@ -101,7 +101,7 @@ def generate(
 
     table_sources = [s for s in columns if s not in JSON_SOURCES]
     sinks = {s: TableSink(out, s, columns[s], fmt) for s in table_sources}
-    ev_sink = DailyEventSink(out)
+    ev_sink = DailyEventSink(out, level=6 if people < 50_000 else 1)  # big runs: speed over file size
     chat_sink = JsonlSink(out, "chat_conversations")
     for day in range(window.events_start // DAY, window.end // DAY):  # every day has a file, even if empty
         ev_sink.write_lines(_day(day), [])

@@ -103,7 +103,7 @@ def build_people(rng: np.random.Generator, start: int, n: int, total: int, windo
     width = len(str(2 * total - 1))
     has_email = rng.random(n) < np.where(has_crm, 0.9, 0.7)
     email = idn.emails(rng, names, idn.scrambled(gidx, 10**width, 2), width)
-    has_email2 = has_email & (rng.random(n) < 0.07)
+    has_email2 = has_email & (rng.random(n) < 0.1)
     email2 = idn.emails(rng, names, idn.scrambled(gidx + total, 10**width, 2), width)
 
     has_phone = rng.random(n) < 0.93

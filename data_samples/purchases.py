@@ -199,7 +199,7 @@ def build_commerce(ch: Chunk, pur: Purchases) -> Commerce:
     crm_email = crm_email_spelling(ch)
     p_idx = pa.array(person)
     account_email = t.where(
-        people.has_email2[person] & (rng.random(n) < 0.15), people.email2.take(p_idx), crm_email.take(p_idx)
+        people.has_email2[person] & (rng.random(n) < 0.25), people.email2.take(p_idx), crm_email.take(p_idx)
     )
     typed_email = idn.messy_emails(rng, people.email.take(p_idx), 0.35)
     junk_email = rng.random(n) < 0.004

@@ -24,13 +24,13 @@ def arr(values: object) -> pa.Array:
         return values if values.type == pa.string() else values.cast(pa.string())
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         return pa.array(values).cast(pa.string())
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+        values = values.astype(object)  # Arrow converts Python str objects far faster than fixed-width UCS-4
     return pa.array(values, type=pa.string())
 
 
 def const(value: str | None, n: int) -> pa.Array:
-    return (
-        pa.nulls(n, pa.string()) if value is None else pa.array(np.full(n, value, dtype=object), pa.string())
-    )
+    return pa.nulls(n, pa.string()) if value is None else pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 def from_matrix(chars: np.ndarray) -> pa.Array:
@@ -83,9 +83,7 @@ def hex_ids(rng: np.random.Generator, n: int, width: int) -> pa.Array:
 
 def cat(*parts: Strs | str) -> pa.Array:
     """Element-wise concatenation; a null in any part gives null (use for optional JSON fragments)."""
-    arrays = [p for p in parts if not isinstance(p, str)]
-    n = len(arrays[0])
-    full = [const(p, n) if isinstance(p, str) else arr(p) for p in parts]
+    full = [pa.scalar(p, pa.string()) if isinstance(p, str) else arr(p) for p in parts]
     return pc.binary_join_element_wise(*full, "")
 
 
@@ -132,31 +130,70 @@ def ints(values: np.ndarray) -> pa.Array:
 LOCAL_OFFSET_S = 7 * 3600  # Asia/Ho_Chi_Minh has no DST
 
 
-def _ts(values: np.ndarray, unit: str) -> pa.Array:
-    return pa.array(np.asarray(values, dtype=np.int64), type=pa.timestamp(unit))
+def _digits_into(out: np.ndarray, col: int, values: np.ndarray, width: int) -> None:
+    v = values.copy()
+    for i in range(col + width - 1, col - 1, -1):
+        out[:, i] = 48 + v % 10
+        v //= 10
+
+
+def format_ts(
+    values: np.ndarray, *, unit: str = "s", sep: str = "T", suffix: str = "", shift_s: int = 0
+) -> pa.Array:
+    """Epoch seconds (unit 's') or milliseconds ('ms') as 'YYYY-MM-DD<sep>HH:MM:SS[.fff]<suffix>', vectorized."""
+    v = np.asarray(values, dtype=np.int64)
+    ms = v % 1000 if unit == "ms" else None
+    secs = (v // 1000 if unit == "ms" else v) + shift_s
+    days = secs // 86_400
+    sod = secs - days * 86_400
+    d64 = days.astype("datetime64[D]")
+    month_start = d64.astype("datetime64[M]")
+    year = month_start.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = month_start.astype(np.int64) % 12 + 1
+    day = (d64 - month_start).astype(np.int64) + 1
+    tail = (4 if ms is not None else 0) + len(suffix)
+    out = np.empty((v.size, 19 + tail), dtype=np.uint8)
+    _digits_into(out, 0, year, 4)
+    out[:, 4] = out[:, 7] = ord("-")
+    _digits_into(out, 5, month, 2)
+    _digits_into(out, 8, day, 2)
+    out[:, 10] = ord(sep)
+    _digits_into(out, 11, sod // 3600, 2)
+    out[:, 13] = out[:, 16] = ord(":")
+    _digits_into(out, 14, sod // 60 % 60, 2)
+    _digits_into(out, 17, sod % 60, 2)
+    col = 19
+    if ms is not None:
+        out[:, 19] = ord(".")
+        _digits_into(out, 20, ms, 3)
+        col = 23
+    if suffix:
+        out[:, col:] = np.frombuffer(suffix.encode(), dtype=np.uint8)
+    return from_matrix(out)
 
 
 def iso_utc(seconds: np.ndarray) -> pa.Array:
-    return cat(pc.strftime(_ts(seconds, "s"), format="%Y-%m-%dT%H:%M:%S"), "Z")
+    return format_ts(seconds, suffix="Z")
 
 
 def iso_utc_ms(millis: np.ndarray) -> pa.Array:
-    return cat(pc.strftime(_ts(millis, "ms"), format="%Y-%m-%dT%H:%M:%S"), "Z")
+    return format_ts(millis, unit="ms", suffix="Z")
 
 
 def iso_local_ms(millis: np.ndarray) -> pa.Array:
-    shifted = np.asarray(millis, dtype=np.int64) + LOCAL_OFFSET_S * 1000
-    return cat(pc.strftime(_ts(shifted, "ms"), format="%Y-%m-%dT%H:%M:%S"), "+07:00")
+    return format_ts(millis, unit="ms", suffix="+07:00", shift_s=LOCAL_OFFSET_S)
 
 
 def naive_local(seconds: np.ndarray) -> pa.Array:
-    shifted = np.asarray(seconds, dtype=np.int64) + LOCAL_OFFSET_S
-    return pc.strftime(_ts(shifted, "s"), format="%Y-%m-%d %H:%M:%S")
+    return format_ts(seconds, sep=" ", shift_s=LOCAL_OFFSET_S)
+
+
+def naive_utc(seconds: np.ndarray) -> pa.Array:
+    return format_ts(seconds, sep=" ")
 
 
 def iso_local(seconds: np.ndarray) -> pa.Array:
-    shifted = np.asarray(seconds, dtype=np.int64) + LOCAL_OFFSET_S
-    return cat(pc.strftime(_ts(shifted, "s"), format="%Y-%m-%dT%H:%M:%S"), "+07:00")
+    return format_ts(seconds, suffix="+07:00", shift_s=LOCAL_OFFSET_S)
 
 
 def mixed_local_ts(rng: np.random.Generator, seconds: np.ndarray, p_offset: float, p_utc: float) -> pa.Array:
@@ -167,8 +204,7 @@ def mixed_local_ts(rng: np.random.Generator, seconds: np.ndarray, p_offset: floa
 
 
 def local_date(seconds: np.ndarray) -> pa.Array:
-    shifted = np.asarray(seconds, dtype=np.int64) + LOCAL_OFFSET_S
-    return pc.strftime(_ts(shifted, "s"), format="%Y-%m-%d")
+    return pc.utf8_slice_codeunits(naive_local(seconds), 0, 10)
 
 
 # --- JSON ----------------------------------------------------------------------------------------------------
@@ -180,17 +216,43 @@ def jstr(a: Strs) -> pa.Array:
     return cat('"', escaped, '"')
 
 
+def jsafe(a: Strs) -> pa.Array:
+    """A JSON string literal for values known to hold no quote or backslash (ids, timestamps)."""
+    return cat('"', a, '"')
+
+
 def jint(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     out = ints(values)
     return out if mask is None else null_unless(mask, out)
 
 
-def jobj(fields: Sequence[tuple[str, Strs]], *, empty_as_null: bool = False) -> pa.Array:
-    """A JSON object per row from (key, JSON fragment) pairs; keys whose fragment is null are left out."""
-    frags = [cat(f',"{key}":', value) for key, value in fields]
-    joined = pc.binary_join_element_wise(*frags, "", null_handling="replace")
-    body = pc.utf8_slice_codeunits(joined, 1)
-    out = cat("{", body, "}")
-    if empty_as_null:
-        out = where(np.asarray(pc.equal(out, "{}").to_numpy(zero_copy_only=False), dtype=bool) == 0, out)
-    return out
+def jobj(
+    fields: Sequence[tuple[str, Strs | pa.Scalar]],
+    *,
+    required: Sequence[str] = (),
+    empty_as_null: bool = False,
+) -> pa.Array:
+    """A JSON object per row from (key, JSON fragment) pairs; keys whose fragment is null are left out.
+
+    Keys named in `required` must never be null; they are written first, which lets the whole object be
+    assembled in one pass (large nested values are copied once).
+    """
+    req = [(k, v) for k, v in fields if k in required]
+    opt = [(k, v) for k, v in fields if k not in required]
+    if not req:
+        # (null_handling="skip" with "," as separator would be neater, but drops all-null rows in Arrow 26)
+        frags = [cat(f',"{key}":', value) for key, value in opt]
+        body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*frags, "", null_handling="replace"), 1)
+        out = cat("{", body, "}")
+        if empty_as_null:
+            out = pc.if_else(pc.equal(body, ""), pa.scalar(None, pa.string()), out)
+        return out
+    parts: list[pa.Array | pa.Scalar] = []
+    for i, (key, value) in enumerate(req):
+        parts += [
+            pa.scalar(("{" if i == 0 else ",") + f'"{key}":', pa.string()),
+            value if isinstance(value, pa.Scalar) else arr(value),
+        ]
+    parts += [cat(f',"{key}":', value) for key, value in opt]
+    parts.append(pa.scalar("}", pa.string()))
+    return pc.binary_join_element_wise(*parts, "", null_handling="replace")
