@@ -1,0 +1,54 @@
+"""The serving asset: after the marts and audiences are built, publish them to the read-only serving file.
+
+Its upstream assets are looked up from the asset definitions it is given (every key whose first element is
+`marts` or `audiences`, plus the identity KPI tables), so a new mart is published without touching this
+file. The copy-and-swap logic is ``sen.serving.publish`` (also ``python -m sen.serving``).
+"""
+
+from collections.abc import Iterable, Sequence
+
+import dagster as dg
+
+from orchestration.resources import Warehouse
+from sen import serving
+
+SERVING_KEY = dg.AssetKey(["serving", "published_marts"])
+
+
+def published_upstream_keys(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> list[dg.AssetKey]:
+    keys: set[dg.AssetKey] = set()
+    for definition in assets:
+        candidates = [definition.key] if isinstance(definition, dg.AssetSpec) else definition.keys
+        keys.update(k for k in candidates if len(k.path) == 2 and serving.is_published(k.path[0], k.path[1]))
+    return sorted(keys, key=lambda k: k.path)
+
+
+def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=SERVING_KEY,
+        deps=published_upstream_keys(upstream),
+        group_name="serving",
+        kinds={"duckdb"},
+        description=(
+            "Read-only copy of the marts, audiences and identity KPIs for BI tools: a new file swapped in "
+            "atomically after each build (CDP_SERVING, default serving.duckdb next to the warehouse). "
+            "See docs/serving.md."
+        ),
+    )
+    def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        with warehouse.connect(read_only=True) as conn:
+            result = serving.publish(conn)
+        context.log.info(f"published {len(result.tables)} tables to {result.path} in {result.seconds:.2f} s")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(result.path)),
+                "version": result.version,
+                "tables": dg.MetadataValue.json(result.tables),
+                "table_count": len(result.tables),
+                "size_mb": round(result.size_bytes / 1e6, 2),
+                "seconds": round(result.seconds, 2),
+                "dagster/row_count": sum(result.tables.values()),
+            }
+        )
+
+    return published_marts

@@ -1,0 +1,43 @@
+"""The production pieces are registered in the code location: raw checks, the daily schedule, the sensors,
+the sen_all job and the serving asset downstream of every mart and audience."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from sen.contracts import load_contract
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from orchestration.dbt_project import dbt_project
+
+    if not dbt_project.manifest_path.exists():
+        pytest.skip("dbt manifest not built (run `make parse`)")
+    from orchestration.definitions import defs
+
+    return defs
+
+
+def test_definitions_register_checks_schedules_sensors_and_serving(defs):
+    graph = defs.resolve_asset_graph()
+    check_keys = graph.asset_check_keys
+    for source in load_contract().sources:
+        assert dg.AssetCheckKey(dg.AssetKey(["raw", source]), "contract") in check_keys
+        assert dg.AssetCheckKey(dg.AssetKey(["raw", source]), "health") in check_keys
+    assert defs.resolve_schedule_def("sen_daily").job_name == "sen_all"
+    assert defs.resolve_sensor_def("new_data_files").job_name == "sen_all"
+    assert defs.resolve_sensor_def("record_run_failures")
+    job = defs.resolve_job_def("sen_all")
+    assert dg.AssetKey(["serving", "published_marts"]) in job.asset_layer.selected_asset_keys
+
+
+def test_serving_asset_depends_on_every_mart_and_audience(defs):
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    published = {k for k in keys if k.path[0] in ("marts", "audiences")}
+    assert published, "no marts in the dbt manifest"
+    upstream = graph.get(dg.AssetKey(["serving", "published_marts"])).parent_keys
+    assert published <= upstream
+    assert all(k.path[0] in ("marts", "audiences", "identity") for k in upstream)
