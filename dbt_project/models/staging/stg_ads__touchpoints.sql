@@ -30,7 +30,7 @@ typed as (
             when {{ clean_enum('platform') }} = 'google' then 'gclid'
             when {{ clean_enum('platform') }} = 'tiktok' then 'ttclid'
         end as click_id_type,
-        {{ to_decimal('cost') }} as cost,
+        {{ to_decimal('cost') }} as cost,  -- noqa: RF04
         {{ currency_code('currency') }} as currency,
         {{ source_timestamp('occurred_at', 'ad_touchpoints') }} as occurred_at,
         _source_file,

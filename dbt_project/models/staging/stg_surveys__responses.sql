@@ -23,7 +23,7 @@ typed as (
         {{ normalize_email('email') }} as email,
         {{ clean_enum('survey_type') }} as survey_type,
         {{ to_integer('score') }} as score,
-        {{ clean_text('comment') }} as comment,
+        {{ clean_text('comment') }} as comment,  -- noqa: RF04
         {{ clean_text('order_id') }} as order_id,
         {{ source_timestamp('responded_at', 'survey_responses') }} as responded_at,
         customer_id as customer_id_raw,

@@ -2,9 +2,6 @@
     identifier_value). Identifiers are normalized in staging (sen.normalize), so junk never gets here. Each
     source contributes one row per record with one column per identifier type, then one unpivot (a cross join
     with the type list, a single scan of each source) turns the columns into rows. -#}
-{%- set identifier_types = [
-    'customer_id', 'email', 'phone', 'loyalty_card', 'anonymous_id', 'device_id', 'push_token', 'platform_user_id'
-] -%}
 with
 
 events as (
@@ -213,12 +210,21 @@ records as (
 ),
 
 identifier_types as (
-    {%- for identifier_type in identifier_types %}
-    select '{{ identifier_type }}' as identifier_type
-    {%- if not loop.last %}
+    select 'customer_id' as identifier_type
     union all
-    {%- endif %}
-    {%- endfor %}
+    select 'email' as identifier_type
+    union all
+    select 'phone' as identifier_type
+    union all
+    select 'loyalty_card' as identifier_type
+    union all
+    select 'anonymous_id' as identifier_type
+    union all
+    select 'device_id' as identifier_type
+    union all
+    select 'push_token' as identifier_type
+    union all
+    select 'platform_user_id' as identifier_type
 ),
 
 unpivoted as (
@@ -227,9 +233,14 @@ unpivoted as (
         records.record_id,
         identifier_types.identifier_type,
         case identifier_types.identifier_type
-            {%- for identifier_type in identifier_types %}
-            when '{{ identifier_type }}' then records.{{ identifier_type }}
-            {%- endfor %}
+            when 'customer_id' then records.customer_id
+            when 'email' then records.email
+            when 'phone' then records.phone
+            when 'loyalty_card' then records.loyalty_card
+            when 'anonymous_id' then records.anonymous_id
+            when 'device_id' then records.device_id
+            when 'push_token' then records.push_token
+            when 'platform_user_id' then records.platform_user_id
         end as identifier_value,
         records.observed_at
     from records

@@ -24,7 +24,8 @@ linkable as (
 
 pairs as (
     select
-        a.record_source as source,
+        -- `source` is the column name sen.identity reads.
+        a.record_source as source,  -- noqa: RF04
         a.identifier_type as id_a_type,
         a.identifier_value as id_a,
         b.identifier_type as id_b_type,
