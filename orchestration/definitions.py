@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets.clv import clv_assets
 from orchestration.assets.dbt import sen_dbt_models
+from orchestration.assets.identity import identity_assets, identity_checks
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.checks import raw_quality_checks
 from orchestration.dbt_project import dbt_project
@@ -18,13 +19,13 @@ from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 from orchestration.serving import build_serving_asset
 
-all_assets = [*ingestion_assets, sen_dbt_models, *clv_assets]
+all_assets = [*ingestion_assets, sen_dbt_models, *identity_assets, *clv_assets]
 # Last: its upstream is every marts/audiences/identity-KPI asset defined above.
 all_assets.append(build_serving_asset(all_assets))
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=raw_quality_checks,
+    asset_checks=[*raw_quality_checks, *identity_checks],
     jobs=jobs,
     schedules=schedules,
     sensors=sensors,
