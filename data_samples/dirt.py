@@ -117,35 +117,38 @@ def test_orders(rng: np.random.Generator, window: Window, catalog: Catalog, orde
     return orders, lines
 
 
-def corrupt_copy(table: pa.Table, row: int, changes: dict[str, str | None], at: int) -> tuple[pa.Table, int]:
-    """Insert a copy of table[row] with some fields replaced, at position `at`; returns (table, 1-based CSV line)."""
+def corrupt_copy(
+    table: pa.Table, row: int, changes: dict[str, object], at: int, header_lines: int
+) -> tuple[pa.Table, int]:
+    """Insert a copy of table[row] with some fields replaced (a value or a function of the row) at `at`.
+
+    Returns the new table and the 1-based line of the copy: header_lines is 1 for CSV, 0 for Parquet rows.
+    """
     at = min(at, table.num_rows)
-    copy = table.slice(row, 1).to_pylist()[0]
-    copy.update(changes)
+    copy = table.slice(min(row, table.num_rows - 1), 1).to_pylist()[0]
+    copy.update({k: v(copy) if callable(v) else v for k, v in changes.items()})
     one = pa.Table.from_pylist([copy], schema=table.schema)
     out = pa.concat_tables([table.slice(0, at), one, table.slice(at)])
-    return out, at + 2  # header is line 1
+    return out, at + 1 + header_lines
 
 
-def plant_table_errors(tables: dict[str, pa.Table], files: dict[str, str], fresh_ids: dict[str, str],
-                       planted: Planted) -> None:  # fmt: skip
-    """Exactly one malformed row in each of five table sources (first chunk only)."""
+def plant_table_errors(tables: dict[str, pa.Table], files: dict[str, str], order_id: str, pos_seq: int,
+                       header_lines: int, planted: Planted) -> None:  # fmt: skip
+    """Exactly one malformed row in each of five table sources (first chunk only), each a copy of a real row."""
     specs = [
-        ("orders", 3, {"order_id": fresh_ids["order"], "total": "1.250.000đ"}, 6,
-         "non-numeric amount: total '1.250.000đ'"),
-        ("crm_contacts", 2, {"customer_id": "C0900001", "created_at": None}, 9,
-         "missing required field: created_at"),
-        ("pos_transactions", 4, {"transaction_id": fresh_ids["pos"], "transacted_at": "31/11/2026 25:61"}, 12,
+        ("orders", 12, {"order_id": order_id, "total": "1.250.000đ"}, 6, "non-numeric amount: total '1.250.000đ'"),
+        ("crm_contacts", 8, {"customer_id": "C0900001", "created_at": None}, 9, "missing required field: created_at"),
+        ("pos_transactions", 4, {"transaction_id": lambda r: f"{r['store_id']}-{pos_seq:08d}", "line_number": "1",
+                                 "transacted_at": "31/11/2026 25:61"}, 12,
          "unparseable timestamp: transacted_at '31/11/2026 25:61'"),
-        ("order_lines", 1, {"line_number": "99", "unit_price": None}, 15, "missing required field: unit_price"),
+        ("order_lines", 20, {"line_number": "99", "unit_price": None}, 15, "missing required field: unit_price"),
         ("email_events", 5, {"event_id": "ee_planted_missing_email", "email": None}, 20,
          "missing required field: email"),
     ]  # fmt: skip
     for source, row, changes, at, reason in specs:
-        table = tables[source]
-        if table.num_rows <= row:
+        if tables[source].num_rows == 0:
             continue
-        tables[source], line = corrupt_copy(table, row, changes, at)
+        tables[source], line = corrupt_copy(tables[source], row, changes, at, header_lines)
         planted.errors.append((source, files[source], line, reason))
 
 

@@ -79,6 +79,9 @@ def build_email_events(ch: Chunk) -> EmailOut:
     p_take = pa.array(person)
     lower_import = (people.gidx[person] % 2) == 0
     email = t.where(lower_import, people.email.take(p_take), crm.take(p_take))
+    # some subscribed with their other address (e.g. a work email)
+    other = people.has_email2[person] & (people.gidx[person] % 5 < 2)
+    email = t.where(other, people.email2.take(p_take), email)
     camp_id = camp.email_id[pc_[row]]
     url = t.where(
         etype == "clicked",

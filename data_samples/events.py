@@ -70,6 +70,7 @@ def _sessions(ch: Chunk, pur: Purchases, com: Commerce) -> Sessions:
     rate = np.where(people.buyer[person], 0.01 + 2.0 * people.rate_per_day[person], 0.02)
     rate = rate * np.where(active, 1.0, 0.3) * np.where(dev.kind == APP, 1.3, 1.0)
     n_browse = rng.poisson(rate * w.event_days)
+    n_browse = np.where(dev.shared, np.maximum(n_browse, 1), n_browse)  # both household members log in on it
     b_dev = np.repeat(np.arange(dev.n), n_browse)
     b_start = w.events_start + (rng.random(b_dev.size) * (w.end - w.events_start)).astype(np.int64)
     b_start = at_local_hours(rng, b_start, ONLINE_HOURS)
@@ -140,7 +141,7 @@ def build_events(ch: Chunk, pur: Purchases, com: Commerce) -> EventsOut:
     counts[:, K_VIEW] = np.where(is_order, n_lines + rng.poisson(1.0, S), 1 + rng.poisson(1.5, S))
     adds = np.select([is_order, is_abandon, is_kiosk], [n_lines, 1 + (u[:, 4] < 0.35), 0], (u[:, 4] < 0.12))
     counts[:, K_ADD] = adds
-    counts[:, K_REMOVE] = is_abandon & (adds >= 2) & (u[:, 5] < 0.3)
+    counts[:, K_REMOVE] = ~is_order & (adds >= 1) & (u[:, 5] < np.where(is_abandon, 0.25, 0.12))
     counts[:, K_CART] = adds > 0
     counts[:, K_CHECKOUT] = is_order | ((s.stype == BROWSE) & (adds > 0) & (u[:, 6] < 0.25))
     counts[:, K_GUEST_IDENT] = guest_order & order_email_ok & (u[:, 7] < 0.8)
@@ -179,7 +180,8 @@ def build_events(ch: Chunk, pur: Purchases, com: Commerce) -> EventsOut:
     random_prod = cat_.pick_near_price(rng, people.fav_category[s.person[sess]], np.full(E, 400_000.0))
     product_kind = (kind == K_VIEW) | (kind == K_ADD) | (kind == K_REMOVE)
     prod = np.where(in_lines, line_prod, np.where(k < 2, slot[sess, np.minimum(k, 1)], random_prod))
-    prod = np.where(kind == K_REMOVE, slot[sess, 1], prod)
+    last_added = np.clip(adds[sess] - 1, 0, 1)
+    prod = np.where(kind == K_REMOVE, slot[sess, last_added], prod)  # the item added last
     prod = np.where(product_kind, prod, 0)
     qty = np.where(in_lines & (kind == K_ADD), pur.line_qty[np.where(in_lines, line_idx, 0)], 1)
     price = cat_.price_at(prod, ts // 1000)

@@ -157,11 +157,14 @@ def generate(
             tables[source], k = dirt.duplicate_rows(rng, tables[source], p)
             planted.count_duplicates(source, k)
         if first:
-            fresh = {
-                "order": f"SO{counters.take('order', 1, 10_000_001)[0]:08d}",
-                "pos": f"{stores.store_id[0]}-{counters.take('pos', 1, 1)[0]:08d}",
-            }
-            dirt.plant_table_errors(tables, {s: sinks[s].relpath for s in sinks}, fresh, planted)
+            dirt.plant_table_errors(
+                tables,
+                {s: sinks[s].relpath for s in sinks},
+                order_id=f"SO{counters.take('order', 1, 10_000_001)[0]:08d}",
+                pos_seq=int(counters.take("pos", 1, 1)[0]),
+                header_lines=0 if fmt == "parquet" else 1,
+                planted=planted,
+            )
 
         for source, table in tables.items():
             sinks[source].write(table)

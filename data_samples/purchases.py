@@ -106,6 +106,14 @@ def simulate(ch: Chunk) -> Purchases:
     last = np.full(people.n, -1, dtype=np.int64)
     np.maximum.at(last, person, time)
 
+    # An account used on an order must exist before it: sign-up at or just before the first purchase.
+    first = np.full(people.n, np.iinfo(np.int64).max)
+    np.minimum.at(first, person, time)
+    bought = people.has_crm & (first < w.end)
+    signup = first - rng.integers(60, 3 * DAY, people.n)
+    people.crm_created = np.where(bought, np.minimum(people.crm_created, signup), people.crm_created)
+    people.loyalty_joined = np.maximum(people.loyalty_joined, people.crm_created)
+
     channel = _channels(rng, ch, person)
     time = np.minimum(
         at_local_hours(rng, time, np.where(channel == STORE, STORE_HOURS, ONLINE_HOURS)), w.end - 60
@@ -199,7 +207,7 @@ def build_commerce(ch: Chunk, pur: Purchases) -> Commerce:
     crm_email = crm_email_spelling(ch)
     p_idx = pa.array(person)
     account_email = t.where(
-        people.has_email2[person] & (rng.random(n) < 0.25), people.email2.take(p_idx), crm_email.take(p_idx)
+        people.has_email2[person] & (rng.random(n) < 0.35), people.email2.take(p_idx), crm_email.take(p_idx)
     )
     typed_email = idn.messy_emails(rng, people.email.take(p_idx), 0.35)
     junk_email = rng.random(n) < 0.004

@@ -389,3 +389,29 @@ def test_committed_sample_matches_its_manifest_and_contract() -> None:
                 assert sum(1 for _ in fh) == rows, rel
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     assert size < 15 * 1024 * 1024
+
+
+def test_parquet_format_keeps_contract_columns_and_planted_rows(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out, truth = _run(tmp_path, "--format", "parquet", "--people", "120")
+    for source, spec in SPEC.items():
+        files = sorted((out / source).iterdir())
+        if spec["format_hint"] == "jsonl":
+            assert all(".jsonl" in p.name for p in files)
+        else:
+            assert [p.name for p in files] == [f"{source}.parquet"]
+            assert pq.read_schema(files[0]).names == [c["name"] for c in spec["columns"]]
+    manifest = json.loads((truth / "manifest.json").read_text(encoding="utf-8"))
+    for e in _csv(truth / "planted_errors.csv"):
+        if e["file"].endswith(".parquet"):
+            table = pq.read_table(out / e["file"])
+            row = table.slice(int(e["line"]) - 1, 1).to_pylist()[0]  # parquet: line = 1-based row
+            field = re.search(r"(?:field|amount|timestamp): (\w+)", e["reason"]).group(1)
+            if "missing" in e["reason"]:
+                assert row[field] is None
+            elif "non-numeric" in e["reason"]:
+                assert not re.fullmatch(r"\d+", row[field])
+            else:
+                assert not _ts_ok(row[field])
+            assert table.num_rows == manifest["files"][e["file"]]
