@@ -375,6 +375,8 @@ def build_events(ch: Chunk, pur: Purchases, com: Commerce) -> EventsOut:
     received_ms = sent_ms + rng.integers(20, 900, E)
     s_late = rng.random(S) < np.where(app, 0.06, 0.01)
     late_ms = received_ms + rng.integers(1, 4, S)[sess] * DAY * 1000 + rng.integers(0, 6 * HOUR * 1000, E)
+    day_ms = DAY * 1000
+    late_ms = np.minimum(late_ms, (ts // day_ms + 4) * day_ms - 1)  # filed at most 3 days after its timestamp
     late = s_late[sess] & (late_ms < w.end * 1000)
     received_ms = np.where(late, late_ms, received_ms)
     offset_ts = ev_app & ios & (rng.random(E) < 0.5)  # the iOS SDK here sends local time with an offset

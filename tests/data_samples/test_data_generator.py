@@ -283,7 +283,7 @@ def test_events_tie_to_orders_ads_and_carry_dirt(generated: tuple[Path, Path]) -
             ts_day = (
                 dt.datetime.fromisoformat(obj["timestamp"].replace("Z", "+00:00")).astimezone(dt.UTC).date()
             )
-            assert 0 <= (file_day - ts_day).days <= 4
+            assert 0 <= (file_day - ts_day).days <= 3
             late += (file_day - ts_day).days >= 1
             if obj.get("event") == "order_completed":
                 assert obj["properties"]["order_id"] in orders
