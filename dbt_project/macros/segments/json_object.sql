@@ -1,0 +1,17 @@
+{#- A JSON object text from (key, expression) pairs; '{}' when there are none. Keys are identifiers chosen by
+    the generator (catalog column names), never user text. -#}
+{% macro json_object_text(pairs) -%}
+    {%- if pairs | length == 0 -%}
+        '{}'
+    {%- else -%}
+        {{ return(adapter.dispatch('json_object_text', 'sen')(pairs)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro default__json_object_text(pairs) -%}
+    to_json(named_struct({% for key, expr in pairs %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %}))
+{%- endmacro %}
+
+{% macro duckdb__json_object_text(pairs) -%}
+    cast(json_object({% for key, expr in pairs %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %}) as varchar)
+{%- endmacro %}

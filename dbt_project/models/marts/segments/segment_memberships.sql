@@ -1,0 +1,83 @@
+-- Membership history of every segment: one row per stay of a person in a segment. Each run compares the current
+-- members (segment_members_current) with the open memberships: newcomers open a row (entered_at = the reference
+-- time), leavers get exited_at. Current membership = exited_at is null. A segment removed from the YAML closes all
+-- its memberships. Erased persons are deleted from the history.
+{{ config(
+    materialized='incremental',
+    unique_key='membership_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where person_id in (select person_id from {{ ref('int_erased_persons') }})"
+) }}
+-- depends_on: {{ ref('int_erased_persons') }}
+
+with
+
+current_members as (
+    select distinct
+        segment,
+        person_id
+    from {{ ref('segment_members_current') }}
+),
+
+{% if is_incremental() %}
+
+open_memberships as (
+    select * from {{ this }}
+    where exited_at is null
+),
+
+entered as (
+    select
+        current_members.segment,
+        current_members.person_id,
+        {{ as_of() }} as entered_at,
+        cast(null as timestamp) as exited_at
+    from current_members
+    left join open_memberships
+        on
+            current_members.segment = open_memberships.segment
+            and current_members.person_id = open_memberships.person_id
+    where open_memberships.person_id is null
+),
+
+exited as (
+    select
+        open_memberships.segment,
+        open_memberships.person_id,
+        open_memberships.entered_at,
+        {{ as_of() }} as exited_at
+    from open_memberships
+    left join current_members
+        on
+            open_memberships.segment = current_members.segment
+            and open_memberships.person_id = current_members.person_id
+    where current_members.person_id is null
+),
+
+changes as (
+    select * from entered
+    union all
+    select * from exited
+)
+
+{% else %}
+
+changes as (
+    select
+        segment,
+        person_id,
+        {{ as_of() }} as entered_at,
+        cast(null as timestamp) as exited_at
+    from current_members
+)
+
+{% endif %}
+
+select
+    {{ hash_key(['segment', 'person_id', 'entered_at']) }} as membership_id,
+    segment,
+    person_id,
+    entered_at,
+    exited_at
+from changes

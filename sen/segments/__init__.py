@@ -1,0 +1,1 @@
+"""Declarative segments, campaigns and audiences: YAML definitions validated and compiled to dbt models."""
