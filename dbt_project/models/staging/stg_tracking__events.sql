@@ -126,7 +126,11 @@ typed as (
         cart_id,
         order_id,
         revenue,
-        coalesce(currency_reported, '{{ var("default_currency", "VND") }}') as currency,
+        -- Only events that carry an amount have a currency.
+        case
+            when price is not null or revenue is not null
+                then coalesce(currency_reported, '{{ var("default_currency", "VND") }}')
+        end as currency,
         {{ normalize_identifier('push_token_raw', 'push_token') }} as push_token,
         push_platform_reported,
         campaign_id,
