@@ -81,3 +81,4 @@ class Chunk:
     first: bool  # the first chunk carries the handful of planted test accounts and erasure requests
     kiosk_anon: pa.Array
     kiosk_device: pa.Array
+    crm_email: pa.Array | None = None  # the CRM's spelling of each person's email, set on first use

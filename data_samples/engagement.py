@@ -77,10 +77,11 @@ def build_email_events(ch: Chunk) -> EmailOut:
     # The ESP list was synced from the CRM: same spelling, some lower-cased on import.
     crm = crm_email_spelling(ch)
     p_take = pa.array(person)
-    lower_import = (people.gidx[person] % 2) == 0
+    per_person = rng.random((people.n, 2))
+    lower_import = per_person[person, 0] < 0.5
     email = t.where(lower_import, people.email.take(p_take), crm.take(p_take))
     # some subscribed with their other address (e.g. a work email)
-    other = people.has_email2[person] & (people.gidx[person] % 5 < 2)
+    other = people.has_email2[person] & (per_person[person, 1] < 0.4)
     email = t.where(other, people.email2.take(p_take), email)
     camp_id = camp.email_id[pc_[row]]
     url = t.where(

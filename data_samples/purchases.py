@@ -186,9 +186,10 @@ class Commerce:
 
 
 def crm_email_spelling(ch: Chunk) -> pa.Array:
-    """How the CRM holds each person's email: mostly lower-case, some as typed at signup."""
-    rng = np.random.default_rng([int(ch.people.gidx[0]) if ch.people.n else 0, 99])
-    return idn.messy_emails(rng, ch.people.email, 0.15)
+    """How the CRM holds each person's email: mostly lower-case, some as typed at sign-up (drawn once per chunk)."""
+    if ch.crm_email is None:
+        ch.crm_email = idn.messy_emails(ch.rng, ch.people.email, 0.15)
+    return ch.crm_email
 
 
 def build_commerce(ch: Chunk, pur: Purchases) -> Commerce:
