@@ -107,7 +107,10 @@ def _read_yaml(path: Path) -> Any:
 def parse_file(path: Path, catalog: Catalog) -> tuple[list[LoadedSegment], list[str]]:
     """The valid segments of one file and the problems of the others."""
     shown = display_path(path)
-    raw = _read_yaml(path)
+    try:
+        raw = _read_yaml(path)
+    except SegmentDefinitionError as exc:
+        return [], exc.problems
     try:
         SegmentFile.model_validate(raw)
     except ValidationError as exc:
