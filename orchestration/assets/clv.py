@@ -146,6 +146,22 @@ def append_row(conn: duckdb.DuckDBPyConnection, table: str, row: dict[str, Any])
         conn.unregister("_row")
 
 
+def count_erased_scored(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """Scored persons with an erasure request; None when the erasure list does not exist (no identity run yet)."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'intermediate' and table_name = 'int_erased_persons'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    return int(
+        conn.execute(
+            "select count(*) from marts.customer_clv where person_id in "
+            "(select person_id from intermediate.int_erased_persons)"
+        ).fetchall()[0][0]
+    )
+
+
 def _non_finite_columns(frame: pd.DataFrame) -> dict[str, int]:
     out = {}
     for column in frame.select_dtypes(include="number").columns:
@@ -210,6 +226,11 @@ def _metadata_value(value: object) -> object:
         dg.AssetCheckSpec(
             "scores_are_finite", asset=CUSTOMER_CLV_KEY, description="No NaN or infinite score."
         ),
+        dg.AssetCheckSpec(
+            "no_erased_persons",
+            asset=CUSTOMER_CLV_KEY,
+            description="No scored person has an erasure request (intermediate.int_erased_persons).",
+        ),
     ],
 )
 def clv_fit_and_score(context: dg.AssetExecutionContext, config: ClvConfig, warehouse: Warehouse):
@@ -243,6 +264,7 @@ def clv_fit_and_score(context: dg.AssetExecutionContext, config: ClvConfig, ware
             **record,
         }
         n_fits = append_row(conn, "clv_model_fits", fit_row)
+        erased_scored = count_erased_scored(conn)
 
     fallbacks = table["fallback_reason"].fillna("none").value_counts().to_dict()
     yield dg.MaterializeResult(
@@ -272,6 +294,15 @@ def clv_fit_and_score(context: dg.AssetExecutionContext, config: ClvConfig, ware
         check_name="scores_are_finite",
         passed=not bad,
         metadata={"rows": len(table)},
+    )
+    yield dg.AssetCheckResult(
+        asset_key=CUSTOMER_CLV_KEY,
+        check_name="no_erased_persons",
+        passed=not erased_scored,
+        metadata={
+            "erased_persons_scored": erased_scored or 0,
+            "erasure_list_found": erased_scored is not None,
+        },
     )
 
 
@@ -322,8 +353,9 @@ def clv_backtest(
             table["fallback_reason"].astype(object).where(table["fallback_reason"].notna(), None)
         )
         # The library reports bounds as wall time of the business zone; the warehouse holds naive UTC.
-        table["calibration_end"] = _local_to_utc(summary["calibration_end"], config.timezone)
-        table["holdout_end"] = _local_to_utc(summary["holdout_end"], config.timezone)
+        for bound in ("calibration_end", "holdout_end"):
+            summary[bound] = _local_to_utc(summary[bound], config.timezone)
+            table[bound] = summary[bound]
         replace_table(conn, "clv_backtest", table)
 
     image = base64.b64encode(png).decode("ascii")

@@ -87,7 +87,7 @@ def test_scores_every_buyer_once_with_finite_values(warehouse_with, orders):
     assert set(clv.loc[singles, "fallback_reason"]) <= {"no_repeat_purchases", "first_purchase_today"}
     assert clv.loc[~singles, "fallback_reason"].isna().all()
     checks = result.get_asset_check_evaluations()
-    assert [c.passed for c in checks] == [True]
+    assert {c.check_name: c.passed for c in checks} == {"scores_are_finite": True, "no_erased_persons": True}
 
 
 def test_each_run_appends_one_fit_row_also_in_metadata(warehouse_with, orders):
@@ -191,3 +191,19 @@ def test_assets_are_exposed_with_their_keys():
     for asset in clv_assets:
         for key in asset.keys:
             assert dg.AssetKey(["marts", "orders"]) in {d.asset_key for d in asset.get_asset_spec(key).deps}
+
+
+def test_erasure_check_flags_a_scored_erased_person(warehouse_with, orders):
+    path = warehouse_with(orders)
+    conn = duckdb.connect(str(path))
+    try:
+        conn.execute("create schema intermediate")
+        conn.execute("create table intermediate.int_erased_persons as select 'P00001' as person_id")
+    finally:
+        conn.close()
+    result = dg.materialize(
+        [clv_fit_and_score], resources={"warehouse": Warehouse(path=str(path))}, raise_on_error=False
+    )
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["no_erased_persons"].passed is False
+    assert checks["no_erased_persons"].metadata["erased_persons_scored"].value == 1

@@ -1,0 +1,155 @@
+-- Every web/app order and every store (POS) transaction in one shape, with its person, its amounts net of
+-- returns, and why it is left out of the value marts (exclusion_reason; null = kept). marts.orders keeps the
+-- rows without a reason; this model keeps all of them so the exclusions can be audited.
+with shop_orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+pos_transactions as (
+    select * from {{ ref('stg_pos__transactions') }}
+),
+
+lines as (
+    select
+        order_id,
+        count(*) as n_lines,
+        sum(quantity) as n_items,
+        cast(sum(line_amount) as decimal(18, 2)) as lines_amount
+    from {{ ref('int_order_lines_unioned') }}
+    group by order_id
+),
+
+refunds as (
+    select * from {{ ref('int_order_refunds_summed') }}
+),
+
+test_accounts as (
+    select * from {{ ref('int_test_accounts_identified') }}
+),
+
+record_persons as (
+    select * from {{ ref('int_record_persons') }}
+    where record_source in ('orders', 'pos')
+),
+
+erased as (
+    select * from {{ ref('int_erased_persons') }}
+),
+
+shop as (
+    select
+        shop_orders.order_id,
+        'orders' as record_source,
+        shop_orders.channel,
+        cast(null as {{ dbt.type_string() }}) as store_id,
+        shop_orders.status,
+        shop_orders.is_test,
+        shop_orders.customer_id,
+        shop_orders.currency,
+        -- Merchandise value before discount; the lines stand in when the export left subtotal empty.
+        cast(coalesce(shop_orders.subtotal, lines.lines_amount, 0) as decimal(18, 2)) as gross_amount,
+        cast(coalesce(shop_orders.discount, 0) as decimal(18, 2)) as discount,
+        cast(coalesce(shop_orders.shipping_fee, 0) as decimal(18, 2)) as shipping_fee,
+        cast(
+            coalesce(
+                shop_orders.total,
+                coalesce(shop_orders.subtotal, lines.lines_amount, 0)
+                - coalesce(shop_orders.discount, 0)
+                + coalesce(shop_orders.shipping_fee, 0)
+            ) as decimal(18, 2)
+        ) as paid_amount,
+        coalesce(lines.n_items, 0) as n_items,
+        shop_orders.coupon_code,
+        shop_orders.created_at as ordered_at
+    from shop_orders
+    left join lines on shop_orders.order_id = lines.order_id
+),
+
+store as (
+    select
+        pos_transactions.transaction_id as order_id,
+        'pos' as record_source,
+        'store' as channel,
+        pos_transactions.store_id,
+        pos_transactions.status,
+        false as is_test,
+        pos_transactions.customer_id,
+        pos_transactions.currency,
+        cast(coalesce(lines.lines_amount, 0) as decimal(18, 2)) as gross_amount,
+        cast(0 as decimal(18, 2)) as discount,
+        cast(0 as decimal(18, 2)) as shipping_fee,
+        cast(coalesce(lines.lines_amount, 0) as decimal(18, 2)) as paid_amount,
+        coalesce(lines.n_items, 0) as n_items,
+        cast(null as {{ dbt.type_string() }}) as coupon_code,
+        pos_transactions.transacted_at as ordered_at
+    from pos_transactions
+    left join lines on pos_transactions.transaction_id = lines.order_id
+),
+
+unioned as (
+    select * from shop
+    union all
+    select * from store
+),
+
+netted as (
+    select
+        unioned.*,
+        record_persons.person_id,
+        coalesce(refunds.n_returns, 0) as n_returns,
+        -- A refunded order counts as refunded in full even when its refund record is not in the export.
+        cast(
+            case
+                when unioned.status = 'refunded' then unioned.paid_amount
+                else least(coalesce(refunds.refund_amount, 0), unioned.paid_amount)
+            end as decimal(18, 2)
+        ) as refunded_amount,
+        test_accounts.reasons as test_account_reasons,
+        erased.person_id is not null as is_erased_person
+    from unioned
+    left join refunds on unioned.order_id = refunds.order_id
+    left join record_persons
+        on unioned.record_source = record_persons.record_source and unioned.order_id = record_persons.record_id
+    left join test_accounts on unioned.customer_id = test_accounts.customer_id
+    left join erased on record_persons.person_id = erased.person_id
+),
+
+final as (
+    select
+        order_id,
+        person_id,
+        record_source,
+        channel,
+        store_id,
+        status,
+        coalesce(currency, '{{ var("default_currency", "VND") }}') as currency,
+        gross_amount,
+        discount,
+        shipping_fee,
+        paid_amount,
+        refunded_amount,
+        -- Merchandise kept by the customer: after discount and refunds, without shipping; never below 0 (a
+        -- refund that includes the shipping fee would otherwise go negative).
+        cast(greatest(gross_amount - discount - refunded_amount, 0) as decimal(18, 2)) as net_amount,
+        paid_amount > 0 and refunded_amount >= paid_amount as is_fully_refunded,
+        n_returns,
+        n_items,
+        coupon_code,
+        customer_id,
+        ordered_at,
+        {{ local_date('ordered_at') }} as ordered_date,
+        is_test,
+        test_account_reasons,
+        case
+            when ordered_at is null then 'no_timestamp'
+            when ordered_at > {{ as_of() }} then 'after_as_of'
+            when status = 'cancelled' then 'cancelled'
+            when status = 'voided' then 'voided'
+            when is_test then 'test_order'
+            when test_account_reasons is not null then 'test_account'
+            when is_erased_person then 'erased_person'
+        end as exclusion_reason
+    from netted
+)
+
+select * from final
