@@ -14,7 +14,7 @@ from sen.contracts import Column, Source
 from sen.ingest.loader import META_COLUMNS
 
 ROWS = "rows"  # the typed view of raw.<source>, one row per loaded row
-DISTINCT_ROWS = "distinct_rows"  # distinct content rows per file: exact duplicates are legal in raw
+DISTINCT_ROWS = "distinct_rows"  # (file, key, content hash) once each: exact duplicates are legal in raw
 LOADED_FILES = "loaded_files"  # one row per loaded file of this source, with its quarantine share
 BATCHES = (ROWS, DISTINCT_ROWS, LOADED_FILES)
 
@@ -73,8 +73,12 @@ def batch_sql(source: Source, batch: str, present: list[str]) -> str:
         )
         return f"select * replace ({replaced}) from {table}" if replaced else f"select * from {table}"
     if batch == DISTINCT_ROWS:
-        cols = ", ".join(quote(c) for c in ["_file_sha256", *(c.name for c in contract_present)])
-        return f"select distinct {cols} from ({batch_sql(source, ROWS, present)})"
+        # Distinct (file, key, content) where content is a 64-bit hash of the row's raw text: far cheaper than
+        # a DISTINCT over every column (JSON payloads included) on tables of millions of rows.
+        keys = [c for c in contract_present if c.name in source.key]
+        key_cols = "".join(f", {typed_expression(c, source.timezone)} as {quote(c.name)}" for c in keys)
+        content = ", ".join(quote(c.name) for c in contract_present) or "null"
+        return f"select distinct _file_sha256{key_cols}, hash({content}) as _content_hash from {table}"
     if batch == LOADED_FILES:
         return (
             "select file_path, rows_in, rows_quarantined, "
