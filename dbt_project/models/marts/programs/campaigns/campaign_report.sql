@@ -110,19 +110,22 @@ final as (
         converted,
         orders,
         revenue,
-        conversion_rate,
-        revenue_per_person,
+        cast(round(conversion_rate, 6) as decimal(12, 6)) as conversion_rate,
+        cast(round(revenue_per_person, 2) as decimal(18, 2)) as revenue_per_person,
         control_assigned,
-        control_conversion_rate,
-        lift,
-        lift - 1.96 * lift_standard_error as lift_ci_low,
-        lift + 1.96 * lift_standard_error as lift_ci_high,
-        case when control_conversion_rate > 0 then lift / control_conversion_rate end as relative_lift,
+        cast(round(control_conversion_rate, 6) as decimal(12, 6)) as control_conversion_rate,
+        cast(round(lift, 6) as decimal(12, 6)) as lift,
+        cast(round(lift - 1.96 * lift_standard_error, 6) as decimal(12, 6)) as lift_ci_low,
+        cast(round(lift + 1.96 * lift_standard_error, 6) as decimal(12, 6)) as lift_ci_high,
+        cast(round(case when control_conversion_rate > 0 then lift / control_conversion_rate end, 6) as decimal(18, 6))
+            as relative_lift,
         coalesce(lift - 1.96 * lift_standard_error > 0 or lift + 1.96 * lift_standard_error < 0, false)
             as is_significant,
-        revenue_per_person_lift,
-        revenue_per_person_lift - 1.96 * revenue_lift_standard_error as revenue_lift_ci_low,
-        revenue_per_person_lift + 1.96 * revenue_lift_standard_error as revenue_lift_ci_high,
+        cast(round(revenue_per_person_lift, 2) as decimal(18, 2)) as revenue_per_person_lift,
+        cast(round(revenue_per_person_lift - 1.96 * revenue_lift_standard_error, 2) as decimal(18, 2))
+            as revenue_lift_ci_low,
+        cast(round(revenue_per_person_lift + 1.96 * revenue_lift_standard_error, 2) as decimal(18, 2))
+            as revenue_lift_ci_high,
         {{ as_of() }} as reported_at
     from compared
 )
