@@ -1,11 +1,14 @@
 """Read the identifier graph from DuckDB into integer arrays (nodes factorized to int32 positions).
 
-Nodes are keyed by DuckDB's 64-bit hash of (type, value), computed inside DuckDB, and factorized with a pandas
-hash table: no Python loop per identifier and no string join in SQL (which is the slow part on two cores).
+Only numbers cross into Python: DuckDB computes a 64-bit hash of (type, value) per node and per edge end,
+and a pandas hash table turns edge ends into node positions. Node i is the row with the i-th smallest rowid
+of the node table (its scan order); strings are read back by rowid only for the rows that need them, and the
+person map is written by joining the node table by position, with a hash check that the order holds.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import duckdb
@@ -17,11 +20,13 @@ import pyarrow.compute as pc
 from sen.identity.config import IdentityConfig
 from sen.normalize import active_blocklist
 
-# first_seen_at is packed into a 64-bit ordering key: type rank (3 bits) | seconds since 2000 (34 bits) |
-# hash bits (26 bits). Seconds outside the range are clipped; missing dates sort last.
+# Ordering key of a node: type rank (3 bits) | seconds since 2000 (34 bits) | hash bits (26 bits).
 _EPOCH_2000 = 946_684_800
 _SECONDS_BITS = 34
 _HASH_BITS = 26
+_UNKNOWN_SECONDS = (1 << _SECONDS_BITS) - 1
+NODE_COLUMNS = ["identifier_type", "identifier_value", "first_seen_at", "last_seen_at"]
+EDGE_COLUMNS = ["id_a_type", "id_a", "id_b_type", "id_b", "first_seen_at", "last_seen_at", "n_records"]
 
 
 class IdentityInputError(ValueError):
@@ -30,49 +35,63 @@ class IdentityInputError(ValueError):
 
 @dataclass
 class IdentityGraph:
-    """The identifier graph as arrays; node i is row i of `nodes` (an Arrow table of strings and dates)."""
+    """The identifier graph as arrays. Node i < n_base is the row of `base_relation` with the i-th smallest
+    rowid; later nodes are edge ends missing from the node table, held in `extra_nodes`."""
 
-    nodes: pa.Table  # identifier_type, identifier_value, first_seen_at, last_seen_at
+    base_relation: str
+    n_base: int
+    base_rowid: np.ndarray  # int64 rowid of each base node, increasing
+    extra_nodes: pa.Table  # NODE_COLUMNS
+    node_hash: np.ndarray  # uint64 hash(identifier_type, identifier_value) in DuckDB
     node_type: np.ndarray  # int8 index into config.all_types
     node_key: np.ndarray  # int64 content-based order (strongest type, oldest, then hash): names new persons
     first_seen: np.ndarray  # int64 seconds since 2000 (large when unknown)
     blocked: np.ndarray  # bool: dropped by the blocklist
-    src: np.ndarray  # int32, src < dst, one row per unordered pair
+    src: np.ndarray  # int32 edge ends as node positions, one row per input edge row (duplicates possible)
     dst: np.ndarray
-    edge_first_seen: np.ndarray  # int64 seconds since 2000 (for choosing which links win under caps)
-    edge_records: np.ndarray  # int64
+    edges_table: str
+    node_index: pd.Index  # node hash -> position
     prev_person: np.ndarray  # int32 index into prev_person_ids, -1 when the identifier is new
     prev_person_ids: pa.Array  # string: person ids of the previous run's map
+    temp_tables: tuple[str, ...] = ()
 
     @property
     def n_nodes(self) -> int:
         return len(self.node_type)
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def relation_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+def _split(qualified: str) -> tuple[str, str]:
     schema, _, name = qualified.rpartition(".")
-    query = "select count(*) from information_schema.tables where table_name = ?"
-    params: list[str] = [name]
-    if schema:
-        query += " and table_schema = ?"
-        params.append(schema)
-    rows = conn.execute(query, params).fetchall()
-    return bool(rows and rows[0][0])
+    return schema or "main", name
+
+
+def relation_type(conn: duckdb.DuckDBPyConnection, qualified: str) -> str | None:
+    """'BASE TABLE', 'VIEW', 'LOCAL TEMPORARY' or None when the relation does not exist."""
+    schema, name = _split(qualified)
+    rows = conn.execute(
+        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def relation_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    return relation_type(conn, qualified) is not None
 
 
 def _require_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> None:
     if not relation_exists(conn, table):
         raise IdentityInputError(f"identity input table {table} does not exist (run the dbt models first)")
-    schema, _, name = table.rpartition(".")
+    schema, name = _split(table)
     found = {
         r[0]
         for r in conn.execute(
-            "select column_name from information_schema.columns where table_name = ? and table_schema = ?",
-            [name, schema or "main"],
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, name],
         ).fetchall()
     }
     missing = [c for c in columns if c not in found]
@@ -81,7 +100,7 @@ def _require_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: list[
 
 
 def blocked_sql(config: IdentityConfig, type_col: str, value_col: str) -> str:
-    """SQL boolean expression: the identifier is junk per the identity blocklist."""
+    """SQL boolean expression: the identifier is junk per the identity blocklist (case-insensitive)."""
     bl = config.blocklist
     any_values = {v.strip().lower() for v in bl.any_type}
     typed: dict[str, set[str]] = {t: {v.strip().lower() for v in vs} for t, vs in bl.exact.items()}
@@ -91,33 +110,40 @@ def blocked_sql(config: IdentityConfig, type_col: str, value_col: str) -> str:
         for t, rules in normalization.by_type.items():
             if t in config.all_types:
                 typed.setdefault(t, set()).update(rules.exact)
-    # An empty value is junk whatever the lists say.
-    terms = [f"trim({value_col}) = ''"]
+
+    def spellings(values: set[str]) -> str:
+        # Lower, upper and capitalized spellings: avoids lower() on every value of a large table.
+        variants = {s for v in values for s in (v, v.upper(), v.capitalize())}
+        return ", ".join(quote(v) for v in sorted(variants))
+
+    # Identifiers arrive trimmed from staging, so '' is the empty value; per-type checks sit in a CASE so
+    # that each runs only on rows of its type.
+    terms = [f"{value_col} = ''"]
     if any_values:
-        terms.append(f"lower({value_col}) in ({', '.join(_quote(v) for v in sorted(any_values))})")
-    for t, values in sorted(typed.items()):
-        if values:
-            listed = ", ".join(_quote(v) for v in sorted(values))
-            terms.append(f"({type_col} = {_quote(t)} and lower({value_col}) in ({listed}))")
-    for t, patterns in sorted(bl.patterns.items()):
-        for p in patterns:
-            terms.append(f"({type_col} = {_quote(t)} and regexp_matches({value_col}, {_quote(p)}))")
+        terms.append(f"{value_col} in ({spellings(any_values)})")
+    branches = []
+    for t in sorted(set(typed) | set(bl.patterns)):
+        checks = [f"{value_col} in ({spellings(typed[t])})"] if typed.get(t) else []
+        checks += [f"regexp_matches({value_col}, {quote(p)}, 'i')" for p in bl.patterns.get(t, [])]
+        if checks:
+            branches.append(f"when {quote(t)} then ({' or '.join(checks)})")
+    if branches:
+        terms.append(f"(case {type_col} {' '.join(branches)} else false end)")
     return "(" + " or ".join(terms) + ")"
 
 
 def _type_code_sql(config: IdentityConfig, type_col: str) -> str:
-    whens = " ".join(f"when {_quote(t)} then {i}" for i, t in enumerate(config.all_types))
+    whens = " ".join(f"when {quote(t)} then {i}" for i, t in enumerate(config.all_types))
     return f"(case {type_col} {whens} else -1 end)::tinyint"
 
 
-def _node_query(config: IdentityConfig, source_sql: str) -> str:
+def _node_query(config: IdentityConfig, relation: str, rowid: bool = True) -> str:
     return f"""
-        select identifier_type, identifier_value, first_seen_at, last_seen_at,
+        select {"rowid" if rowid else "0::bigint"} as rid, hash(identifier_type, identifier_value) as h,
                {_type_code_sql(config, "identifier_type")} as type_code,
-               hash(identifier_type, identifier_value) as h,
                {blocked_sql(config, "identifier_type", "identifier_value")} as blocked,
-               coalesce(epoch(first_seen_at)::bigint - {_EPOCH_2000}, {(1 << _SECONDS_BITS) - 1}) as first_seen_s
-        from ({source_sql})
+               coalesce(epoch(first_seen_at)::bigint - {_EPOCH_2000}, {_UNKNOWN_SECONDS}) as first_seen_s
+        from {relation}
     """
 
 
@@ -125,7 +151,7 @@ def _node_key(
     config: IdentityConfig, type_code: np.ndarray, first_seen_s: np.ndarray, h: np.ndarray
 ) -> np.ndarray:
     rank_of_code = np.array([config.type_priority.index(t) for t in config.all_types], dtype=np.int64)
-    seconds = np.clip(first_seen_s, 0, (1 << _SECONDS_BITS) - 1).astype(np.int64)
+    seconds = np.clip(first_seen_s, 0, _UNKNOWN_SECONDS).astype(np.int64)
     return (
         (rank_of_code[type_code] << (_SECONDS_BITS + _HASH_BITS))
         | (seconds << _HASH_BITS)
@@ -133,76 +159,154 @@ def _node_key(
     )
 
 
-def _read_nodes(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> pa.Table:
+def _temp_name(prefix: str) -> str:
+    return f"_sen_{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def _in_rowid_order(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    # A parallel scan may return row groups out of order; rowid order is the table's scan order.
+    rid = arrays["rid"]
+    if len(rid) < 2 or bool((rid[1:] > rid[:-1]).all()):
+        return arrays
+    if rid.min() == 0 and rid.max() == len(rid) - 1:
+        # rowids 0..n-1 (a table without deleted rows): the sorting permutation is a scatter, not a sort.
+        order = np.empty(len(rid), dtype=np.int64)
+        order[rid] = np.arange(len(rid))
+    else:
+        order = np.argsort(rid, kind="stable")
+    return {k: v[order] for k, v in arrays.items()}
+
+
+def _base_nodes(
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig
+) -> tuple[str, dict[str, np.ndarray], list[str]]:
+    """The relation whose rows are the nodes, and its numeric columns in scan order.
+
+    A view is materialized first (its scan order is not stable); duplicate rows of one identifier are
+    aggregated (the node model should not have them, but one duplicate must not stop the run).
+    """
     table = config.nodes_table
-    nodes = conn.sql(_node_query(config, f"select * from {table}")).to_arrow_table().combine_chunks()
-    if nodes.num_rows and not pd.Index(nodes.column("h").to_numpy()).is_unique:
-        # The node model should hold one row per identifier; tolerate duplicates by aggregating them.
-        dedup = f"""
+    temps: list[str] = []
+    relation = table
+    if relation_type(conn, table) != "BASE TABLE":
+        relation = _temp_name("nodes")
+        conn.execute(f"create temp table {relation} as select {', '.join(NODE_COLUMNS)} from {table}")
+        temps.append(relation)
+    arrays = _in_rowid_order(conn.sql(_node_query(config, relation)).fetchnumpy())
+    index = pd.Index(arrays["h"])
+    if not index.is_unique:
+        relation = _temp_name("nodes")
+        conn.execute(
+            f"""
+            create temp table {relation} as
             select identifier_type, identifier_value, min(first_seen_at) as first_seen_at,
                    max(last_seen_at) as last_seen_at
             from {table} group by identifier_type, identifier_value
-        """
-        nodes = conn.sql(_node_query(config, dedup)).to_arrow_table().combine_chunks()
-        if not pd.Index(nodes.column("h").to_numpy()).is_unique:
-            raise IdentityInputError(
-                f"{table}: two distinct identifiers share a 64-bit hash; rerun with a salted hash"
-            )
-    return nodes
-
-
-def _check_types(nodes: pa.Table, config: IdentityConfig, table: str) -> None:
-    unknown = pc.filter(nodes.column("identifier_type"), pc.equal(nodes.column("type_code"), -1))
-    if len(unknown):
-        counts = pc.value_counts(unknown).to_pylist()
-        listed = ", ".join(f"{c['values']!r} ({c['counts']} rows)" for c in counts[:10])
-        raise IdentityInputError(
-            f"{table} has identifier types that the identity config does not know: {listed}; "
-            "add them to person_defining_types or linking_types"
+            """
         )
+        temps.append(relation)
+        arrays = _in_rowid_order(conn.sql(_node_query(config, relation)).fetchnumpy())
+        index = pd.Index(arrays["h"])
+        if not index.is_unique:
+            raise IdentityInputError(f"{table}: two distinct identifiers share a 64-bit hash")
+    return relation, arrays, index, temps
 
 
 def _read_edges(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> dict[str, np.ndarray]:
-    # One row per unordered pair: several sources seeing the same pair count once.
+    # Only the two hashes: dates and record counts are read later for the few edges that need them.
     return conn.sql(
         f"""
-        with hashed as (
-            select hash(id_a_type, id_a) as ha, hash(id_b_type, id_b) as hb, first_seen_at, n_records
-            from {config.edges_table}
-            where id_a is not null and id_b is not null
-        )
-        select least(ha, hb) as ha, greatest(ha, hb) as hb,
-               coalesce(min(epoch(first_seen_at))::bigint - {_EPOCH_2000}, {(1 << _SECONDS_BITS) - 1}) as first_seen_s,
-               coalesce(sum(n_records), count(*))::bigint as n_records
-        from hashed
-        where ha <> hb
-        group by all
+        select hash(id_a_type, id_a) as ha, hash(id_b_type, id_b) as hb
+        from {config.edges_table}
+        where id_a is not null and id_b is not null
         """
     ).fetchnumpy()
 
 
+def edge_details(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, nodes: np.ndarray) -> pd.DataFrame:
+    """Distinct pairs with an end among `nodes`: low, high (positions), first_seen (s), records."""
+    name = _temp_name("edge_nodes")
+    conn.register(name, pa.table({"h": graph.node_hash[nodes]}))
+    try:
+        rows = conn.sql(
+            f"""
+            with hashed as (
+                select hash(id_a_type, id_a) as ha, hash(id_b_type, id_b) as hb, first_seen_at, n_records
+                from {graph.edges_table}
+                where id_a is not null and id_b is not null
+            )
+            select ha, hb,
+                   coalesce(min(epoch(first_seen_at))::bigint - {_EPOCH_2000}, {_UNKNOWN_SECONDS}) as first_seen,
+                   coalesce(sum(n_records), count(*))::bigint as records
+            from hashed
+            where ha in (select h from {name}) or hb in (select h from {name})
+            group by ha, hb
+            """
+        ).fetchnumpy()
+    finally:
+        conn.unregister(name)
+    a, b = graph.node_index.get_indexer(rows["ha"]), graph.node_index.get_indexer(rows["hb"])
+    frame = pd.DataFrame(
+        {
+            "low": np.minimum(a, b),
+            "high": np.maximum(a, b),
+            "first_seen": rows["first_seen"],
+            "records": rows["records"],
+        }
+    )
+    frame = frame[frame.low != frame.high]
+    return frame.groupby(["low", "high"], as_index=False, sort=True).agg(
+        first_seen=("first_seen", "min"), records=("records", "sum")
+    )
+
+
 def _missing_endpoint_nodes(
     conn: duckdb.DuckDBPyConnection, config: IdentityConfig, missing: np.ndarray
-) -> pa.Table:
-    """Edge endpoints absent from the node table become nodes, in the order of `missing`."""
-    conn.register("_sen_missing_hashes", pa.table({"h": missing}))
+) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """Edge ends absent from the node table become nodes (strings and numbers), in the order of `missing`."""
+    name = _temp_name("missing")
+    conn.register(name, pa.table({"h": missing}))
     try:
-        source = f"""
+        relation = f"""(
             select identifier_type, identifier_value, min(first_seen_at) as first_seen_at,
                    max(last_seen_at) as last_seen_at
             from (
                 select id_a_type as identifier_type, id_a as identifier_value, first_seen_at, last_seen_at
-                from {config.edges_table} where hash(id_a_type, id_a) in (select h from _sen_missing_hashes)
+                from {config.edges_table} where hash(id_a_type, id_a) in (select h from {name})
                 union all
                 select id_b_type, id_b, first_seen_at, last_seen_at
-                from {config.edges_table} where hash(id_b_type, id_b) in (select h from _sen_missing_hashes)
+                from {config.edges_table} where hash(id_b_type, id_b) in (select h from {name})
             ) group by all
-        """
-        extra = conn.sql(_node_query(config, source)).to_arrow_table()
+        )"""
+        strings = conn.sql(
+            f"select * from {relation} order by identifier_type, identifier_value"
+        ).to_arrow_table()
+        numbers = conn.sql(
+            _node_query(
+                config, f"(select * from {relation} order by identifier_type, identifier_value)", rowid=False
+            )
+        ).fetchnumpy()
     finally:
-        conn.unregister("_sen_missing_hashes")
-    order = pd.Index(extra.column("h").to_numpy()).get_indexer(missing)
-    return extra.take(pa.array(order))
+        conn.unregister(name)
+    order = pd.Index(numbers["h"]).get_indexer(missing)
+    return strings.take(pa.array(order)).combine_chunks(), {k: v[order] for k, v in numbers.items()}
+
+
+def _check_types(
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, relation: str, codes: np.ndarray
+) -> None:
+    if (codes >= 0).all():
+        return
+    known = ", ".join(quote(t) for t in config.all_types)
+    counts = conn.sql(
+        f"select identifier_type, count(*) from {relation} where identifier_type not in ({known}) "
+        "or identifier_type is null group by all order by 2 desc limit 10"
+    ).fetchall()
+    listed = ", ".join(f"{t!r} ({n} rows)" for t, n in counts)
+    raise IdentityInputError(
+        f"{config.nodes_table} has identifier types that the identity config does not know: {listed}; "
+        "add them to person_defining_types or linking_types"
+    )
 
 
 def _previous_map(
@@ -224,41 +328,106 @@ def _previous_map(
 
 def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> IdentityGraph:
     """Read nodes, edges and the previous run's person map into an IdentityGraph."""
-    _require_columns(
-        conn, config.nodes_table, ["identifier_type", "identifier_value", "first_seen_at", "last_seen_at"]
-    )
-    _require_columns(
-        conn,
-        config.edges_table,
-        ["id_a_type", "id_a", "id_b_type", "id_b", "first_seen_at", "last_seen_at", "n_records"],
-    )
-    nodes = _read_nodes(conn, config)
+    _require_columns(conn, config.nodes_table, NODE_COLUMNS)
+    _require_columns(conn, config.edges_table, EDGE_COLUMNS)
+    relation, nodes, index, temps = _base_nodes(conn, config)
+    n_base = len(nodes["h"])
+    _check_types(conn, config, relation, nodes["type_code"])
     edges = _read_edges(conn, config)
-    index = pd.Index(nodes.column("h").to_numpy())
-    src = index.get_indexer(edges["ha"])
-    dst = index.get_indexer(edges["hb"])
+    src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
+    extra = pa.table(
+        {c: pa.array([], pa.string() if "identifier" in c else pa.timestamp("us")) for c in NODE_COLUMNS}
+    )
     if (src < 0).any() or (dst < 0).any():
         missing = pd.unique(np.concatenate([edges["ha"][src < 0], edges["hb"][dst < 0]]))
-        nodes = pa.concat_tables([nodes, _missing_endpoint_nodes(conn, config, missing)]).combine_chunks()
-        index = pd.Index(nodes.column("h").to_numpy())
+        extra, numbers = _missing_endpoint_nodes(conn, config, missing)
+        if (numbers["type_code"] < 0).any():
+            raise IdentityInputError(
+                f"{config.edges_table} has identifier types that the identity config does not know: "
+                f"{sorted(set(pc.filter(extra.column('identifier_type'), pa.array(numbers['type_code'] < 0)).to_pylist()))}"
+            )
+        nodes = {k: np.concatenate([nodes[k], numbers[k]]) for k in nodes}
+        index = pd.Index(nodes["h"])
         src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
-    _check_types(nodes, config, config.nodes_table)
 
-    type_code = nodes.column("type_code").to_numpy().astype(np.int8)
-    hashes = nodes.column("h").to_numpy()
-    first_seen = nodes.column("first_seen_s").to_numpy()
-    key = _node_key(config, type_code, first_seen, hashes)
-    prev_person, prev_ids = _previous_map(conn, config, index, nodes.num_rows)
+    type_code = nodes["type_code"].astype(np.int8)
+    key = _node_key(config, type_code, nodes["first_seen_s"], nodes["h"])
+    prev_person, prev_ids = _previous_map(conn, config, index, len(type_code))
     return IdentityGraph(
-        nodes=nodes.select(["identifier_type", "identifier_value", "first_seen_at", "last_seen_at"]),
+        base_relation=relation,
+        n_base=n_base,
+        base_rowid=nodes["rid"][:n_base],
+        extra_nodes=extra,
+        node_hash=nodes["h"],
         node_type=type_code,
         node_key=key,
-        first_seen=first_seen,
-        blocked=nodes.column("blocked").to_numpy(zero_copy_only=False).astype(bool),
-        src=np.minimum(src, dst).astype(np.int32),
-        dst=np.maximum(src, dst).astype(np.int32),
-        edge_first_seen=edges["first_seen_s"].astype(np.int64),
-        edge_records=edges["n_records"].astype(np.int64),
+        first_seen=nodes["first_seen_s"],
+        blocked=nodes["blocked"].astype(bool),
+        src=src.astype(np.int32),
+        dst=dst.astype(np.int32),
+        edges_table=config.edges_table,
+        node_index=index,
         prev_person=prev_person,
         prev_person_ids=prev_ids,
+        temp_tables=tuple(temps),
     )
+
+
+PERSON_HASH_SQL = "'p_' || left(md5(identifier_type || ':' || identifier_value), 16)"
+
+
+def identifiers_at(
+    conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, positions: np.ndarray, person_hash: bool = False
+) -> pa.Table:
+    """identifier_type / identifier_value of the given node positions, in the given order; with
+    `person_hash`, also `person_hash`: the person id this identifier would name (see person_ids)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    columns = ["identifier_type", "identifier_value", *(["person_hash"] if person_hash else [])]
+    extra_sql = f", {PERSON_HASH_SQL} as person_hash" if person_hash else ""
+    parts: list[pa.Table] = [pa.table({c: pa.array([], pa.string()) for c in columns})]
+    found_positions: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    wanted = np.zeros(graph.n_nodes, dtype=bool)
+    wanted[positions] = True
+    base = np.flatnonzero(wanted[: graph.n_base])
+    if len(base):
+        name = _temp_name("wanted")
+        conn.register(name, pa.table({"rid": graph.base_rowid[base]}))
+        try:
+            found = conn.sql(
+                f"""
+                select rowid as rid, identifier_type, identifier_value{extra_sql} from {graph.base_relation}
+                where rowid in (select rid from {name})
+                """
+            ).to_arrow_table()
+        finally:
+            conn.unregister(name)
+        parts.append(found.select(columns))
+        rid = found.column("rid").to_numpy()
+        dense = graph.n_base == 0 or graph.base_rowid[-1] == graph.n_base - 1
+        found_positions.append(rid if dense else np.searchsorted(graph.base_rowid, rid))
+    extra = np.flatnonzero(wanted[graph.n_base :]) + graph.n_base
+    if len(extra):
+        extra_table = graph.extra_nodes.select(["identifier_type", "identifier_value"]).take(
+            pa.array(extra - graph.n_base)
+        )
+        if person_hash:
+            name = _temp_name("extra")
+            conn.register(name, extra_table)
+            try:
+                extra_table = conn.sql(f"select *{extra_sql} from {name}").to_arrow_table()
+            finally:
+                conn.unregister(name)
+        parts.append(extra_table)
+        found_positions.append(extra)
+    table = pa.concat_tables(parts).combine_chunks()
+    slot = np.full(graph.n_nodes, -1, dtype=np.int64)
+    slot[np.concatenate(found_positions)] = np.arange(table.num_rows)
+    at = slot[positions]
+    if (at < 0).any():
+        raise IdentityInputError(f"{graph.base_relation} changed while identity resolution was running")
+    return table.take(pa.array(at))
+
+
+def drop_temp_tables(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph) -> None:
+    for name in graph.temp_tables:
+        conn.execute(f"drop table if exists {name}")

@@ -52,21 +52,26 @@ def degree_cuts(
     ends = np.concatenate([src, dst])
     others_type = node_type[np.concatenate([dst, src])]
     counted = others_type < n_person
-    keys = ends[counted].astype(np.int64) * n_person + others_type[counted]
-    counts = np.bincount(keys, minlength=n_nodes * n_person).reshape(n_nodes, n_person)
-    # One column at a time keeps memory at a few bytes per node even for tens of millions of nodes.
-    cut = np.zeros(n_nodes, dtype=bool)
-    for j in range(n_person):
-        cut |= counts[:, j] > limits[node_type, j]
-    nodes = np.flatnonzero(cut).astype(np.int32)
-    allowed = limits[node_type[nodes]]
-    over = counts[nodes] / allowed  # the type most over its limit is reported in the audit
+    # Only a node with more person-defining neighbours than its smallest limit can break one: count per
+    # neighbour type for those candidates only.
+    degree = np.bincount(ends[counted], minlength=n_nodes)
+    candidates = np.flatnonzero(degree > limits.min(axis=1)[node_type])
+    slot = np.full(n_nodes, -1, dtype=np.int64)
+    slot[candidates] = np.arange(len(candidates))
+    selected = counted & (slot[ends] >= 0)
+    keys = slot[ends[selected]] * n_person + others_type[selected]
+    counts = np.bincount(keys, minlength=len(candidates) * n_person).reshape(len(candidates), n_person)
+    allowed = limits[node_type[candidates]]
+    broken = (counts > allowed).any(axis=1)
+    nodes = candidates[broken].astype(np.int32)
+    counts, allowed = counts[broken], allowed[broken]
+    over = counts / allowed  # the type most over its limit is reported in the audit
     worst = over.argmax(axis=1) if len(nodes) else np.zeros(0, dtype=np.int64)
     rows = np.arange(len(nodes))
     return DegreeCuts(
         nodes=nodes,
         neighbour_type=worst.astype(np.int8),
-        degree=counts[nodes][rows, worst],
+        degree=counts[rows, worst],
         limit=allowed[rows, worst],
     )
 
@@ -77,7 +82,7 @@ class CapResolution:
 
     nodes: np.ndarray  # node positions that were re-resolved
     labels: np.ndarray  # their new labels (numbered from label_offset)
-    cut_edges: np.ndarray  # indices into the edge arrays of links cut
+    cut_edges: np.ndarray  # positions in the given edge arrays of the links cut
     cut_type: np.ndarray  # type code whose cap the link would have broken
     cut_count: np.ndarray  # how many identifiers of that type the person would have held
 
@@ -118,7 +123,6 @@ def resolve_capped(
     config: IdentityConfig,
     node_type: np.ndarray,
     nodes: np.ndarray,
-    edge_ids: np.ndarray,
     src: np.ndarray,
     dst: np.ndarray,
     label_offset: int,
@@ -141,7 +145,7 @@ def resolve_capped(
     cut_edges: list[int] = []
     cut_type: list[int] = []
     cut_count: list[int] = []
-    for e, a, b in zip(edge_ids.tolist(), src.tolist(), dst.tolist(), strict=True):
+    for e, (a, b) in enumerate(zip(src.tolist(), dst.tolist(), strict=True)):
         ra, rb = find(local[a]), find(local[b])
         if ra == rb:
             continue

@@ -15,6 +15,7 @@ Rules (see docs/identity.md):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -58,19 +59,6 @@ def canonical_nodes(labels: np.ndarray, node_key: np.ndarray, n_components: int)
     positions = np.flatnonzero(is_canonical)
     canonical[labels[positions]] = positions
     return canonical
-
-
-def _hash_ids(conn: duckdb.DuckDBPyConnection, types: pa.Array, values: pa.Array) -> pa.Array:
-    conn.register("_sen_canonical", pa.table({"t": types, "v": values}))
-    try:
-        return (
-            conn.sql("select 'p_' || left(md5(t || ':' || v), 16) as person_id from _sen_canonical")
-            .to_arrow_table()
-            .column("person_id")
-            .combine_chunks()
-        )
-    finally:
-        conn.unregister("_sen_canonical")
 
 
 def _salted_id(identifier_type: str, value: str, salt: int) -> str:
@@ -119,13 +107,13 @@ def assign_person_ids(
     n_components: int,
     node_key: np.ndarray,
     node_first_seen: np.ndarray,
-    node_types: pa.Array,
-    node_values: pa.Array,
+    identifiers: Callable[[np.ndarray], pa.Table],
     prev_person: np.ndarray,
     prev_person_ids: pa.Array,
     history_table: str | None,
 ) -> PersonAssignment:
-    """Name every component. `labels` is -1 for nodes outside the map (blocklisted)."""
+    """Name every component. `labels` is -1 for nodes outside the map (blocklisted); `identifiers` returns
+    identifier_type, identifier_value and person_hash ('p_' + 16 hex of md5('type:value')) of node positions."""
     n_prev = len(prev_person_ids)
     canonical = canonical_nodes(labels, node_key, n_components)
     comp_key = node_key[canonical]
@@ -182,9 +170,9 @@ def assign_person_ids(
     fresh = np.flatnonzero(~kept)
     new_ids = pa.array([], pa.string())
     if len(fresh):
-        canon = pa.array(canonical[fresh])
-        types, values = node_types.take(canon), node_values.take(canon)
-        new_ids = _hash_ids(conn, types, values)
+        named_by = identifiers(canonical[fresh])
+        types, values = named_by.column("identifier_type"), named_by.column("identifier_value")
+        new_ids = named_by.column("person_hash").combine_chunks()
         taken = pc.is_in(new_ids, value_set=prev_person_ids).to_numpy(zero_copy_only=False)
         taken |= _ids_in_history(conn, history_table, new_ids)
         new_list = new_ids.to_numpy(zero_copy_only=False).copy()

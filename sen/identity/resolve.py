@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -11,13 +14,21 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from sen.identity.components import compact_labels, connected_components
+from sen.identity.components import adjacency, compact_labels, components, unique_edges
 from sen.identity.config import IdentityConfig, load_identity_config
-from sen.identity.graph import IdentityGraph, load_graph, relation_exists
+from sen.identity.graph import (
+    IdentityGraph,
+    drop_temp_tables,
+    edge_details,
+    identifiers_at,
+    load_graph,
+    relation_exists,
+)
 from sen.identity.guards import DegreeCuts, degree_cuts, edge_order, over_cap_components, resolve_capped
 from sen.identity.person_ids import CREATED, MERGED, REMOVED, SPLIT, assign_person_ids
 from sen.identity.store import append, ensure_tables, fast_string_writes, replace_person_map
 
+logger = logging.getLogger(__name__)
 BLOCKLISTED = "blocklisted"
 DEGREE_LIMIT = "degree_limit"
 CAP_EXCEEDED = "cap_exceeded"
@@ -56,68 +67,81 @@ class _Labels:
     n_components: int
     labels: np.ndarray  # -1 for blocklisted nodes
     degree: DegreeCuts
-    edge_blocked: np.ndarray
-    edge_degree_cut: np.ndarray
-    cap_cut_edges: np.ndarray
+    edges: int  # distinct pairs
+    edges_cut_blocklist: int
+    edges_cut_degree: int
+    cap_cut_src: np.ndarray
+    cap_cut_dst: np.ndarray
     cap_cut_type: np.ndarray
     cap_cut_count: np.ndarray
 
 
-def _components_with_guards(config: IdentityConfig, g: IdentityGraph) -> _Labels:
+def _distinct_pairs(src: np.ndarray, dst: np.ndarray, n: int) -> int:
+    low, high = np.minimum(src, dst).astype(np.int64), np.maximum(src, dst).astype(np.int64)
+    return len(np.unique(low * n + high))
+
+
+def _components_with_guards(
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, g: IdentityGraph
+) -> _Labels:
     n = g.n_nodes
-    edge_blocked = g.blocked[g.src] | g.blocked[g.dst]
-    keep = ~edge_blocked
-    degree = degree_cuts(config, g.node_type, g.src[keep], g.dst[keep], n)
+    not_loop = g.src != g.dst
+    touches_blocked = (g.blocked[g.src] | g.blocked[g.dst]) & not_loop
+    edge_ok = not_loop & ~touches_blocked
+    graph = adjacency(n, g.src[edge_ok], g.dst[edge_ok])  # distinct pairs
+    src, dst = unique_edges(graph)
+
+    degree = degree_cuts(config, g.node_type, src, dst, n)
     isolated = np.zeros(n, dtype=bool)
     isolated[degree.nodes] = True
-    edge_degree_cut = keep & (isolated[g.src] | isolated[g.dst])
-    keep &= ~edge_degree_cut
+    cut_entries = isolated[src] | isolated[dst]
+    if cut_entries.any():
+        graph.data[cut_entries] = 0
+        graph.eliminate_zeros()
 
-    n_components, labels = connected_components(n, g.src[keep], g.dst[keep])
+    n_components, labels = components(graph)
     labels[g.blocked] = -1
     valid = labels >= 0
     over = over_cap_components(config, labels[valid], g.node_type[valid], n_components)
-    cap_cut_edges = np.zeros(0, dtype=np.int64)
-    cap_cut_type = np.zeros(0, dtype=np.int8)
-    cap_cut_count = np.zeros(0, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    cap_cut = (empty, empty, np.zeros(0, dtype=np.int8), empty)
     if len(over):
         in_over = np.zeros(n_components, dtype=bool)
         in_over[over] = True
-        over_nodes = np.flatnonzero((labels >= 0) & in_over[np.maximum(labels, 0)])
-        kept_edges = np.flatnonzero(keep)
-        over_edges = kept_edges[in_over[labels[g.src[kept_edges]]]]
+        in_over_node = valid & in_over[np.maximum(labels, 0)]
+        details = edge_details(conn, g, np.flatnonzero(in_over_node))
+        # Links cut by the blocklist or a degree limit stay cut.
+        usable = ~(g.blocked | isolated)
+        details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
+        low, high = details.low.to_numpy(), details.high.to_numpy()
         order = edge_order(
             config,
             g.node_type,
             g.node_key,
-            g.src[over_edges],
-            g.dst[over_edges],
-            g.edge_first_seen[over_edges],
-            g.edge_records[over_edges],
+            low,
+            high,
+            details.first_seen.to_numpy(),
+            details.records.to_numpy(),
         )
-        ordered = over_edges[order]
+        low, high = low[order], high[order]
         capped = resolve_capped(
-            config,
-            g.node_type,
-            over_nodes,
-            ordered,
-            g.src[ordered],
-            g.dst[ordered],
-            label_offset=n_components,
+            config, g.node_type, np.flatnonzero(in_over_node), low, high, label_offset=n_components
         )
         labels[capped.nodes] = capped.labels
         n_components = int(capped.labels.max()) + 1
-        cap_cut_edges, cap_cut_type, cap_cut_count = capped.cut_edges, capped.cut_type, capped.cut_count
+        cap_cut = (low[capped.cut_edges], high[capped.cut_edges], capped.cut_type, capped.cut_count)
     n_components, labels = compact_labels(labels, n_components)
     return _Labels(
         n_components=n_components,
         labels=labels,
         degree=degree,
-        edge_blocked=edge_blocked,
-        edge_degree_cut=edge_degree_cut,
-        cap_cut_edges=cap_cut_edges,
-        cap_cut_type=cap_cut_type,
-        cap_cut_count=cap_cut_count,
+        edges=len(src) + _distinct_pairs(g.src[touches_blocked], g.dst[touches_blocked], n),
+        edges_cut_blocklist=_distinct_pairs(g.src[touches_blocked], g.dst[touches_blocked], n),
+        edges_cut_degree=int(cut_entries.sum()),
+        cap_cut_src=cap_cut[0],
+        cap_cut_dst=cap_cut[1],
+        cap_cut_type=cap_cut[2],
+        cap_cut_count=cap_cut[3],
     )
 
 
@@ -134,18 +158,26 @@ def _merged_share(
     return float(with_duplicates / with_any) if with_any else 0.0
 
 
-def _cuts_table(config: IdentityConfig, g: IdentityGraph, lab: _Labels, run_id: str) -> pa.Table:
-    types = g.nodes.column("identifier_type")
-    values = g.nodes.column("identifier_value")
-    parts: list[pa.Table] = []
+def _cuts_table(
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, g: IdentityGraph, lab: _Labels, run_id: str
+) -> pa.Table:
+    blocked = np.flatnonzero(g.blocked)
+    d = lab.degree
+    wanted = np.concatenate([blocked, d.nodes, lab.cap_cut_src, lab.cap_cut_dst]).astype(np.int64)
+    names = identifiers_at(conn, g, wanted)
+    types, values = names.column("identifier_type"), names.column("identifier_value")
+    bounds = np.cumsum([0, len(blocked), len(d.nodes), len(lab.cap_cut_src), len(lab.cap_cut_dst)])
 
-    blocked = pa.array(np.flatnonzero(g.blocked))
+    def part(i: int, column: pa.ChunkedArray) -> pa.ChunkedArray:
+        return column.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+
+    parts: list[pa.Table] = []
     n = len(blocked)
     parts.append(
         pa.table(
             {
-                "identifier_type": types.take(blocked),
-                "identifier_value": values.take(blocked),
+                "identifier_type": part(0, types),
+                "identifier_value": part(0, values),
                 "reason": pa.repeat(pa.scalar(BLOCKLISTED), n),
                 "degree": pa.nulls(n, pa.int64()),
                 "limit": pa.nulls(n, pa.int64()),
@@ -156,15 +188,13 @@ def _cuts_table(config: IdentityConfig, g: IdentityGraph, lab: _Labels, run_id: 
         )
     )
 
-    d = lab.degree
-    nodes = pa.array(d.nodes)
-    n = len(nodes)
+    n = len(d.nodes)
     neighbour = [config.all_types[t] for t in d.neighbour_type.tolist()]
     parts.append(
         pa.table(
             {
-                "identifier_type": types.take(nodes),
-                "identifier_value": values.take(nodes),
+                "identifier_type": part(1, types),
+                "identifier_value": part(1, values),
                 "reason": pa.repeat(pa.scalar(DEGREE_LIMIT), n),
                 "degree": pa.array(d.degree, pa.int64()),
                 "limit": pa.array(d.limit, pa.int64()),
@@ -181,21 +211,19 @@ def _cuts_table(config: IdentityConfig, g: IdentityGraph, lab: _Labels, run_id: 
         )
     )
 
-    edges = lab.cap_cut_edges
-    n = len(edges)
-    src, dst = pa.array(g.src[edges]), pa.array(g.dst[edges])
+    n = len(lab.cap_cut_src)
     capped = [config.all_types[t] for t in lab.cap_cut_type.tolist()]
     caps = [config.caps[t] for t in capped]
     parts.append(
         pa.table(
             {
-                "identifier_type": types.take(src),
-                "identifier_value": values.take(src),
+                "identifier_type": part(2, types),
+                "identifier_value": part(2, values),
                 "reason": pa.repeat(pa.scalar(CAP_EXCEEDED), n),
                 "degree": pa.array(lab.cap_cut_count, pa.int64()),
                 "limit": pa.array(caps, pa.int64()),
-                "related_identifier_type": types.take(dst),
-                "related_identifier_value": values.take(dst),
+                "related_identifier_type": part(3, types),
+                "related_identifier_value": part(3, values),
                 "detail": pa.array(
                     [
                         f"link not used: the person would hold {c} {t} (cap {cap})"
@@ -210,6 +238,21 @@ def _cuts_table(config: IdentityConfig, g: IdentityGraph, lab: _Labels, run_id: 
     return table.append_column("run_id", pa.repeat(pa.scalar(run_id), table.num_rows))
 
 
+class _Phases:
+    """Wall and CPU seconds per phase, logged at INFO and handed to the caller if asked for."""
+
+    def __init__(self, sink: dict[str, dict[str, float]] | None) -> None:
+        self.sink = sink if sink is not None else {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        spent = {"wall_s": round(time.perf_counter() - wall, 3), "cpu_s": round(time.process_time() - cpu, 3)}
+        self.sink[name] = spent
+        logger.info("identity %s: %.2fs wall, %.2fs cpu", name, spent["wall_s"], spent["cpu_s"])
+
+
 def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
@@ -218,68 +261,75 @@ def resolve_identities(
     conn: duckdb.DuckDBPyConnection,
     config: IdentityConfig | None = None,
     run_at: datetime | None = None,
+    *,
+    timings: dict[str, dict[str, float]] | None = None,
 ) -> IdentityRunStats:
     """Resolve identifiers to persons and write the `identity` tables in one transaction.
 
     Reads config.nodes_table / config.edges_table (and the previous run's person map for stable ids).
+    `timings`, if given, receives wall/CPU seconds per phase.
     """
     started = time.perf_counter()
     config = config or load_identity_config()
     run_at = _naive_utc(run_at or datetime.now(UTC))
     run_id = f"{run_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    phases = _Phases(timings)
+    with phases("read graph"):
+        g = load_graph(conn, config)
+    try:
+        return _resolve_loaded(conn, config, g, run_id, run_at, started, phases)
+    finally:
+        drop_temp_tables(conn, g)
+
+
+def _resolve_loaded(
+    conn: duckdb.DuckDBPyConnection,
+    config: IdentityConfig,
+    g: IdentityGraph,
+    run_id: str,
+    run_at: datetime,
+    started: float,
+    phases: _Phases,
+) -> IdentityRunStats:
     schema = config.output_schema
-
-    g = load_graph(conn, config)
-    lab = _components_with_guards(config, g)
+    with phases("guards and components"):
+        lab = _components_with_guards(conn, config, g)
     history = f"{schema}.person_id_history"
-    assignment = assign_person_ids(
-        conn,
-        labels=lab.labels,
-        n_components=lab.n_components,
-        node_key=g.node_key,
-        node_first_seen=g.first_seen,
-        node_types=g.nodes.column("identifier_type").combine_chunks(),
-        node_values=g.nodes.column("identifier_value").combine_chunks(),
-        prev_person=g.prev_person,
-        prev_person_ids=g.prev_person_ids,
-        history_table=history if relation_exists(conn, history) else None,
-    )
-
-    # Rows grouped by identifier type: lookups filter on it, and DuckDB's zone maps then skip the rest.
-    in_map = np.flatnonzero(lab.labels >= 0)
-    in_map = in_map[np.argsort(g.node_type[in_map], kind="stable")]
-    cut_reason = np.zeros(g.n_nodes, dtype=bool)
-    cut_reason[lab.degree.nodes] = True
-    map_rows = pa.array(in_map)
-    person_map = g.nodes.take(map_rows)
-    person_map = person_map.append_column(
-        "person_id", assignment.person_ids.take(pa.array(lab.labels[in_map]))
-    )
-    person_map = person_map.append_column(
-        "cut_reason",
-        pa.array(np.where(cut_reason[in_map], DEGREE_LIMIT, None), pa.string(), from_pandas=True)
-        if len(lab.degree.nodes)
-        else pa.nulls(len(in_map), pa.string()),
-    )
+    with phases("person ids"):
+        assignment = assign_person_ids(
+            conn,
+            labels=lab.labels,
+            n_components=lab.n_components,
+            node_key=g.node_key,
+            node_first_seen=g.first_seen,
+            identifiers=lambda positions: identifiers_at(conn, g, positions, person_hash=True),
+            prev_person=g.prev_person,
+            prev_person_ids=g.prev_person_ids,
+            history_table=history if relation_exists(conn, history) else None,
+        )
+    cut = np.zeros(g.n_nodes, dtype=bool)
+    cut[lab.degree.nodes] = True
 
     events = assignment.events
     events = events.append_column("run_id", pa.repeat(pa.scalar(run_id), events.num_rows))
     events = events.append_column(
         "occurred_at", pa.repeat(pa.scalar(run_at, pa.timestamp("us")), events.num_rows)
     )
-    cuts = _cuts_table(config, g, lab, run_id)
+    with phases("audit"):
+        cuts = _cuts_table(conn, config, g, lab, run_id)
+    in_map = lab.labels >= 0
 
     sizes = np.bincount(lab.labels[in_map], minlength=lab.n_components) if lab.n_components else np.zeros(1)
-    edges_cut_blocklist = int(lab.edge_blocked.sum())
-    edges_cut_degree = int(lab.edge_degree_cut.sum())
-    edges_cut_cap = len(lab.cap_cut_edges)
+    edges_cut_blocklist = lab.edges_cut_blocklist
+    edges_cut_degree = lab.edges_cut_degree
+    edges_cut_cap = len(lab.cap_cut_src)
     counts = assignment.counts
 
-    with fast_string_writes(conn):
+    with phases("write"), fast_string_writes(conn):
         conn.execute("begin transaction")
         try:
             ensure_tables(conn, schema)
-            replace_person_map(conn, schema, person_map)
+            replace_person_map(conn, schema, g, assignment.person_ids, lab.labels, cut)
             append(conn, schema, "person_id_history", events)
             append(conn, schema, "identity_cuts", cuts)
             stats = IdentityRunStats(
@@ -289,13 +339,13 @@ def resolve_identities(
                 nodes=g.n_nodes,
                 nodes_blocklisted=int(g.blocked.sum()),
                 nodes_degree_cut=len(lab.degree.nodes),
-                edges=len(g.src),
+                edges=lab.edges,
                 edges_cut=edges_cut_blocklist + edges_cut_degree + edges_cut_cap,
                 edges_cut_blocklist=edges_cut_blocklist,
                 edges_cut_degree=edges_cut_degree,
                 edges_cut_cap=edges_cut_cap,
                 components=lab.n_components,
-                largest_component=int(sizes.max()) if len(in_map) else 0,
+                largest_component=int(sizes.max()) if in_map.any() else 0,
                 merged_share=_merged_share(config, lab.labels, g.node_type, lab.n_components),
                 persons_created=counts.get(CREATED, 0),
                 persons_merged=counts.get(MERGED, 0),

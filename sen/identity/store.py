@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+
+from sen.identity.graph import IdentityGraph
 
 # Replaced on every run: the current person of every identifier.
 PERSON_MAP_DDL = """
@@ -88,19 +91,82 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
         conn.execute(f"create table if not exists {schema}.{name} ({ddl})")
 
 
-def replace_person_map(conn: duckdb.DuckDBPyConnection, schema: str, table: pa.Table) -> None:
-    conn.register("_sen_person_map", table)
-    try:
-        conn.execute(f"create or replace table {schema}.identifier_person_map ({PERSON_MAP_DDL})")
-        conn.execute(
-            f"""
-            insert into {schema}.identifier_person_map
-            select identifier_type, identifier_value, person_id, first_seen_at, last_seen_at, cut_reason
-            from _sen_person_map
-            """
+def replace_person_map(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    graph: IdentityGraph,
+    person_ids: pa.Array,
+    labels: np.ndarray,
+    cut: np.ndarray,
+) -> None:
+    """Write one row per mapped node: labels[i] is node i's index into person_ids (-1: not mapped).
+
+    Node strings stay in DuckDB: the node table is joined by position with an Arrow table of person ids
+    (dictionary-encoded, so no string is copied per row); a hash check guards the row order.
+    """
+    target = f"{schema}.identifier_person_map"
+    conn.execute(f"create or replace table {target} ({PERSON_MAP_DDL})")
+    reasons = pa.array(["degree_limit"], pa.string())
+
+    def assignment(rows: slice) -> pa.Table:
+        part = labels[rows]
+        return pa.table(
+            {
+                "h": graph.node_hash[rows],
+                "person_id": pa.DictionaryArray.from_arrays(
+                    pa.array(part.astype(np.int32), mask=part < 0), person_ids
+                ),
+                "cut_reason": pa.DictionaryArray.from_arrays(
+                    pa.array(np.zeros(len(part), dtype=np.int8), mask=~cut[rows]), reasons
+                ),
+            }
         )
+
+    name = "_sen_person_assignment"
+    base = assignment(slice(0, graph.n_base)).append_column("rid", pa.array(graph.base_rowid))
+    expected = int((labels[: graph.n_base] >= 0).sum())
+    columns = """n.identifier_type, n.identifier_value, a.person_id::varchar, n.first_seen_at, n.last_seen_at,
+                 a.cut_reason::varchar"""
+    conn.register(name, base)
+    try:
+        # Joining by position needs no hash table; rows whose hash differs (the scan order was not the
+        # rowid order) are left out, counted, and then the whole map is written with a rowid join instead.
+        inserted = conn.execute(
+            f"""
+            insert into {target}
+            select {columns}
+            from {graph.base_relation} n positional join {name} a
+            where a.person_id is not null and hash(n.identifier_type, n.identifier_value) = a.h
+            """
+        ).fetchall()[0][0]
+        if inserted != expected:
+            conn.execute(f"delete from {target}")
+            conn.execute(
+                f"""
+                insert into {target}
+                select {columns}
+                from {graph.base_relation} n join {name} a on n.rowid = a.rid
+                where a.person_id is not null
+                """
+            )
     finally:
-        conn.unregister("_sen_person_map")
+        conn.unregister(name)
+    if graph.extra_nodes.num_rows:
+        extra = assignment(slice(graph.n_base, graph.n_nodes))
+        table = graph.extra_nodes.append_column("person_id", extra.column("person_id"))
+        table = table.append_column("cut_reason", extra.column("cut_reason"))
+        conn.register(name, table)
+        try:
+            conn.execute(
+                f"""
+                insert into {target}
+                select identifier_type, identifier_value, person_id::varchar, first_seen_at, last_seen_at,
+                       cut_reason::varchar
+                from {name} where person_id is not null
+                """
+            )
+        finally:
+            conn.unregister(name)
 
 
 def append(conn: duckdb.DuckDBPyConnection, schema: str, name: str, table: pa.Table) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from hashlib import md5
 
 import duckdb
 import pytest
@@ -123,11 +124,18 @@ def test_edge_endpoint_missing_from_nodes_is_added(conn: duckdb.DuckDBPyConnecti
     write_graph(conn, [[("customer_id", "C1"), ("email", "a@shop.vn")]])
     conn.execute(
         "insert into intermediate.int_identity_edges values "
-        "('email', 'a@shop.vn', 'phone', '+84912345678', 'test', timestamp '2025-01-02', timestamp '2025-01-02', 1)"
+        "('email', 'a@shop.vn', 'phone', '+84912345678', 'test', timestamp '2025-01-02', timestamp '2025-01-02', 1),"
+        "('email', 'z@shop.vn', 'anonymous_id', 'zz', 'test', timestamp '2025-01-02', timestamp '2025-01-02', 1)"
     )
-    resolve(conn)
+    stats = resolve(conn)
     people = person_map(conn)
     assert people[("phone", "+84912345678")] == people[("customer_id", "C1")]
+    assert (
+        people[("email", "z@shop.vn")]
+        == people[("anonymous_id", "zz")]
+        == "p_" + md5(b"email:z@shop.vn").hexdigest()[:16]
+    )
+    assert stats.nodes == 5
 
 
 def test_components_match_a_reference_union_find(conn: duckdb.DuckDBPyConnection) -> None:
@@ -162,3 +170,18 @@ def test_unknown_identifier_type_is_a_clear_error(conn: duckdb.DuckDBPyConnectio
 def test_missing_input_table_is_a_clear_error(conn: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(ValueError, match="intermediate.int_identity_nodes does not exist"):
         resolve(conn)
+
+
+def test_node_view_and_duplicate_node_rows_are_accepted(conn: duckdb.DuckDBPyConnection) -> None:
+    write_graph(conn, [[("customer_id", "C1"), ("email", "a@shop.vn")], [("customer_id", "C2")]])
+    conn.execute("alter table intermediate.int_identity_nodes rename to nodes_base")
+    conn.execute(
+        "create view intermediate.int_identity_nodes as "
+        "select * from intermediate.nodes_base union all select * from intermediate.nodes_base"
+    )
+    stats = resolve(conn)
+    people = person_map(conn)
+    assert len(people) == 3
+    assert people[("customer_id", "C1")] == people[("email", "a@shop.vn")] != people[("customer_id", "C2")]
+    assert stats.nodes == 3
+    assert conn.sql("select count(*) from duckdb_tables() where temporary").fetchall() == [(0,)]

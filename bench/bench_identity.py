@@ -1,0 +1,334 @@
+"""Benchmark identity resolution against Splink's and scipy's connected components on one synthetic graph.
+
+    .venv/bin/python bench/bench_identity.py                     # 10M identifiers (heavy: minutes, ~5 GB)
+    .venv/bin/python bench/bench_identity.py --identifiers 1000000 --methods resolve,scipy
+
+The graph (~4 identifiers per person: customer id, email, phone, 0-3 anonymous ids, random string-like values,
+one random spanning tree of links per person, rows shuffled) is generated once into a DuckDB file under
+--workdir. Each method then runs in its own subprocess on its own copy of that file, so peak memory (VmHWM)
+is per method:
+
+- resolve: sen.identity.resolve_identities end to end (read graph, guards, components, stable person ids,
+  write every identity table);
+- scipy: read node and edge hashes from DuckDB, factorize with pandas, scipy connected_components (no write);
+- splink: splink.clustering.cluster_pairwise_predictions_at_threshold on the DuckDB backend, node ids being
+  DuckDB hashes of (type, value).
+
+Every method exports (node hash, component label) after its timer stops; the partitions are compared on the
+nodes all methods label. Results go to stdout as a Markdown table and to <workdir>/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+REPO = Path(__file__).resolve().parent.parent
+METHODS = ("resolve", "scipy", "splink")
+
+
+def generate(path: Path, identifiers: int) -> dict[str, int]:
+    """Write intermediate.int_identity_nodes / _edges with about `identifiers` nodes."""
+    persons = identifiers // 4
+    path.unlink(missing_ok=True)
+    conn = duckdb.connect(str(path))
+    try:
+        conn.execute("create schema intermediate")
+        # Per person: a customer id, an email (90%), a phone (80%), 0-3 anonymous ids (mean 1.3).
+        conn.execute(
+            f"""
+            create temp table persons as
+            select p,
+                'C' || substr(md5('c' || p), 1, 14) as customer_id,
+                case when hash(p, 'e') % 10 < 9 then substr(md5('e' || p), 1, 12) || '@mail.vn' end as email,
+                case when hash(p, 'p') % 10 < 8
+                     then '+849' || lpad((p % 89999999 + 10000001)::varchar, 8, '0') end as phone,
+                (hash(p, 'a') % 3)::int + (hash(p, 'b') % 10 < 3)::int as n_anon,
+                timestamp '2023-01-01' + to_seconds((hash(p, 't') % 60000000)::bigint) as t0
+            from range({persons}) r(p)
+            """
+        )
+        conn.execute(
+            """
+            create temp table ids as
+            select p, t0, 'customer_id' as t, customer_id as v, 0 as k from persons
+            union all select p, t0, 'email', email, 1 from persons where email is not null
+            union all select p, t0, 'phone', phone, 2 from persons where phone is not null
+            union all select p, t0, 'anonymous_id', md5('a' || p || '-' || i), 3 + i
+            from persons, range(3) r(i) where i < n_anon
+            """
+        )
+        conn.execute(
+            """
+            create table intermediate.int_identity_nodes as
+            select t as identifier_type, v as identifier_value, t0 as first_seen_at,
+                   t0 + interval 30 day as last_seen_at, ['synthetic'] as sources
+            from ids order by hash(v)
+            """
+        )
+        # A random spanning tree per person: identifier j links to a random earlier identifier of the person.
+        conn.execute(
+            """
+            create table intermediate.int_identity_edges as
+            with numbered as (
+                select p, t, v, t0, row_number() over (partition by p order by k) - 1 as j from ids
+            )
+            select a.t as id_a_type, a.v as id_a, b.t as id_b_type, b.v as id_b, 'synthetic' as source,
+                   b.t0 as first_seen_at, b.t0 as last_seen_at, 1 as n_records
+            from numbered b join numbered a on a.p = b.p and a.j = hash(b.v) % b.j
+            where b.j > 0
+            order by hash(a.v, b.v)
+            """
+        )
+        nodes, edges = conn.sql(
+            "select (select count(*) from intermediate.int_identity_nodes), "
+            "(select count(*) from intermediate.int_identity_edges)"
+        ).fetchall()[0]
+        conn.execute(
+            "create table bench_meta as select ? as identifiers, ? as nodes, ? as edges",
+            [identifiers, nodes, edges],
+        )
+    finally:
+        conn.close()
+    return {"persons": persons, "nodes": nodes, "edges": edges}
+
+
+def peak_rss_gb() -> float:
+    """VmHWM of this process: the most resident memory it ever held."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024**2, 3)
+    return float("nan")
+
+
+def _export(conn: duckdb.DuckDBPyConnection, query: str, out: Path) -> None:
+    conn.execute(f"copy ({query}) to '{out}' (format parquet)")
+
+
+def run_resolve(db: Path, out: Path) -> dict[str, Any]:
+    from sen.identity import load_identity_config, resolve_identities
+
+    conn = duckdb.connect(str(db))
+    timings: dict[str, dict[str, float]] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    stats = resolve_identities(
+        conn, load_identity_config(), datetime(2026, 1, 1, tzinfo=UTC), timings=timings
+    )
+    result = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    result |= {"components": stats.components, "phases": timings, "peak_rss_gb": peak_rss_gb()}
+    _export(
+        conn,
+        "select hash(identifier_type, identifier_value) as h, person_id as label from identity.identifier_person_map",
+        out,
+    )
+    # A second run on unchanged input: the rerun path (previous map, stable ids) and its cost.
+    wall, cpu = time.perf_counter(), time.process_time()
+    rerun = resolve_identities(conn, load_identity_config(), datetime(2026, 1, 2, tzinfo=UTC))
+    result["rerun_wall_s"] = time.perf_counter() - wall
+    result["rerun_cpu_s"] = time.process_time() - cpu
+    changed = conn.sql(
+        "select count(*) from identity.person_id_history where run_id = ?", params=[rerun.run_id]
+    )
+    result["rerun_history_events"] = changed.fetchall()[0][0]
+    result["peak_rss_gb_with_rerun"] = peak_rss_gb()
+    conn.close()
+    return result
+
+
+def run_scipy(db: Path, out: Path) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    conn = duckdb.connect(str(db), read_only=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    nodes = conn.sql(
+        "select hash(identifier_type, identifier_value) as h from intermediate.int_identity_nodes"
+    ).fetchnumpy()["h"]
+    edges = conn.sql(
+        "select hash(id_a_type, id_a) as a, hash(id_b_type, id_b) as b from intermediate.int_identity_edges"
+    ).fetchnumpy()
+    index = pd.Index(nodes)
+    src, dst = index.get_indexer(edges["a"]), index.get_indexer(edges["b"])
+    cc_wall, cc_cpu = time.perf_counter(), time.process_time()
+    graph = coo_array((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(len(nodes), len(nodes))).tocsr()
+    n_components, labels = connected_components(graph, directed=False)
+    result = {
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": time.process_time() - cpu,
+        "cc_only_wall_s": time.perf_counter() - cc_wall,
+        "cc_only_cpu_s": time.process_time() - cc_cpu,
+        "components": int(n_components),
+        "peak_rss_gb": peak_rss_gb(),
+    }
+    export = duckdb.connect()
+    export.register("labels", pa.table({"h": nodes, "label": labels}))
+    _export(export, "select * from labels", out)
+    export.close()
+    conn.close()
+    return result
+
+
+def run_splink(db: Path, out: Path) -> dict[str, Any]:
+    import logging
+
+    from splink import DuckDBAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    iterations: list[str] = []
+
+    class Counter(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Completed iteration"):
+                iterations.append(record.getMessage())
+
+    logging.getLogger("splink").addHandler(Counter())
+    logging.getLogger("splink").setLevel(logging.INFO)
+    conn = duckdb.connect(str(db))
+    wall, cpu = time.perf_counter(), time.process_time()
+    conn.execute(
+        "create table splink_nodes as "
+        "select hash(identifier_type, identifier_value) as unique_id from intermediate.int_identity_nodes"
+    )
+    conn.execute(
+        "create table splink_edges as select hash(id_a_type, id_a) as unique_id_l, "
+        "hash(id_b_type, id_b) as unique_id_r from intermediate.int_identity_edges"
+    )
+    clusters = cluster_pairwise_predictions_at_threshold(
+        "splink_nodes", "splink_edges", db_api=DuckDBAPI(connection=conn), node_id_column_name="unique_id"
+    )
+    result = {
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": time.process_time() - cpu,
+        "iterations": len(iterations),
+        "peak_rss_gb": peak_rss_gb(),
+    }
+    table = clusters.physical_name
+    result["components"] = conn.sql(f"select count(distinct cluster_id) from {table}").fetchall()[0][0]
+    _export(conn, f"select unique_id as h, cluster_id as label from {table}", out)
+    conn.close()
+    return result
+
+
+def worker(method: str, graph: Path, workdir: Path) -> None:
+    db = workdir / f"{method}.duckdb"
+    shutil.copyfile(graph, db)
+    Path(f"{db}.wal").unlink(missing_ok=True)
+    out = workdir / f"labels_{method}.parquet"
+    runner = {"resolve": run_resolve, "scipy": run_scipy, "splink": run_splink}[method]
+    result = runner(db, out)
+    db.unlink(missing_ok=True)
+    print(json.dumps({"method": method, **result}))
+
+
+def compare(workdir: Path, methods: list[str]) -> dict[str, Any]:
+    """Do the methods put the same nodes together? Compared on the nodes every method labels."""
+    conn = duckdb.connect()
+    agreement: dict[str, Any] = {}
+    base = methods[0]
+    for other in methods[1:]:
+        a, b = workdir / f"labels_{base}.parquet", workdir / f"labels_{other}.parquet"
+        row = conn.sql(
+            f"""
+            select count(*), count(distinct x.label), count(distinct y.label), count(distinct (x.label, y.label)),
+                   (select count(*) from '{a}'), (select count(*) from '{b}')
+            from '{a}' x join '{b}' y using (h)
+            """
+        ).fetchall()[0]
+        shared, groups_a, groups_b, pairs, rows_a, rows_b = row
+        agreement[f"{base} vs {other}"] = {
+            "shared_nodes": shared,
+            f"nodes_{base}": rows_a,
+            f"nodes_{other}": rows_b,
+            "same_partition": groups_a == groups_b == pairs,
+        }
+    conn.close()
+    return agreement
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--identifiers", type=int, default=10_000_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/sen-bench-identity"))
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    graph = args.workdir / f"graph_{args.identifiers}.duckdb"
+    if args.worker:
+        worker(args.worker, graph, args.workdir)
+        return 0
+
+    if args.regenerate or not graph.exists():
+        started = time.perf_counter()
+        shape = generate(graph, args.identifiers)
+        print(f"generated {shape} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    meta = duckdb.connect(str(graph), read_only=True)
+    _, nodes, edges = meta.sql("select * from bench_meta").fetchall()[0]
+    meta.close()
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    results: dict[str, Any] = {}
+    for method in methods:
+        print(f"running {method} ...", file=sys.stderr)
+        completed = subprocess.run(
+            [sys.executable, __file__, "--identifiers", str(args.identifiers), "--workdir", str(args.workdir),
+             "--worker", method],
+            capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        if completed.returncode != 0:
+            print(completed.stderr[-4000:], file=sys.stderr)
+            return 1
+        results[method] = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    report = {
+        "identifiers": nodes,
+        "edges": edges,
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "results": results,
+        "agreement": compare(args.workdir, methods),
+    }
+    (args.workdir / "results.json").write_text(json.dumps(report, indent=2, default=str))
+    print(f"\n{nodes:,} identifiers, {edges:,} edges, {os.cpu_count()} CPUs\n")
+    print("| method | wall s | CPU s | peak RSS GB | components | notes |")
+    print("|---|---:|---:|---:|---:|---|")
+    for method, r in results.items():
+        notes = ""
+        if method == "scipy":
+            notes = f"csr + connected_components alone: {r['cc_only_wall_s']:.1f} s"
+        elif method == "splink":
+            notes = f"{r['iterations']} iterations"
+        elif method == "resolve":
+            notes = (
+                f"rerun on unchanged input: {r['rerun_wall_s']:.1f} s, {r['rerun_history_events']} id changes"
+            )
+        print(
+            f"| {method} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_gb']:.2f} | {r['components']:,} | {notes} |"
+        )
+    for pair, a in report["agreement"].items():
+        print(f"\n{pair}: same partition = {a['same_partition']} on {a['shared_nodes']:,} shared nodes")
+    if "resolve" in results:
+        print("\nresolve phases (wall / CPU s): " + ", ".join(
+            f"{k} {v['wall_s']:.1f}/{v['cpu_s']:.1f}" for k, v in results["resolve"]["phases"].items()
+        ))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
