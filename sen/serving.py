@@ -108,6 +108,9 @@ def publish(
     _remove_stale_temps(target)
     source_db = conn.execute("select current_database()").fetchall()[0][0]
     tables = tables_to_publish(conn)
+    if not any(schema == "marts" for schema, _ in tables):
+        # Never swap a good serving file for an empty one (e.g. `python -m sen.serving` before any build).
+        raise RuntimeError(f"no marts tables in {source_db}: build the warehouse before publishing")
     result = PublishResult(
         path=target, version=version, published_at=datetime.now(UTC).replace(microsecond=0)
     )

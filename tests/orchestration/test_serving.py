@@ -172,6 +172,15 @@ def test_failed_publish_keeps_the_previous_file_and_leaves_no_temp(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sen.duckdb", "serving.duckdb"]
 
 
+def test_a_warehouse_without_marts_is_not_published(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "sen.duckdb"))
+    conn.execute("create schema identity; create table identity.identity_runs as select 1 as persons")
+    with pytest.raises(RuntimeError, match="no marts tables"):
+        publish(conn, tmp_path / "serving.duckdb")
+    conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sen.duckdb"]
+
+
 def test_serving_path_defaults_next_to_the_warehouse(tmp_path, monkeypatch):
     monkeypatch.setenv("CDP_WAREHOUSE", str(tmp_path / "wh" / "sen.duckdb"))
     monkeypatch.delenv("CDP_SERVING", raising=False)
