@@ -42,7 +42,8 @@ def contract_columns(path: Path = CONTRACT) -> dict[str, list[str]]:
 
 
 def make_window(end_date: str, days_of_events: int, years_of_orders: float) -> Window:
-    end = int(dt.datetime.fromisoformat(end_date).replace(tzinfo=dt.UTC).timestamp())
+    # The end date is the last day with data: everything happens before the next midnight (UTC).
+    end = int(dt.datetime.fromisoformat(end_date).replace(tzinfo=dt.UTC).timestamp()) + DAY
     return Window(
         end=end, orders_start=end - int(years_of_orders * 365) * DAY, events_start=end - days_of_events * DAY
     )
@@ -289,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
-        "--end-date", default="2026-11-20", help="data ends at 00:00 UTC of this date (exclusive)"
+        "--end-date",
+        default="2026-11-20",
+        help="last day with data; everything happens before the next midnight UTC (the as-of instant)",
     )
     ap.add_argument("--days-of-events", type=int, default=90)
     ap.add_argument("--years-of-orders", type=float, default=2.0)

@@ -175,14 +175,15 @@ def test_planted_errors_are_where_the_ground_truth_says(generated: tuple[Path, P
 def test_manifest_counts_match_the_files(generated: tuple[Path, Path]) -> None:
     out, truth = generated
     manifest = json.loads((truth / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["as_of"] == "2026-11-20T00:00:00Z"
+    assert manifest["as_of"] == "2026-11-21T00:00:00Z"  # the end date is the last day with data
     for rel, rows in manifest["files"].items():
         path = out / rel
         if rel.endswith(".csv"):
             assert len(_csv(path)) == rows, rel
         else:
             assert len(_jsonl(path)) == rows, rel
-    assert len(list((out / "events").iterdir())) == 30  # one file per day of the event window
+    days = sorted(p.name for p in (out / "events").iterdir())
+    assert len(days) == 30 and days[-1] == "2026-11-20.jsonl.gz"  # one file per day, through the end date
 
 
 def _source_identifiers(out: Path) -> list[tuple[str, str, str, int, str]]:
@@ -317,7 +318,7 @@ def test_orders_add_up(generated: tuple[Path, Path]) -> None:
 
 def test_abandoned_carts_in_the_last_hours_meet_price_drops(generated: tuple[Path, Path]) -> None:
     out, _ = generated
-    end = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    end = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
     added: list[tuple[dt.datetime, str, str]] = []
     buyers = set()
     for path in sorted((out / "events").iterdir())[-2:]:
@@ -333,7 +334,7 @@ def test_abandoned_carts_in_the_last_hours_meet_price_drops(generated: tuple[Pat
     abandoned = [a for a in added if a[1] not in buyers]
     assert abandoned
     drops = {(r["sku"]) for r in _csv(out / "product_price_changes/product_price_changes.csv")
-             if int(r["new_price"]) < int(r["old_price"]) and r["changed_at"] >= "2026-11-19T12"}  # fmt: skip
+             if int(r["new_price"]) < int(r["old_price"]) and r["changed_at"] >= "2026-11-20T12"}  # fmt: skip
     low = {r["sku"] for r in _csv(out / "products/products.csv") if 0 < int(r["stock_level"]) <= 5}
     assert any(sku in drops or sku in low for _w, _a, sku in abandoned)
 

@@ -4,16 +4,8 @@ source as (
     select * from {{ source('raw', 'ad_touchpoints') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank(['trim(touchpoint_id)']) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', ['trim(touchpoint_id)']) }}
 ),
 
 typed as (

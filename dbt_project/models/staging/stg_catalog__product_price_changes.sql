@@ -4,17 +4,8 @@ source as (
     select * from {{ source('raw', 'product_price_changes') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank([clean_code('sku'), source_timestamp('changed_at', 'product_price_changes')]) }}
-            as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', [clean_code('sku'), source_timestamp('changed_at', 'product_price_changes')]) }}
 ),
 
 typed as (

@@ -4,17 +4,8 @@ source as (
     select * from {{ source('raw', 'products') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank([clean_code('sku')], newest_first=[source_timestamp('updated_at', 'products')]) }}
-            as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', [clean_code('sku')], newest_first=[source_timestamp('updated_at', 'products')]) }}
 ),
 
 typed as (

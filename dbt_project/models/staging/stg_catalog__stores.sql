@@ -4,16 +4,8 @@ source as (
     select * from {{ source('raw', 'stores') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank([clean_code('store_id')]) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', [clean_code('store_id')]) }}
 ),
 
 typed as (

@@ -4,17 +4,8 @@ source as (
     select * from {{ source('raw', 'chat_conversations') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank(['trim(conversation_id)'], newest_first=[source_timestamp('last_message_at', 'chat_conversations')]) }}
-            as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', ['trim(conversation_id)'], newest_first=[source_timestamp('last_message_at', 'chat_conversations')]) }}
 ),
 
 typed as (

@@ -4,20 +4,10 @@ source as (
     select * from {{ source('raw', 'crm_contacts') }}
 ),
 
-versions as (
-    select
-        *,
-        -- Snapshots are re-exported: the most recently updated version of an account wins.
-        {{ version_rank(
-            ["coalesce(" ~ normalize_identifier('customer_id', 'customer_id') ~ ", trim(customer_id))"],
-            newest_first=[source_timestamp('updated_at', 'crm_contacts')]
-        ) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    -- Snapshots are re-exported: the most recently updated version of an account wins.
+    {{ latest_versions('source', ["coalesce(" ~ normalize_identifier('customer_id', 'customer_id') ~ ", trim(customer_id))"],
+            newest_first=[source_timestamp('updated_at', 'crm_contacts')]) }}
 ),
 
 typed as (

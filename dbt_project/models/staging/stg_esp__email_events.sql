@@ -4,16 +4,8 @@ source as (
     select * from {{ source('raw', 'email_events') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank(['trim(event_id)']) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', ['trim(event_id)']) }}
 ),
 
 typed as (

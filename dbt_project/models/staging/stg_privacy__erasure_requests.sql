@@ -4,16 +4,8 @@ source as (
     select * from {{ source('raw', 'erasure_requests') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank(['trim(request_id)']) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', ['trim(request_id)']) }}
 ),
 
 typed as (

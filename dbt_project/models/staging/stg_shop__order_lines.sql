@@ -4,16 +4,8 @@ source as (
     select * from {{ source('raw', 'order_lines') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank(['trim(order_id)', to_integer('line_number')]) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', ['trim(order_id)', to_integer('line_number')]) }}
 ),
 
 typed as (

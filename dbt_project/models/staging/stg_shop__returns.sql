@@ -4,16 +4,8 @@ source as (
     select * from {{ source('raw', 'returns') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank(['trim(return_id)']) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', ['trim(return_id)']) }}
 ),
 
 typed as (

@@ -4,18 +4,9 @@ source as (
     select * from {{ source('raw', 'support_tickets') }}
 ),
 
-versions as (
-    select
-        *,
-        -- Tickets are re-exported as they progress: the latest export carries the current status.
-        {{ version_rank(['trim(ticket_id)'], newest_first=[source_timestamp('resolved_at', 'support_tickets')]) }}
-            as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    -- Tickets are re-exported as they progress: the latest export carries the current status.
+    {{ latest_versions('source', ['trim(ticket_id)'], newest_first=[source_timestamp('resolved_at', 'support_tickets')]) }}
 ),
 
 typed as (

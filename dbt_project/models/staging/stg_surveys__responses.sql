@@ -4,16 +4,8 @@ source as (
     select * from {{ source('raw', 'survey_responses') }}
 ),
 
-versions as (
-    select
-        *,
-        {{ version_rank(['trim(response_id)']) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    {{ latest_versions('source', ['trim(response_id)']) }}
 ),
 
 typed as (

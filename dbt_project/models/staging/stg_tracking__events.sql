@@ -1,5 +1,5 @@
 {#- Segment-spec tracking events (web analytics.js and the mobile SDKs), one row per messageId.
-    A table, unlike the other staging models: it is the largest source, JSON parsing and identifier normalization
+    Materialized, unlike the other staging models: it is the largest source, JSON parsing and identifier normalization
     (Python UDFs) are its main cost, and four models read it. -#}
 {{ config(materialized='table') }}
 
@@ -9,17 +9,9 @@ source as (
     select * from {{ source('raw', 'events') }}
 ),
 
-versions as (
-    select
-        *,
-        -- SDK retries deliver one message several times: one row per messageId, the latest load wins.
-        {{ version_rank(['trim(message_id)']) }} as version_rank
-    from source
-),
-
 latest as (
-    select * from versions
-    where version_rank = 1
+    -- SDK retries deliver one message several times: one row per messageId, the latest load wins.
+    {{ latest_versions('source', ['trim(message_id)']) }}
 ),
 
 parsed as (
@@ -40,7 +32,8 @@ parsed as (
     from latest
 ),
 
-extracted as (
+-- Read by the six identifier lookups below: computed once.
+extracted as {{ materialized_cte() }} (
     select
         trim(parsed.message_id) as event_id,
         {{ clean_enum('parsed.type') }} as event_type,
@@ -88,6 +81,54 @@ extracted as (
     from parsed
 ),
 
+anonymous_ids as (
+    {{ identifier_lookup('extracted', 'anonymous_id_raw', 'anonymous_id') }}
+),
+
+customer_ids as (
+    {{ identifier_lookup('extracted', 'user_id_raw', 'customer_id') }}
+),
+
+device_ids as (
+    {{ identifier_lookup('extracted', 'device_id_raw', 'device_id') }}
+),
+
+push_tokens as (
+    {{ identifier_lookup('extracted', 'push_token_raw', 'push_token') }}
+),
+
+emails as (
+    {{ identifier_lookup('extracted', 'email_raw', 'email') }}
+),
+
+phones as (
+    {{ identifier_lookup('extracted', 'phone_raw', 'phone') }}
+),
+
+normalized as (
+    select
+        extracted.*,
+        anonymous_ids.normalized_value as anonymous_id,
+        customer_ids.normalized_value as customer_id,
+        device_ids.normalized_value as device_id,
+        push_tokens.normalized_value as push_token,
+        emails.normalized_value as email,
+        phones.normalized_value as phone
+    from extracted
+    left join anonymous_ids
+        on extracted.anonymous_id_raw = anonymous_ids.raw_value
+    left join customer_ids
+        on extracted.user_id_raw = customer_ids.raw_value
+    left join device_ids
+        on extracted.device_id_raw = device_ids.raw_value
+    left join push_tokens
+        on extracted.push_token_raw = push_tokens.raw_value
+    left join emails
+        on extracted.email_raw = emails.raw_value
+    left join phones
+        on extracted.phone_raw = phones.raw_value
+),
+
 typed as (
     select
         event_id,
@@ -97,9 +138,9 @@ typed as (
         occurred_at,
         sent_at,
         received_at,
-        {{ normalize_identifier('anonymous_id_raw', 'anonymous_id') }} as anonymous_id,
-        {{ normalize_identifier('user_id_raw', 'customer_id') }} as customer_id,
-        {{ normalize_identifier('device_id_raw', 'device_id') }} as device_id,
+        anonymous_id,
+        customer_id,
+        device_id,
         device_type,
         case
             when library_name like '%ios%' or device_type = 'ios' or os_name in ('ios', 'ipados') then 'ios'
@@ -131,13 +172,13 @@ typed as (
             when price is not null or revenue is not null
                 then coalesce(currency_reported, '{{ var("default_currency", "VND") }}')
         end as currency,
-        {{ normalize_identifier('push_token_raw', 'push_token') }} as push_token,
+        push_token,
         push_platform_reported,
         campaign_id,
         store_id,
         search_query,
-        {{ normalize_email('email_raw') }} as email,
-        {{ normalize_phone('phone_raw') }} as phone,
+        email,
+        phone,
         anonymous_id_raw,
         user_id_raw,
         device_id_raw,
@@ -147,7 +188,7 @@ typed as (
         _source_file,
         _source_line,
         _loaded_at
-    from extracted
+    from normalized
 ),
 
 enriched as (
