@@ -7,9 +7,8 @@ Each sync becomes asset `reverse_etl/<sync name>` that depends on its audience m
 (see `default_model_asset_key`), runs the sync against the warehouse path given
 by `warehouse_path_fn` at materialization time, and reports added / changed / removed / rejected /
 duration as metadata. A failed sync fails the materialization (the run is still in sync.sync_runs).
+(No `from __future__ import annotations` here: Dagster reads the config annotation at definition time.)
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path

@@ -21,8 +21,9 @@ import os
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +104,11 @@ def run_sync(
     try:
         conn.execute("SET enable_progress_bar = false")
         ensure_schema(conn)
+        # a run still 'running' was killed: DuckDB allows one writer, so it cannot be in progress
+        conn.execute(
+            f"UPDATE {SCHEMA}.sync_runs SET status = 'interrupted' WHERE sync_name = ? AND status = 'running'",
+            [cfg.name],
+        )
         _insert_run(conn, result)
         run = _Run(conn, cfg, result, started, fixed=now is not None or bool(os.environ.get("CDP_AS_OF")))
         relation = resolve_relation(conn, cfg)
@@ -303,30 +309,65 @@ class _Run:
 
     # ------------------------------------------------------------------ batch destinations
     def send_batches(self, client: BatchDestination, summary: PlanSummary, hooks: SyncHooks | None) -> None:
+        """Send every batch, removals first (so a shared identifier ends up present), committing each
+        batch's acknowledgement as it arrives. Up to `lanes` batches are in flight: lane i sends batches
+        i, i+lanes, ... in order in its own thread (and session); warehouse work stays on this thread."""
         batches = summary.batches or {}
         totals = summary.to_send or {}
         replace = self.cfg.mode == "replace"
         rejected_all: dict[str, str] = {}
-        for group in ("remove", "add"):  # removals first: a shared identifier ends up present
+        for group in ("remove", "add"):
             n = batches.get(group, 0)
             if not n:
                 continue
             op = "remove" if group == "remove" else ("replace" if replace else "upsert")
-            session = client.begin_group(group, totals.get(group, 0), n)
-            for index in range(n):
-                batch = Batch(self.conn, PLAN, group, index, n, totals[group], self.cfg.fields, op)
-                outcome = client.send(batch, session)
+            lanes = min(client.lanes(op), n)
+            sessions = client.begin_group(group, totals.get(group, 0), n, lanes)
+            executors = [
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sen-{self.cfg.name}-lane{i}")
+                for i in range(lanes)
+            ]
+            pending: deque[tuple[Batch, Any, Future]] = deque()
+            failure: BaseException | None = None
+
+            def settle(batch: Batch, prepared: Any, future: Future) -> None:
+                nonlocal failure
+                try:
+                    answer = future.result()
+                except BaseException as exc:  # remember the first failure, still commit the others
+                    failure = failure or exc
+                    return
+                outcome = client.finish(batch, prepared, answer)
                 self.result.sent_rows += outcome.sent_rows
                 self.result.unattributed_invalid += outcome.unattributed_invalid
                 if hooks and hooks.before_commit:
-                    hooks.before_commit(group, index)
+                    hooks.before_commit(batch.group, batch.index)
                 if replace:
                     rejected_all.update(outcome.rejected)
-                    self._record_destination_rejections(group, index, outcome.rejected)
+                    self._record_destination_rejections(batch.group, batch.index, outcome.rejected)
                 else:
-                    self._commit_batch(group, index, outcome)
+                    self._commit_batch(
+                        batch.group, batch.index, outcome, (summary.ops or {}).get((batch.group, batch.index))
+                    )
                 if hooks and hooks.after_commit:
-                    hooks.after_commit(group, index)
+                    hooks.after_commit(batch.group, batch.index)
+
+            try:
+                for index in range(n):
+                    if failure is not None:
+                        break
+                    batch = Batch(self.conn, PLAN, group, index, n, totals[group], self.cfg.fields, op, lanes)
+                    prepared = client.prepare(batch, sessions[batch.lane])
+                    pending.append((batch, prepared, executors[batch.lane].submit(client.transmit, prepared)))
+                    while len(pending) > 2 * lanes - 1 or (pending and pending[0][2].done()):
+                        settle(*pending.popleft())
+                while pending:
+                    settle(*pending.popleft())
+            finally:
+                for executor in executors:
+                    executor.shutdown(wait=True)
+            if failure is not None:
+                raise failure
         if replace and batches.get("add"):
             self._commit_replace(rejected_all)
 
@@ -352,7 +393,14 @@ class _Run:
             },
         )
 
-    def _commit_batch(self, group: str, index: int, outcome: BatchOutcome) -> None:
+    def _commit_batch(
+        self, group: str, index: int, outcome: BatchOutcome, ops: dict[str, int] | None = None
+    ) -> None:
+        """Record what the destination acknowledged for one batch, in one transaction.
+
+        `ops` (rows per operation in the batch) lets statements with nothing to do be skipped; the UPDATE
+        of changed rows in particular joins the whole state table."""
+        ops = ops if ops is not None else {"add": 1, "change": 1, "remove": 1}
         params: dict[str, Any] = {
             "group": group,
             "batch": index,
@@ -360,47 +408,45 @@ class _Run:
             "now": self.now,
             "run": self.result.run_id,
         }
-        in_batch = (
-            "p.__group = $group AND p.__batch = $batch AND p.__reject IS NULL "
-            "AND NOT list_contains($rejected, p.__pk)"
-        )
+        in_batch = "p.__group = $group AND p.__batch = $batch AND p.__reject IS NULL AND NOT list_contains($rejected, p.__pk)"
         with _Tx(self.conn) as c:
             self._record_destination_rejections(group, index, outcome.rejected)
             if group == "remove":
+                if ops.get("remove"):
+                    _x(
+                        c,
+                        f"DELETE FROM {self.state} WHERE __pk IN "
+                        f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'remove')",
+                        params,
+                    )
+                return
+            if outcome.created is not None:
+                created_expr = (
+                    "CASE WHEN list_contains($known, p.__pk) THEN list_contains($created, p.__pk) END"
+                )
+                params["known"] = list(outcome.created) or [""]
+                params["created"] = [k for k, v in outcome.created.items() if v] or [""]
+            else:
+                created_expr = "CAST(NULL AS BOOLEAN)"
+            if ops.get("add"):
                 _x(
                     c,
-                    f"DELETE FROM {self.state} WHERE __pk IN "
-                    f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'remove')",
+                    f"""INSERT INTO {self.state}
+                        (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                    SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_list}
+                    FROM {PLAN} p WHERE {in_batch} AND p.__op = 'add'""",
                     params,
                 )
-                return
-            known = list(outcome.created) if outcome.created else [""]
-            created = [k for k, v in (outcome.created or {}).items() if v] or [""]
-            created_expr = (
-                "CASE WHEN list_contains($known, p.__pk) THEN list_contains($created, p.__pk) END"
-                if outcome.created is not None
-                else "CAST(NULL AS BOOLEAN)"
-            )
-            params_c = (
-                {**params, "known": known, "created": created} if outcome.created is not None else params
-            )
-            _x(
-                c,
-                f"""INSERT INTO {self.state}
-                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_list}
-                FROM {PLAN} p WHERE {in_batch} AND p.__op = 'add'""",
-                params_c,
-            )
-            _x(
-                c,
-                f"""UPDATE {self.state} SET __person_id = p.__person_id, __row_hash = p.__row_hash,
-                    __synced_at = $now, __run_id = $run, {self._f_set},
-                    __created_by_sync = coalesce({self.state}.__created_by_sync, {created_expr})
-                FROM {PLAN} p WHERE p.__pk = {self.state}.__pk AND {in_batch} AND p.__op = 'change'""",
-                params_c,
-            )
-            if getattr(self.cfg.destination, "contact_on_add", False) and self.cfg.destination.channel:
+            if ops.get("change"):
+                _x(
+                    c,
+                    f"""UPDATE {self.state} SET __person_id = p.__person_id, __row_hash = p.__row_hash,
+                        __synced_at = $now, __run_id = $run, {self._f_set},
+                        __created_by_sync = coalesce({self.state}.__created_by_sync, {created_expr})
+                    FROM {PLAN} p WHERE p.__pk = {self.state}.__pk AND {in_batch} AND p.__op = 'change'""",
+                    params,
+                )
+            if ops.get("add") and getattr(self.cfg.destination, "contact_on_add", False):
                 self._ledger_from_plan(f"{in_batch} AND p.__op = 'add'", params, delivery="acknowledged")
 
     def _commit_replace(self, rejected: dict[str, str]) -> None:

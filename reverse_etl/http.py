@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -47,12 +48,18 @@ class RetryPolicy:
 
 @dataclass
 class RequestStats:
-    """Counters shared by all requests of one run (read into sync.sync_runs)."""
+    """Counters shared by all requests of one run (read into sync.sync_runs); lanes update them from
+    several threads, hence `add`."""
 
     requests: int = 0
     retries: int = 0
     throttled: int = 0
     waits_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -121,12 +128,12 @@ class HttpSender:
         return max(backoff, retry_after) if retry_after is not None else backoff
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
-        self.stats.retries += 1
+        self.stats.add("retries")
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
-            self.stats.throttled += 1
+            self.stats.add("throttled")
         sleep = state.next_action.sleep if state.next_action else 0.0
-        self.stats.waits_s += sleep
+        self.stats.add("waits_s", sleep)
         log.warning(
             "retrying %s after %.2fs (attempt %d): %s", self.base_url, sleep, state.attempt_number, exc
         )
@@ -150,8 +157,8 @@ class HttpSender:
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
 
         def attempt() -> Any:
-            self.stats.waits_s += self.limiter.acquire()
-            self.stats.requests += 1
+            self.stats.add("waits_s", self.limiter.acquire())
+            self.stats.add("requests")
             try:
                 response = self._client.request(
                     method, url, json=json, content=content, headers=headers, params=params

@@ -18,7 +18,7 @@ DDL = [
         destination VARCHAR NOT NULL,
         mode VARCHAR NOT NULL,
         dry_run BOOLEAN NOT NULL,
-        status VARCHAR NOT NULL,          -- running | success | failed
+        status VARCHAR NOT NULL,          -- running | success | failed | interrupted (process killed)
         started_at TIMESTAMP NOT NULL,
         finished_at TIMESTAMP,
         duration_s DOUBLE,
@@ -100,7 +100,7 @@ def ensure_state_table(conn: duckdb.DuckDBPyConnection, sync_name: str, fields: 
         f"""CREATE TABLE IF NOT EXISTS {table} (
             __pk VARCHAR NOT NULL,
             __person_id VARCHAR,
-            __row_hash UHUGEINT NOT NULL,
+            __row_hash UBIGINT NOT NULL,
             __created_by_sync BOOLEAN,
             __synced_at TIMESTAMP NOT NULL,
             __run_id VARCHAR NOT NULL

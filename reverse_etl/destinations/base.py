@@ -70,6 +70,7 @@ class DestinationConfig(BaseModel):
     rate_limit_per_s: float | None = Field(None, gt=0)
     rate_limit_burst: float | None = Field(None, ge=1)
     timeout_s: float = Field(30.0, gt=0)
+    max_in_flight: int = Field(1, ge=1, le=16, description="batches sent concurrently (lanes)")
     retry: RetrySettings = RetrySettings()
 
     # ------------------------------------------------------------------ field rules
@@ -117,15 +118,22 @@ class Batch:
     total_rows: int  # rows in this group
     fields: tuple[str, ...]  # mapped destination fields, in mapping order
     op: str  # destination operation: 'upsert' | 'remove' | 'replace'
+    lanes: int = 1  # batches are dealt round-robin to this many sequential lanes (sessions)
     _rows: list[dict[str, Any]] | None = None
 
     @property
+    def lane(self) -> int:
+        return self.index % self.lanes
+
+    @property
     def seq(self) -> int:
-        return self.index + 1
+        """1-based position of this batch within its lane."""
+        return self.index // self.lanes + 1
 
     @property
     def is_last(self) -> bool:
-        return self.index == self.count - 1
+        """The last batch of its lane."""
+        return self.index + self.lanes >= self.count
 
     def _where(self) -> str:
         return f"__group = '{self.group}' AND __batch = {int(self.index)} AND __reject IS NULL"
@@ -146,10 +154,11 @@ class Batch:
         return self._rows
 
     def json_rows(self, fields: tuple[str, ...], missing: str = "") -> tuple[str, int]:
-        """(JSON array of arrays of the given fields, row count), built in SQL: the fast path for big audiences."""
+        """(JSON array of arrays of the given fields, row count), built in SQL: the fast path for big
+        audiences (row order inside a batch is irrelevant, so no sort)."""
         items = ", ".join(f"coalesce(\"f_{f}\", '{missing}')" for f in fields)
         sql = (
-            f"SELECT coalesce(to_json(list([{items}] ORDER BY __pk)), '[]'), count(*) "
+            f"SELECT coalesce(to_json(list([{items}])), '[]'), count(*) "
             f"FROM {self.plan_table} WHERE {self._where()}"
         )
         text, n = self.conn.execute(sql).fetchone()
@@ -216,12 +225,32 @@ class Destination(ABC):  # noqa: B024 - the kinds below declare the abstract met
 
 
 class BatchDestination(Destination):
-    @abstractmethod
-    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
-        """Send one batch; raise after retries are exhausted. `session` persists across a group's batches."""
+    """Sends batches in three steps so HTTP can overlap with warehouse work:
+    `prepare` (main thread, may read the warehouse), `transmit` (a lane thread, HTTP only, never touches
+    DuckDB), `finish` (main thread, turns the answer into a BatchOutcome)."""
 
-    def begin_group(self, group: str, total_rows: int, batches: int) -> dict[str, Any]:
-        return {}
+    def lanes(self, op: str) -> int:
+        """How many batches may be in flight at once (each lane sends its batches in order)."""
+        return 1 if op == "replace" else max(1, self.config.max_in_flight)
+
+    def begin_group(self, group: str, total_rows: int, batches: int, lanes: int) -> list[dict[str, Any]]:
+        """Per-lane session state for one group of batches."""
+        return [{} for _ in range(lanes)]
+
+    @abstractmethod
+    def prepare(self, batch: Batch, session: dict[str, Any]) -> Any:
+        """Build the request(s) for a batch."""
+
+    @abstractmethod
+    def transmit(self, prepared: Any) -> Any:
+        """Send what `prepare` built; raise after retries are exhausted."""
+
+    def finish(self, batch: Batch, prepared: Any, answer: Any) -> BatchOutcome:
+        return answer if isinstance(answer, BatchOutcome) else BatchOutcome()
+
+    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
+        prepared = self.prepare(batch, session)
+        return self.finish(batch, prepared, self.transmit(prepared))
 
 
 class MessageDestination(Destination):

@@ -17,6 +17,7 @@ import re
 from typing import Any, ClassVar, Literal
 
 import httpx
+from pydantic import Field
 
 from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome, DestinationConfig, FieldSpec
 from reverse_etl.errors import DestinationError, RetryableError
@@ -54,6 +55,7 @@ class GoogleConfig(DestinationConfig):
     max_batch_size: ClassVar[int] = 10_000
     default_rate_per_s: ClassVar[float] = 10.0
     supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert"})
+    max_in_flight: int = Field(4, ge=1, le=16)  # Google suggests up to 10 concurrent requests
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (
         ("email",),
         ("phone",),
@@ -141,9 +143,12 @@ class GoogleDataManagerClient(BatchDestination):
             }
         return body
 
-    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
-        rows = batch.rows()
-        path = "/v1/audienceMembers:ingest" if batch.op == "upsert" else "/v1/audienceMembers:remove"
+    def prepare(self, batch: Batch, session: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        return batch.rows(), batch.op
+
+    def transmit(self, prepared: tuple[list[dict[str, Any]], str]) -> BatchOutcome:
+        rows, op = prepared
+        path = "/v1/audienceMembers:ingest" if op == "upsert" else "/v1/audienceMembers:remove"
         outcome = BatchOutcome()
         pending = rows
         # each round drops the members Google named as invalid; bounded by the batch size
@@ -152,7 +157,7 @@ class GoogleDataManagerClient(BatchDestination):
             result = self.sender(type_name="google").request(
                 "POST",
                 path,
-                content=json.dumps(self._body(members, batch.op)).encode(),
+                content=json.dumps(self._body(members, op)).encode(),
                 headers={
                     "Authorization": f"Bearer {self._token.reveal()}",
                     "Content-Type": "application/json",

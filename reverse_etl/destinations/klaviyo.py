@@ -99,13 +99,18 @@ class KlaviyoClient(BatchDestination):
             "Accept": JSONAPI,
         }
 
-    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
-        rows = batch.rows()
-        if batch.op == "remove":
+    def prepare(
+        self, batch: Batch, session: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], tuple[str, ...], str]:
+        return batch.rows(), batch.fields, batch.op
+
+    def transmit(self, prepared: tuple[list[dict[str, Any]], tuple[str, ...], str]) -> BatchOutcome:
+        rows, fields, op = prepared
+        if op == "remove":
             self._remove(rows)
             return BatchOutcome(sent_rows=len(rows))
         outcome = BatchOutcome()
-        self._import(rows, batch.fields, outcome)
+        self._import(rows, fields, outcome)
         return outcome
 
     # ---------------------------------------------------------------- import

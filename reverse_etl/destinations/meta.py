@@ -18,6 +18,7 @@ import random
 from typing import Any, ClassVar, Literal
 
 import httpx
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
     Batch,
@@ -61,6 +62,7 @@ class MetaConfig(DestinationConfig):
     supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert", "replace"})
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("EMAIL",), ("PHONE",), ("EXTERN_ID",), ("MADID",))
     secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+    max_in_flight: int = Field(4, ge=1, le=16)
 
     def field_spec(self, name: str) -> FieldSpec | None:
         return FIELDS.get(name)
@@ -79,9 +81,12 @@ class MetaAudienceClient(BatchDestination):
         super().__init__(config, stats, sync_name)
         self._token: Secret = read_secret(config.token_env, where="destination.token_env")
 
-    def begin_group(self, group: str, total_rows: int, batches: int) -> dict[str, Any]:
-        # session ids are chosen by the caller; a fresh one per run and operation
-        return {"session_id": random.getrandbits(62) + 1, "estimated_num_total": total_rows}
+    def begin_group(self, group: str, total_rows: int, batches: int, lanes: int) -> list[dict[str, Any]]:
+        # one session per lane (each lane sends in batch_seq order); ids are chosen by the caller
+        per_lane = -(-total_rows // lanes)
+        return [
+            {"session_id": random.getrandbits(62) + 1, "estimated_num_total": per_lane} for _ in range(lanes)
+        ]
 
     def _path(self, op: str) -> tuple[str, str]:
         base = f"/{self.config.api_version}/{self.config.audience_id}"
@@ -91,7 +96,7 @@ class MetaAudienceClient(BatchDestination):
             return "DELETE", f"{base}/users"
         return "POST", f"{base}/users"
 
-    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
+    def prepare(self, batch: Batch, session: dict[str, Any]) -> tuple[str, str, bytes, int]:
         schema = list(batch.fields)
         data_json, n_rows = batch.json_rows(batch.fields)
         session_obj = {
@@ -113,18 +118,24 @@ class MetaAudienceClient(BatchDestination):
             + "}"
         )
         method, path = self._path(batch.op)
-        result = self.sender(type_name="meta").request(
+        return method, path, body.encode("utf-8"), n_rows
+
+    def transmit(self, prepared: tuple[str, str, bytes, int]) -> dict[str, Any]:
+        method, path, body, _ = prepared
+        return self.sender(type_name="meta").request(
             method,
             path,
-            content=body.encode("utf-8"),
+            content=body,
             headers={"Content-Type": "application/json"},
             classify=_classify,
             idempotent=True,  # audience membership is a set: a duplicate add or remove changes nothing
         )
-        outcome = BatchOutcome(sent_rows=n_rows)
-        invalid = int(result.get("num_invalid_entries") or 0)
+
+    def finish(self, batch: Batch, prepared: tuple[str, str, bytes, int], answer: Any) -> BatchOutcome:
+        outcome = BatchOutcome(sent_rows=prepared[3])
+        invalid = int(answer.get("num_invalid_entries") or 0)
         if invalid:
-            samples = result.get("invalid_entry_samples") or {}
+            samples = answer.get("invalid_entry_samples") or {}
             sample_values = list(samples) if isinstance(samples, (dict, list)) else []
             hashed = tuple(f for f in batch.fields if f in HASHED_FIELDS or f in ("EXTERN_ID", "MADID"))
             for pk in batch.pks_where_any(hashed, [str(v) for v in sample_values]):

@@ -70,10 +70,15 @@ class WebhookClient(BatchDestination):
         super().__init__(config, stats, sync_name)
         self._secret: Secret = read_secret(config.secret_env, where="destination.secret_env")
 
-    def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
-        rows = batch.rows()
-        records = [{"key": r["__pk"], "fields": {f: r.get(f) for f in batch.fields}} for r in rows]
-        action = "delete" if batch.op == "remove" else "upsert"
+    def prepare(
+        self, batch: Batch, session: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], tuple[str, ...], str]:
+        return batch.rows(), batch.fields, batch.op
+
+    def transmit(self, prepared: tuple[list[dict[str, Any]], tuple[str, ...], str]) -> BatchOutcome:
+        rows, fields, op = prepared
+        records = [{"key": r["__pk"], "fields": {f: r.get(f) for f in fields}} for r in rows]
+        action = "delete" if op == "remove" else "upsert"
         body = json.dumps({"sync": self.sync_name, "action": action, "records": records}).encode()
         timestamp = str(int(time.time()))
         headers = {

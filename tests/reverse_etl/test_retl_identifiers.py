@@ -144,6 +144,12 @@ CORPUS = [
     "true",
     "DENIED",
     "+1 650 253 0000",
+    "a\u00a0b@example.com",
+    "\u2003+84912345678\u2003",
+    "Lê\u2028Văn",
+    "\u3000",
+    "x\u0085",
+    "Ab" * 32,
 ]
 
 
@@ -155,7 +161,8 @@ def test_sql_and_python_agree(name: str) -> None:
         {"r": pd.Series(CORPUS, dtype=object), "s": pd.Series([ids.e164(v) for v in CORPUS], dtype=object)}
     )
     conn.register("corpus", frame)
-    e164_expr = ids.sql_e164_fast("r", "s") if transform.phone else None
-    sql = ids.transform_sql(transform, "r", e164_expr)
-    got = [row[0] for row in conn.execute(f"SELECT {sql} FROM corpus").fetchall()]
+    e164_expr = ids.sql_e164_fast("c", "s") if transform.phone else None
+    sql = ids.transform_sql(transform, "c", e164_expr)
+    query = f"SELECT {sql} FROM (SELECT {ids.sql_clean('r')} AS c, s FROM corpus)"
+    got = [row[0] for row in conn.execute(query).fetchall()]
     assert got == [transform.apply(v) for v in CORPUS]
