@@ -70,10 +70,9 @@ def test_meta_sync_killed_mid_run_then_rerun(tmp_path: Path, meta: MetaStandin, 
     assert run_child_until_killed(db, data, meta, kill_after=3, tmp_path=tmp_path) == -signal.SIGKILL
     with duckdb.connect(str(db)) as conn:
         committed = conn.execute('SELECT count(*) FROM sync."state__meta_crash"').fetchone()[0]
-        # the third batch was applied by Meta but never acknowledged, so it cannot be in state; earlier
-        # batches may or may not have been committed when the process died (sending runs ahead)
-        assert committed % 50 == 0 and committed <= 100
-        assert len(meta.members("EMAIL")) >= 150
+        # the batch Meta applied when the process died was never acknowledged, so it cannot be in state;
+        # batches before it may or may not have been committed yet (sending runs ahead of commits)
+        assert committed % 50 == 0 and len(meta.members("EMAIL")) >= committed + 50
         result = run_sync(conn, sync_from(data))
         assert result.sent_rows == 300 - committed
         expected = {
