@@ -1,3 +1,5 @@
+{#- The account key: the normalized customer id, or the trimmed raw one should normalization reject it. -#}
+{%- set customer_key = "coalesce(" ~ normalize_identifier('customer_id', 'customer_id') ~ ", trim(customer_id))" -%}
 with
 
 source as (
@@ -6,13 +8,12 @@ source as (
 
 latest as (
     -- Snapshots are re-exported: the most recently updated version of an account wins.
-    {{ latest_versions('source', ["coalesce(" ~ normalize_identifier('customer_id', 'customer_id') ~ ", trim(customer_id))"],
-            newest_first=[source_timestamp('updated_at', 'crm_contacts')]) }}
+    {{ latest_versions('source', [customer_key], newest_first=[source_timestamp('updated_at', 'crm_contacts')]) }}
 ),
 
 typed as (
     select
-        coalesce({{ normalize_identifier('customer_id', 'customer_id') }}, trim(customer_id)) as customer_id,
+        {{ customer_key }} as customer_id,
         {{ normalize_email('email') }} as email,
         {{ normalize_phone('phone') }} as phone,
         {{ clean_text('first_name') }} as first_name,
