@@ -9,6 +9,7 @@ person map is written by joining the node table by position, with a hash check t
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -330,11 +331,21 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
     """Read nodes, edges and the previous run's person map into an IdentityGraph."""
     _require_columns(conn, config.nodes_table, NODE_COLUMNS)
     _require_columns(conn, config.edges_table, EDGE_COLUMNS)
-    relation, nodes, index, temps = _base_nodes(conn, config)
+    # DuckDB and pandas' hash tables release the GIL: read the edges on a second connection while the
+    # node hash table is built, then look up both edge ends at once.
+    edge_conn = conn.cursor()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            edges_future = pool.submit(_read_edges, edge_conn, config)
+            relation, nodes, index, temps = _base_nodes(conn, config)
+            edges = edges_future.result()
+            src_future = pool.submit(index.get_indexer, edges["ha"])
+            dst = index.get_indexer(edges["hb"])
+            src = src_future.result()
+    finally:
+        edge_conn.close()
     n_base = len(nodes["h"])
     _check_types(conn, config, relation, nodes["type_code"])
-    edges = _read_edges(conn, config)
-    src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
     extra = pa.table(
         {c: pa.array([], pa.string() if "identifier" in c else pa.timestamp("us")) for c in NODE_COLUMNS}
     )
