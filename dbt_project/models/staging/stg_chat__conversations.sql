@@ -5,7 +5,9 @@ source as (
 ),
 
 latest as (
-    {{ latest_versions('source', ['trim(conversation_id)'], newest_first=[source_timestamp('last_message_at', 'chat_conversations')]) }}
+    -- A conversation is re-exported while it goes on: the version with the latest message wins.
+    {%- set last_message_at = source_timestamp('last_message_at', 'chat_conversations') %}
+    {{ latest_versions('source', ['trim(conversation_id)'], newest_first=[last_message_at]) }}
 ),
 
 typed as (

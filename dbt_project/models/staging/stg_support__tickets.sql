@@ -6,7 +6,8 @@ source as (
 
 latest as (
     -- Tickets are re-exported as they progress: the latest export carries the current status.
-    {{ latest_versions('source', ['trim(ticket_id)'], newest_first=[source_timestamp('resolved_at', 'support_tickets')]) }}
+    {%- set resolved_at = source_timestamp('resolved_at', 'support_tickets') %}
+    {{ latest_versions('source', ['trim(ticket_id)'], newest_first=[resolved_at]) }}
 ),
 
 typed as (
