@@ -338,6 +338,7 @@ class Transform:
     sql: Callable[[str], str]  # normalized SQL from a cleaned SQL expr (phones: from an E.164 expr)
     hashed: bool
     phone: bool = False  # input goes through the E.164 fast/slow path first
+    few_values: bool = False  # names, countries...: computed once per distinct value, then joined
 
     def apply(self, raw: object, default_region: str = DEFAULT_REGION) -> str | None:
         if self.hashed:
@@ -360,13 +361,23 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("google_phone_sha256", google_phone, lambda e: e, hashed=True, phone=True),
         Transform("e164", google_phone, lambda e: e, hashed=False, phone=True),
         Transform("zalo_phone", zalo_phone, sql_strip_plus, hashed=False, phone=True),
-        Transform("meta_name_sha256", _region_free(meta_name), sql_meta_name, hashed=True),
-        Transform("google_name_sha256", _region_free(google_name), sql_google_name, hashed=True),
-        Transform("meta_country_sha256", _region_free(meta_country), sql_meta_country, hashed=True),
-        Transform("region_code", _region_free(region_code), sql_region_code, hashed=False),
-        Transform("meta_compact_sha256", _region_free(meta_compact), sql_meta_compact, hashed=True),
-        Transform("meta_gender_sha256", _region_free(meta_gender), sql_meta_gender, hashed=True),
-        Transform("consent_status", _region_free(consent_status), sql_consent_status, hashed=False),
+        Transform("meta_name_sha256", _region_free(meta_name), sql_meta_name, hashed=True, few_values=True),
+        Transform(
+            "google_name_sha256", _region_free(google_name), sql_google_name, hashed=True, few_values=True
+        ),
+        Transform(
+            "meta_country_sha256", _region_free(meta_country), sql_meta_country, hashed=True, few_values=True
+        ),
+        Transform("region_code", _region_free(region_code), sql_region_code, hashed=False, few_values=True),
+        Transform(
+            "meta_compact_sha256", _region_free(meta_compact), sql_meta_compact, hashed=True, few_values=True
+        ),
+        Transform(
+            "meta_gender_sha256", _region_free(meta_gender), sql_meta_gender, hashed=True, few_values=True
+        ),
+        Transform(
+            "consent_status", _region_free(consent_status), sql_consent_status, hashed=False, few_values=True
+        ),
     )
 }
 

@@ -132,12 +132,33 @@ def _load_phone_map(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
         )
 
 
+def _load_value_maps(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> list[str]:
+    """Few-valued fields (names, country...) are normalized and hashed once per distinct value."""
+    tables = []
+    for i, f in enumerate(cfg.mapping):
+        transform = TRANSFORMS[cfg.field_rule(f).transform]
+        if not transform.few_values or transform.phone:
+            continue
+        table = f"__sen_vmap{i}"
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT c, {transform_sql(transform, "c")} AS f
+            FROM (SELECT DISTINCT {sql_clean(q("r_" + f))} AS c FROM {_CHANGED}) WHERE c IS NOT NULL"""
+        )
+        tables.append(table)
+    return tables
+
+
 def _field_exprs(cfg: SyncConfig, alias: str) -> tuple[list[str], list[str]]:
-    """(select expressions for f_<field> over cleaned columns c_<field>, LEFT JOINs for the phone map)."""
+    """(select expressions for f_<field> over cleaned columns c_<field>, LEFT JOINs for lookup tables)."""
     selects, joins = [], []
     for i, f in enumerate(cfg.mapping):
         transform = TRANSFORMS[cfg.field_rule(f).transform]
         clean = f"{alias}.{q('c_' + f)}"
+        if transform.few_values and not transform.phone:
+            joins.append(f"LEFT JOIN __sen_vmap{i} __vm{i} ON __vm{i}.c = {clean}")
+            selects.append(f"__vm{i}.f AS {q('f_' + f)}")
+            continue
         e164_expr = None
         if transform.phone:
             pm = f"__pm{i}"
@@ -182,50 +203,73 @@ def build_plan(
         WHERE __pk IS NULL OR n > 1"""
     )
     summary.invalid_keys = int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM {_BADPK}").fetchone()[0])
-    good_src = f"(SELECT * FROM ({src}) s WHERE s.__pk IS NOT NULL AND s.__pk NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL))"
+    bad_filter = (
+        f" AND s.__pk NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)"
+        if summary.invalid_keys
+        else ""
+    )
+    good_src = f"(SELECT * FROM ({src}) s WHERE s.__pk IS NOT NULL{bad_filter})"
 
     replace = cfg.mode == "replace"
+    # one pass over source and state: added, changed and removed keys together
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-        SELECT s.*, CASE WHEN st.__pk IS NULL THEN 'add' ELSE 'change' END AS __op,
+        SELECT s.*, coalesce(s.__pk, st.__pk) AS __key,
+               CASE WHEN s.__pk IS NULL THEN 'remove' WHEN st.__pk IS NULL THEN 'add' ELSE 'change' END AS __op,
                st.__created_by_sync AS __prev_created
-        FROM {good_src} s LEFT JOIN {state} st ON st.__pk = s.__pk
-        WHERE st.__pk IS NULL OR st.__row_hash <> s.__row_hash"""
+        FROM {good_src} s FULL OUTER JOIN (SELECT __pk, __row_hash, __created_by_sync FROM {state}) st
+          ON st.__pk = s.__pk
+        WHERE s.__pk IS NULL OR st.__pk IS NULL OR st.__row_hash <> s.__row_hash"""
     )
     summary.source_rows = int(conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])
     counts = dict(conn.execute(f"SELECT __op, count(*) FROM {_CHANGED} GROUP BY 1").fetchall())
     summary.added, summary.changed = int(counts.get("add", 0)), int(counts.get("change", 0))
+    summary.removed = int(counts.get("remove", 0))
     # rows that left the audience, with their last acknowledged values from state
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
-        SELECT st.* FROM {state} st ANTI JOIN {good_src} s ON s.__pk = st.__pk"""
+        SELECT st.* FROM {state} st SEMI JOIN (SELECT __key FROM {_CHANGED} WHERE __op = 'remove') c
+          ON c.__key = st.__pk"""
     )
-    summary.removed = int(conn.execute(f"SELECT count(*) FROM {_REMOVED}").fetchone()[0])
+    if summary.removed:
+        conn.execute(f"DELETE FROM {_CHANGED} WHERE __op = 'remove'")
     summary.unchanged = summary.source_rows - summary.invalid_keys - summary.added - summary.changed
 
     if replace and (summary.added or summary.changed or summary.removed):
         # replace-all sends the whole audience in one session whenever anything changed
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT s.*, 'replace' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created FROM {good_src} s"""
+            SELECT s.*, s.__pk AS __key, 'replace' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created
+            FROM {good_src} s"""
         )
 
-    _load_phone_map(conn, cfg)
-    selects, joins = _field_exprs(cfg, "b")
-    clean_cols = ", ".join(q("c_" + f) for f in cfg.mapping)
-    cleaned = ", ".join(f"{sql_clean(q('r_' + f))} AS {q('c_' + f)}" for f in cfg.mapping)
-    # layered so each column is cleaned once and each transform computed once per row
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE __sen_prepared AS
-        SELECT * EXCLUDE ({clean_cols}) FROM (
-            SELECT *, {_reject_sql(cfg)} AS __reject FROM (
-                SELECT b.__op, b.__pk, b.__person_id, b.__row_hash, b.__prev_created, {clean_cols},
-                       {", ".join(selects)}
-                FROM (SELECT __op, __pk, __person_id, __row_hash, __prev_created, {cleaned} FROM {_CHANGED}) b
-                {" ".join(joins)}
-            )
-        )"""
-    )
+    pending = int(conn.execute(f"SELECT count(*) FROM {_CHANGED}").fetchone()[0])
+    value_maps: list[str] = []
+    if pending:
+        _load_phone_map(conn, cfg)
+        value_maps = _load_value_maps(conn, cfg)
+        selects, joins = _field_exprs(cfg, "b")
+        clean_cols = ", ".join(q("c_" + f) for f in cfg.mapping)
+        cleaned = ", ".join(f"{sql_clean(q('r_' + f))} AS {q('c_' + f)}" for f in cfg.mapping)
+        # layered so each column is cleaned once and each transform computed once per row
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __sen_prepared AS
+            SELECT * EXCLUDE ({clean_cols}) FROM (
+                SELECT *, {_reject_sql(cfg)} AS __reject FROM (
+                    SELECT b.__op, b.__pk, b.__person_id, b.__row_hash, b.__prev_created, {clean_cols},
+                           {", ".join(selects)}
+                    FROM (SELECT __op, __pk, __person_id, __row_hash, __prev_created, {cleaned} FROM {_CHANGED}) b
+                    {" ".join(joins)}
+                )
+            )"""
+        )
+    else:
+        # nothing to prepare (DuckDB's optimizer also trips over these expressions on an empty input)
+        f_defs = ", ".join(f"{q('f_' + f)} VARCHAR" for f in cfg.mapping)
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __sen_prepared (__op VARCHAR, __pk VARCHAR, __person_id VARCHAR,
+                __row_hash UBIGINT, __prev_created BOOLEAN, {f_defs}, __reject VARCHAR)"""
+        )
 
     f_cols = ", ".join(q("f_" + f) for f in cfg.mapping)
     match_fields = sorted({f for g in cfg.destination.match_groups for f in g if f in cfg.mapping})
@@ -271,7 +315,7 @@ def build_plan(
             SELECT * REPLACE (CASE WHEN __group = 'add' THEN __reject END AS __reject), NULL
             FROM ({grouped}) WHERE __group = 'skip' OR __reject IS NOT NULL"""
         )
-    for name in (_CHANGED, "__sen_prepared", _REMOVED):
+    for name in (_CHANGED, "__sen_prepared", _REMOVED, *value_maps):
         conn.execute(f"DROP TABLE IF EXISTS {name}")
     summary.rejected = summary.invalid_keys + int(
         conn.execute(f"SELECT count(*) FROM {PLAN} WHERE __reject IS NOT NULL").fetchone()[0]
