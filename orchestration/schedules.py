@@ -8,8 +8,12 @@ on a laptop does not start builds by itself; in production set it, or switch the
 """
 
 import os
+from collections.abc import Iterable
+from datetime import datetime
 
 import dagster as dg
+
+from orchestration.partitions import main_run_partition_key
 
 WAREHOUSE_TAG = {"sen/warehouse": "write"}
 DAILY_CRON = "0 2 * * *"
@@ -28,7 +32,23 @@ sen_all_job = dg.define_asset_job(
     tags=WAREHOUSE_TAG,
 )
 
-daily_schedule = dg.ScheduleDefinition(
+
+def run_partition_key(
+    repository: dg.RepositoryDefinition, keys: Iterable[dg.AssetKey], reference: datetime | None
+) -> str | None:
+    """The daily partition a run of these assets processes, or None when none of them is partitioned.
+
+    The event-sized dbt models are daily-partitioned (orchestration/partitions.py, docs/incremental.md): a
+    main run processes the last complete UTC day before the reference time, plus everything loaded since
+    their last run. A fixed CDP_AS_OF wins over the reference (a demo, a replay), as it does for the run.
+    """
+    graph = repository.asset_graph
+    if not any(graph.get(k).partitions_def is not None for k in keys if graph.has(k)):
+        return None
+    return main_run_partition_key(None if os.environ.get("CDP_AS_OF") else reference)
+
+
+@dg.schedule(
     name="sen_daily",
     job=sen_all_job,
     cron_schedule=DAILY_CRON,
@@ -36,6 +56,14 @@ daily_schedule = dg.ScheduleDefinition(
     default_status=automation_default_status(),
     description="Full build every night at 02:00 Vietnam time (after the nightly exports land).",
 )
+def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    repository = context.repository_def
+    keys = repository.asset_graph.get_all_asset_keys()
+    return dg.RunRequest(
+        partition_key=run_partition_key(repository, keys, context.scheduled_execution_time),
+        tags={**WAREHOUSE_TAG, "sen/trigger": "sen_daily"},
+    )
+
 
 jobs = [sen_all_job]
 schedules = [daily_schedule]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.schedules import WAREHOUSE_TAG, automation_default_status, sen_all_job
+from orchestration.schedules import WAREHOUSE_TAG, automation_default_status, run_partition_key, sen_all_job
 from sen import config
 from sen.contracts import load_contract
 from sen.ingest.readers import accepted_file
@@ -94,6 +94,8 @@ def new_data_files(context: dg.SensorEvaluationContext):
         run_key=run_key_for(current, changed),
         asset_selection=sorted(keys, key=lambda k: k.path),
         asset_check_keys=sorted(checks, key=lambda k: (k.asset_key.path, k.name)),
+        # The event-sized dbt models are daily-partitioned: the run takes the last complete day.
+        partition_key=run_partition_key(context.repository_def, keys, datetime.now(UTC)),
         tags={**WAREHOUSE_TAG, "sen/trigger": "new_data_files", "sen/sources": ",".join(sources)[:200]},
     )
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 
 from orchestration.assets.ingestion import build_ingestion_asset
 from orchestration.checks.raw_quality import build_raw_quality_check
+from orchestration.partitions import daily_event_partitions
 from orchestration.resources import Warehouse
 from orchestration.schedules import daily_schedule, sen_all_job
 from orchestration.sensors import (
@@ -32,12 +35,23 @@ def stg_orders() -> None:
     """Stands in for the dbt models downstream of raw.orders."""
 
 
-def small_defs(tmp_path: Path) -> dg.Definitions:
+@dg.asset(
+    key=["intermediate", "int_events_daily"],
+    deps=[dg.AssetKey(["raw", "events"])],
+    partitions_def=daily_event_partitions,
+)
+def int_events_daily() -> None:
+    """Stands in for the daily-partitioned, event-sized dbt models."""
+
+
+def small_defs(tmp_path: Path, partitioned: bool = False) -> dg.Definitions:
+    extra = [build_ingestion_asset(SOURCES["events"]), int_events_daily] if partitioned else []
     return dg.Definitions(
         assets=[
             build_ingestion_asset(SOURCES["orders"]),
             build_ingestion_asset(SOURCES["stores"]),
             stg_orders,
+            *extra,
         ],
         asset_checks=[build_raw_quality_check(SOURCES["orders"]), build_raw_quality_check(SOURCES["stores"])],
         jobs=[sen_all_job],
@@ -78,6 +92,27 @@ def test_daily_schedule_builds_everything_at_two_in_vietnam():
     assert daily_schedule.execution_timezone == "Asia/Ho_Chi_Minh"
     assert daily_schedule.job_name == "sen_all"
     assert daily_schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # unless CDP_AUTOMATION=on
+
+
+def test_schedule_runs_the_last_complete_day_when_the_graph_is_partitioned(tmp_path, monkeypatch):
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    fired = datetime(2026, 11, 23, 2, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))  # 2026-11-22 19:00 UTC
+    with dg.instance_for_test() as instance:
+        plain = dg.build_schedule_context(
+            instance, fired, repository_def=small_defs(tmp_path).get_repository_def()
+        )
+        (request,) = daily_schedule.evaluate_tick(plain).run_requests
+        assert request.partition_key is None and request.tags["sen/warehouse"] == "write"
+        repo = small_defs(tmp_path, partitioned=True).get_repository_def()
+        (request,) = daily_schedule.evaluate_tick(
+            dg.build_schedule_context(instance, fired, repository_def=repo)
+        ).run_requests
+        assert request.partition_key == "2026-11-21"
+        monkeypatch.setenv("CDP_AS_OF", "2026-06-01T00:00:00Z")  # a fixed reference time wins
+        (request,) = daily_schedule.evaluate_tick(
+            dg.build_schedule_context(instance, fired, repository_def=repo)
+        ).run_requests
+        assert request.partition_key == "2026-05-31"
 
 
 def test_sen_all_job_selects_every_asset_and_check(tmp_path):
@@ -126,6 +161,19 @@ def test_new_files_trigger_once_with_their_sources_and_downstream(tmp_path, env)
     assert request2.run_key != request.run_key
     assert request2.tags["sen/sources"] == "orders,stores"
     assert dg.AssetKey(["raw", "stores"]) in request2.asset_selection
+
+
+def test_new_event_files_run_with_a_partition_key(tmp_path, env, monkeypatch):
+    monkeypatch.setenv("CDP_AS_OF", "2026-06-01T00:00:00Z")
+    defs = small_defs(tmp_path, partitioned=True)
+    put(env, "events/2026-05-31.jsonl", "{}\n")
+    result, cursor = tick(defs, None, dg.DagsterInstance.ephemeral())
+    (request,) = result.run_requests
+    assert request.partition_key == "2026-05-31"
+    assert dg.AssetKey(["intermediate", "int_events_daily"]) in request.asset_selection
+    put(env, "stores/stores.csv", "store_id,name\n")
+    result, _ = tick(defs, cursor, dg.DagsterInstance.ephemeral())
+    assert result.run_requests[0].partition_key is None  # nothing partitioned downstream of stores
 
 
 def test_files_still_being_written_wait_for_the_next_tick(tmp_path, env):
