@@ -10,6 +10,7 @@ import base64
 import math
 import os
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from sen import config
 from sen.clv import pipeline
 from sen.clv.model import DEFAULT_MIN_REPEAT_BUYERS
 
-VALUE_GROUP = "value"
+VALUE_GROUP = "marts"  # the tables live in the marts schema, next to the dbt marts
 ORDERS_KEY = dg.AssetKey(["marts", "orders"])
 CUSTOMER_CLV_KEY = dg.AssetKey(["marts", "customer_clv"])
 MODEL_FITS_KEY = dg.AssetKey(["marts", "clv_model_fits"])
@@ -37,6 +38,20 @@ DEFAULT_DISCOUNT_RATE = 0.1
 # Purchase occasions are calendar days of the business (same-day orders are one occasion), as in marts.orders.
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
+# Fit-record fields that hold text; other empty fields are numbers (the parameters of a model not fitted).
+FIT_TEXT_COLUMNS = frozenset(
+    {
+        "fit_id",
+        "dagster_run_id",
+        "fit_status",
+        "purchase_model",
+        "spend_model",
+        "time_unit",
+        "notes",
+        "as_of",
+        "timezone",
+    }
+)
 # Purchases: orders of known persons that were not refunded in full (marts.orders already drops cancelled,
 # voided, test and erased orders).
 ORDERS_SQL = """
@@ -100,13 +115,30 @@ def read_orders(conn: duckdb.DuckDBPyConnection, as_of: datetime) -> pd.DataFram
     return conn.execute(ORDERS_SQL, [cutoff]).df()
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def typed_select(
+    conn: duckdb.DuckDBPyConnection, relation: str, types: Mapping[str, str] | None = None
+) -> str:
+    """A select list casting every column of ``relation``: to ``types[column]`` if given, else to its inferred
+    type, and all-null columns (pandas cannot tell their type) to VARCHAR rather than DuckDB's NULL type."""
+    types = types or {}
+    described = conn.execute(f"select column_name, column_type from (describe {relation})").fetchall()
+    parts = []
+    for column, inferred in described:
+        target = types.get(column) or ("VARCHAR" if inferred.strip('"') == "NULL" else inferred)
+        parts.append(f'cast("{column}" as {target}) as "{column}"')
+    return ", ".join(parts)
+
+
+def replace_table(
+    conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, types: Mapping[str, str] | None = None
+) -> None:
     """Swap ``marts.<table>`` for ``frame`` in one transaction, so readers never see a half-written table."""
     conn.execute("create schema if not exists marts")
     conn.register("_frame", frame)
     try:
+        select = typed_select(conn, "_frame", types)
         conn.execute("begin transaction")
-        conn.execute(f'create or replace table marts."{table}" as select * from _frame')
+        conn.execute(f'create or replace table marts."{table}" as select {select} from _frame')
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
@@ -115,18 +147,34 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
         conn.unregister("_frame")
 
 
-def append_row(conn: duckdb.DuckDBPyConnection, table: str, row: dict[str, Any]) -> int:
+def fit_row_types(row: Mapping[str, Any]) -> dict[str, str]:
+    """Column types for the empty values of a fit row (heuristic fits leave the model parameters empty)."""
+    types = {}
+    for key, value in row.items():
+        if value is None:
+            if key.endswith("_converged"):
+                types[key] = "BOOLEAN"
+            elif key in FIT_TEXT_COLUMNS:
+                types[key] = "VARCHAR"
+            else:
+                types[key] = "DOUBLE"
+    return types
+
+
+def append_row(conn: duckdb.DuckDBPyConnection, table: str, row: Mapping[str, Any]) -> int:
     """Append one row by column name, adding columns the table does not have yet; returns the row count."""
-    frame = pd.DataFrame([row])
+    frame = pd.DataFrame([dict(row)])
     conn.execute("create schema if not exists marts")
     conn.register("_row", frame)
     try:
+        select = typed_select(conn, "_row", fit_row_types(row))
+        conn.execute(f"create or replace temp view _typed_row as select {select} from _row")
         exists = conn.execute(
             "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?",
             [table],
         ).fetchall()[0][0]
         if not exists:
-            conn.execute(f'create table marts."{table}" as select * from _row')
+            conn.execute(f'create table marts."{table}" as select * from _typed_row')
         else:
             have = {
                 r[0]
@@ -136,13 +184,16 @@ def append_row(conn: duckdb.DuckDBPyConnection, table: str, row: dict[str, Any])
                     [table],
                 ).fetchall()
             }
-            types = dict(conn.execute("select column_name, column_type from (describe _row)").fetchall())
+            types = dict(
+                conn.execute("select column_name, column_type from (describe _typed_row)").fetchall()
+            )
             for column in frame.columns:
                 if column not in have:
                     conn.execute(f'alter table marts."{table}" add column "{column}" {types[column]}')
-            conn.execute(f'insert into marts."{table}" by name select * from _row')
+            conn.execute(f'insert into marts."{table}" by name select * from _typed_row')
         return int(conn.execute(f'select count(*) from marts."{table}"').fetchall()[0][0])
     finally:
+        conn.execute("drop view if exists _typed_row")
         conn.unregister("_row")
 
 

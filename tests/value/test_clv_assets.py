@@ -207,3 +207,28 @@ def test_erasure_check_flags_a_scored_erased_person(warehouse_with, orders):
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["no_erased_persons"].passed is False
     assert checks["no_erased_persons"].metadata["erased_persons_scored"].value == 1
+
+
+def test_no_orders_gives_typed_empty_tables_and_later_fits_append(warehouse_with, orders):
+    path = warehouse_with(orders.head(0))
+    run(clv_assets, path)
+    types = dict(query(path, "select column_name, column_type from (describe marts.customer_clv)").values)
+    assert (
+        types["person_id"] == "VARCHAR" and types["fallback_reason"] == "VARCHAR" and types["clv"] == "DOUBLE"
+    )
+    assert len(query(path, "select * from marts.customer_clv")) == 0
+    assert len(query(path, "select * from marts.clv_backtest")) == 0
+
+    # The first fit had no parameters; a later real fit still appends its numbers to the same table.
+    conn = duckdb.connect(str(path))
+    try:
+        conn.register("_orders", orders)
+        conn.execute("insert into marts.orders by name select * from _orders")
+    finally:
+        conn.close()
+    run([clv_fit_and_score], path)
+    fits = query(
+        path, "select fit_status, bgnbd_r, notes from marts.clv_model_fits order by fitted_at, fit_status"
+    )
+    assert sorted(fits["fit_status"]) == ["heuristic", "mle"]
+    assert fits["bgnbd_r"].notna().sum() == 1
