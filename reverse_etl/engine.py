@@ -123,7 +123,9 @@ def run_sync(
             run.record_dry_run()
         else:
             _register(conn, cfg, run.state, started)
-            run.commit_skipped()
+            skipped = (summary.ops or {}).get(("skip", -1), {})
+            if skipped:
+                run.commit_skipped()
             if isinstance(client, BatchDestination):
                 run.send_batches(client, summary, hooks)
             elif isinstance(client, MessageDestination):
@@ -253,7 +255,6 @@ class _Run:
         self.state = ""
         f_cols = [q("f_" + f) for f in cfg.mapping]
         self._f_list = ", ".join(f_cols)
-        self._f_set = ", ".join(f"{c} = p.{c}" for c in f_cols)
 
     # ------------------------------------------------------------------ planning results
     def apply_summary(self, s: PlanSummary) -> None:
@@ -299,11 +300,14 @@ class _Run:
                 f"DELETE FROM {self.state} WHERE __pk IN "
                 f"(SELECT __pk FROM {PLAN} WHERE __group = 'skip' AND __op = 'remove')",
             )
+            skipped = f"FROM {PLAN} p WHERE p.__group = 'skip' AND p.__op = 'change'"
+            _x(c, f"DELETE FROM {self.state} WHERE __pk IN (SELECT p.__pk {skipped})")
             _x(
                 c,
-                f"""UPDATE {self.state} SET __person_id = p.__person_id, __row_hash = p.__row_hash,
-                    __synced_at = $now, __run_id = $run, {self._f_set}
-                FROM {PLAN} p WHERE p.__pk = {self.state}.__pk AND p.__group = 'skip' AND p.__op = 'change'""",
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                SELECT p.__pk, p.__person_id, p.__row_hash, p.__prev_created, $now, $run, {self._f_list}
+                {skipped}""",
                 {"now": self.now, "run": self.result.run_id},
             )
 
@@ -438,12 +442,20 @@ class _Run:
                     params,
                 )
             if ops.get("change"):
+                # delete + insert: far cheaper in DuckDB than an UPDATE joined against the whole state
                 _x(
                     c,
-                    f"""UPDATE {self.state} SET __person_id = p.__person_id, __row_hash = p.__row_hash,
-                        __synced_at = $now, __run_id = $run, {self._f_set},
-                        __created_by_sync = coalesce({self.state}.__created_by_sync, {created_expr})
-                    FROM {PLAN} p WHERE p.__pk = {self.state}.__pk AND {in_batch} AND p.__op = 'change'""",
+                    f"DELETE FROM {self.state} WHERE __pk IN "
+                    f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change')",
+                    params,
+                )
+                _x(
+                    c,
+                    f"""INSERT INTO {self.state}
+                        (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                    SELECT p.__pk, p.__person_id, p.__row_hash, coalesce(p.__prev_created, {created_expr}),
+                           $now, $run, {self._f_list}
+                    FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change'""",
                     params,
                 )
             if ops.get("add") and getattr(self.cfg.destination, "contact_on_add", False):

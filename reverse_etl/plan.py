@@ -48,7 +48,8 @@ class PlanSummary:
     rejected: int = 0  # rows failing validation before sending (incl. invalid keys)
     to_send: dict[str, int] | None = None  # rows per group that will be sent
     batches: dict[str, int] | None = None
-    ops: dict[tuple[str, int], dict[str, int]] | None = None  # (group, batch) -> {op: rows}: skips no-op SQL
+    # (group, batch) -> {op: rows}, batch -1 for unsent rows: lets the engine skip statements with no rows
+    ops: dict[tuple[str, int], dict[str, int]] | None = None
 
 
 def q(identifier: str) -> str:
@@ -322,9 +323,9 @@ def build_plan(
     )
     summary.ops = {}
     for g, b, op, n in conn.execute(
-        f"SELECT __group, __batch, __op, count(*) FROM {PLAN} WHERE __batch IS NOT NULL GROUP BY ALL"
+        f"SELECT __group, __batch, __op, count(*) FROM {PLAN} GROUP BY ALL"
     ).fetchall():
-        summary.ops.setdefault((g, int(b)), {})[op] = int(n)
+        summary.ops.setdefault((g, -1 if b is None else int(b)), {})[op] = int(n)
     summary.to_send = {g: n for g, n in placed.items() if n}
     summary.batches = {g: (n + size - 1) // size for g, n in placed.items() if n}
     return summary
