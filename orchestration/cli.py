@@ -25,6 +25,7 @@ def build(selection: str | None = None) -> int:
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.partitions import main_run_partition_key
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.get_implicit_global_asset_job_def()
@@ -32,8 +33,11 @@ def build(selection: str | None = None) -> int:
         job = job.get_subset(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         )
+    # The event-sized dbt models are daily-partitioned: a run processes the last complete day before CDP_AS_OF
+    # and everything loaded since the last run (docs/incremental.md).
+    partition_key = main_run_partition_key() if job.partitions_def is not None else None
     started = time.perf_counter()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
     elapsed = time.perf_counter() - started
     print_summary(elapsed, result.success)
     return 0 if result.success else 1
@@ -66,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="materialize every asset (or a selection) into the warehouse")
     build_cmd.add_argument("--select", help="Dagster asset selection, e.g. 'key:raw/*' or 'group:marts'")
+    build_cmd.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental dbt models from raw (same as CDP_FULL_REFRESH=1)",
+    )
     args = parser.parse_args(argv)
     if args.command == "build":
+        if args.full_refresh:
+            os.environ["CDP_FULL_REFRESH"] = "1"
         return build(args.select)
     return 2
 

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets.clv import clv_assets
-from orchestration.assets.dbt import sen_dbt_models
+from orchestration.assets.dbt import dbt_assets_defs
 from orchestration.assets.identity import identity_assets, identity_checks
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.checks import raw_quality_checks
@@ -19,7 +19,7 @@ from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 from orchestration.serving import build_serving_asset
 
-all_assets = [*ingestion_assets, sen_dbt_models, *identity_assets, *clv_assets]
+all_assets = [*ingestion_assets, *dbt_assets_defs, *identity_assets, *clv_assets]
 # Last: its upstream is every marts/audiences/identity-KPI asset defined above.
 all_assets.append(build_serving_asset(all_assets))
 

@@ -1,13 +1,37 @@
-"""dbt models as Dagster assets; dbt sources resolve to the ingestion and Python assets upstream."""
+"""dbt models as Dagster assets; dbt sources resolve to the ingestion and Python assets upstream.
 
-from collections.abc import Mapping
+Two blocks, one graph (docs/incremental.md):
+- `sen_dbt_incremental`: the event-sized incremental models (tag `event_sized`), daily-partitioned by event
+  day with a single-run backfill policy. Without a partition (the main job, the daily schedule, the file
+  sensor) they process what was loaded since their last run; a partition or a range also recomputes those
+  days (dbt vars `min_date`, `max_date`, with `lookback_days` more before).
+- `sen_dbt_models`: every other model, seed and snapshot, unpartitioned (including stateful incremental
+  models such as segment membership history, which are not about event days).
+
+A full refresh (`dbt build --full-refresh`) is one flag: run config `full_refresh: true` on either block, or
+the environment variable CDP_FULL_REFRESH=1 for every dbt step of a run.
+"""
+
+import json
+import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import dbt_project
-from sen import config
+from orchestration.partitions import context_window_vars, daily_event_partitions
+from sen import config as sen_config
+
+# Incremental models whose rows are events (one row per event or per identifier of an event): the ones that
+# grow with traffic and that a day of event time partitions meaningfully.
+INCREMENTAL_SELECTION = "config.materialized:incremental,tag:event_sized"
+# dbt's default (eager) runs a test as soon as one of its parents is selected. The dbt blocks run in several
+# steps around the Python assets (identity, CLV), so a relationships test could run before its other parent
+# exists; "buildable" runs it in the step where all its parents are built.
+INDIRECT_SELECTION = "buildable"
+TRUE_VALUES = ("1", "true", "yes", "on")
 
 
 class SenDbtTranslator(DagsterDbtTranslator):
@@ -20,16 +44,57 @@ class SenDbtTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "dbt"
 
 
-def dbt_vars() -> str:
-    import json
+class DbtBuildConfig(dg.Config):
+    """Run config of a dbt block."""
 
-    return json.dumps({"as_of": config.as_of_sql_literal()})
+    full_refresh: bool = False  # rebuild incremental models from raw (`dbt build --full-refresh`)
+
+
+def full_refresh_requested(run_config: DbtBuildConfig) -> bool:
+    return run_config.full_refresh or os.environ.get("CDP_FULL_REFRESH", "").strip().lower() in TRUE_VALUES
+
+
+def dbt_vars(extra: Mapping[str, str] | None = None) -> str:
+    """The --vars of every dbt invocation: the reference time, plus a partition window if any."""
+    return json.dumps({"as_of": sen_config.as_of_sql_literal(), **(extra or {})})
+
+
+def build_args(run_config: DbtBuildConfig, extra_vars: Mapping[str, str] | None = None) -> list[str]:
+    args = ["build", "--vars", dbt_vars(extra_vars)]
+    if full_refresh_requested(run_config):
+        args.append("--full-refresh")
+    return args
+
+
+def run_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.Output]:
+    # dagster-dbt reads this before each invocation (and may still override it to run chosen checks only).
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", INDIRECT_SELECTION)
+    context.log.info(f"dbt {' '.join(args)}")
+    yield from dbt.cli(args, context=context).stream()
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
+    select=INCREMENTAL_SELECTION,
+    dagster_dbt_translator=SenDbtTranslator(),
+    name="sen_dbt_incremental",
+    partitions_def=daily_event_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def sen_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    yield from run_dbt(context, dbt, build_args(config, context_window_vars(context)))
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    exclude=INCREMENTAL_SELECTION,
     dagster_dbt_translator=SenDbtTranslator(),
     name="sen_dbt_models",
 )
-def sen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build", "--vars", dbt_vars()], context=context).stream()
+def sen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    yield from run_dbt(context, dbt, build_args(config))
+
+
+dbt_assets_defs = [sen_dbt_incremental, sen_dbt_models]

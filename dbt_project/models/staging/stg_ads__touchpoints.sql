@@ -1,7 +1,18 @@
+{#- Incremental (docs/incremental.md): event-sized, so a run types only the raw rows loaded since the last run
+    (plus a partition window, if given); a row loaded again replaces the stored one by touchpoint_id. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='touchpoint_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['event_sized'],
+) }}
+
 with
 
 source as (
     select * from {{ source('raw', 'ad_touchpoints') }}
+    where {{ incremental_batch(source_timestamp('occurred_at', 'ad_touchpoints')) }}
 ),
 
 latest as (

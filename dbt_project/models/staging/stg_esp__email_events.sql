@@ -1,7 +1,18 @@
+{#- Incremental (docs/incremental.md): event-sized, so a run types only the raw rows loaded since the last run
+    (plus a partition window, if given); a row loaded again replaces the stored one by event_id. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['event_sized'],
+) }}
+
 with
 
 source as (
     select * from {{ source('raw', 'email_events') }}
+    where {{ incremental_batch(source_timestamp('occurred_at', 'email_events')) }}
 ),
 
 latest as (

@@ -1,12 +1,21 @@
 {#- Segment-spec tracking events (web analytics.js and the mobile SDKs), one row per messageId.
     Materialized, unlike the other staging models: it is the largest source, JSON parsing and identifier normalization
     (Python UDFs) are its main cost, and four models read it. -#}
-{{ config(materialized='table') }}
+{#- Incremental (docs/incremental.md): a run parses only the raw rows loaded since the last run (plus a partition
+    window, if given); a message loaded again replaces the stored one by event_id, as the latest load wins. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['event_sized'],
+) }}
 
 with
 
 source as (
     select * from {{ source('raw', 'events') }}
+    where {{ incremental_batch(source_timestamp('timestamp', 'events')) }}
 ),
 
 latest as (

@@ -2,46 +2,65 @@
     identifier_value). Identifiers are normalized in staging (sen.normalize), so junk never gets here. Each
     source contributes one row per record with one column per identifier type, then one unpivot (a cross join
     with the type list, a single scan of each source) turns the columns into rows. -#}
+{#- Incremental (docs/incremental.md): each source contributes only the records loaded since the last run (its
+    staging `_loaded_at`, kept here as the watermark); a record seen again replaces all its rows. -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['record_source', 'record_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['event_sized'],
+) }}
 with
 
 events as (
     select * from {{ ref('stg_tracking__events') }}
+    where {{ incremental_batch('occurred_at', watermark_where="record_source = 'events'") }}
 ),
 
 crm_contacts as (
     select * from {{ ref('stg_crm__contacts') }}
+    where {{ incremental_batch('created_at', watermark_where="record_source = 'crm'") }}
 ),
 
 orders as (
     select * from {{ ref('stg_shop__orders') }}
+    where {{ incremental_batch('created_at', watermark_where="record_source = 'orders'") }}
 ),
 
 pos_transactions as (
     select * from {{ ref('stg_pos__transactions') }}
+    where {{ incremental_batch('transacted_at', watermark_where="record_source = 'pos'") }}
 ),
 
 chat_conversations as (
     select * from {{ ref('stg_chat__conversations') }}
+    where {{ incremental_batch('started_at', watermark_where="record_source = 'chat'") }}
 ),
 
 support_tickets as (
     select * from {{ ref('stg_support__tickets') }}
+    where {{ incremental_batch('created_at', watermark_where="record_source = 'support'") }}
 ),
 
 survey_responses as (
     select * from {{ ref('stg_surveys__responses') }}
+    where {{ incremental_batch('responded_at', watermark_where="record_source = 'surveys'") }}
 ),
 
 consent_changes as (
     select * from {{ ref('stg_privacy__consent_changes') }}
+    where {{ incremental_batch('changed_at', watermark_where="record_source = 'consent'") }}
 ),
 
 erasure_requests as (
     select * from {{ ref('stg_privacy__erasure_requests') }}
+    where {{ incremental_batch('requested_at', watermark_where="record_source = 'erasure'") }}
 ),
 
 email_events as (
     select * from {{ ref('stg_esp__email_events') }}
+    where {{ incremental_batch('occurred_at', watermark_where="record_source = 'email_events'") }}
 ),
 
 records as (
@@ -56,7 +75,8 @@ records as (
         anonymous_id,
         device_id,
         push_token,
-        cast(null as {{ dbt.type_string() }}) as platform_user_id
+        cast(null as {{ dbt.type_string() }}) as platform_user_id,
+        _loaded_at
     from events
 
     union all
@@ -73,7 +93,8 @@ records as (
         null as anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from crm_contacts
 
     union all
@@ -89,7 +110,8 @@ records as (
         anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from orders
     -- Staff test orders reuse a handful of identifiers and would glue unrelated people together.
     where not is_test
@@ -107,7 +129,8 @@ records as (
         null as anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from pos_transactions
 
     union all
@@ -124,7 +147,8 @@ records as (
         null as device_id,
         null as push_token,
         -- Qualified by platform ('zalo:123'): ids of different platforms are different people.
-        platform_user_key as platform_user_id
+        platform_user_key as platform_user_id,
+        _loaded_at
     from chat_conversations
 
     union all
@@ -140,7 +164,8 @@ records as (
         null as anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from support_tickets
 
     union all
@@ -156,7 +181,8 @@ records as (
         null as anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from survey_responses
 
     union all
@@ -172,7 +198,8 @@ records as (
         null as anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from consent_changes
 
     union all
@@ -189,7 +216,8 @@ records as (
         null as anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from erasure_requests
 
     union all
@@ -205,7 +233,8 @@ records as (
         null as anonymous_id,
         null as device_id,
         null as push_token,
-        null as platform_user_id
+        null as platform_user_id,
+        _loaded_at
     from email_events
 ),
 
@@ -242,7 +271,8 @@ unpivoted as (
             when 'push_token' then records.push_token
             when 'platform_user_id' then records.platform_user_id
         end as identifier_value,
-        records.observed_at
+        records.observed_at,
+        records._loaded_at
     from records
     cross join identifier_types
 ),
@@ -253,7 +283,8 @@ occurrences as (
         record_id,
         identifier_type,
         identifier_value,
-        observed_at
+        observed_at,
+        _loaded_at
     from unpivoted
     where identifier_value is not null
 )

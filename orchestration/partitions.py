@@ -1,0 +1,66 @@
+"""Daily partitions of the event-sized (incremental) dbt models, and the dbt vars of a partition window.
+
+A partition is one UTC day of event time. Every run of those models is partitioned: the main job (command
+line, daily schedule, file sensor) runs the last complete day before CDP_AS_OF; a backfill runs a range as one
+dbt invocation. The models process every row loaded since their last run, and recompute the events of the
+partition window plus `lookback_days` before it (docs/incremental.md).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from sen import config
+
+# The first day that can be backfilled. Data before it is still processed by unpartitioned runs.
+DEFAULT_PARTITIONS_START = "2024-01-01"
+
+
+def partitions_start() -> str:
+    raw = (os.environ.get("CDP_PARTITIONS_START") or DEFAULT_PARTITIONS_START).strip()
+    try:
+        date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError(f"CDP_PARTITIONS_START={raw!r} is not an ISO date (e.g. 2024-01-01)") from exc
+    return raw
+
+
+# Event time is naive UTC everywhere in the warehouse, so partitions are UTC days.
+daily_event_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
+
+
+def window_vars(start: datetime, end: datetime) -> dict[str, str]:
+    """dbt vars for the partition window [start, end): whole UTC days, as `min_date` / `max_date`."""
+    if end <= start:
+        raise ValueError(f"empty partition window: {start.isoformat()} .. {end.isoformat()}")
+    return {"min_date": start.date().isoformat(), "max_date": end.date().isoformat()}
+
+
+def context_window_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The window vars of a partitioned run (one partition or a range); none for an unpartitioned run."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return {}
+    window = context.partition_time_window
+    return window_vars(window.start, window.end)
+
+
+def main_run_partition_key(as_of: datetime | None = None) -> str:
+    """The partition a main-job run processes: the last complete UTC day before the reference time.
+
+    Clamped to the partitions that exist (the last one is yesterday by the wall clock), so a reference time
+    in the future still runs; a reference time before CDP_PARTITIONS_START is an error.
+    """
+    reference = as_of or config.as_of()
+    if reference.tzinfo is not None:
+        reference = reference.astimezone(UTC)
+    day = (reference.date() - timedelta(days=1)).isoformat()
+    keys = daily_event_partitions.get_partition_keys()
+    if not keys or day < keys[0]:
+        raise ValueError(
+            f"CDP_AS_OF {reference.isoformat()} is before the first daily partition "
+            f"(CDP_PARTITIONS_START={partitions_start()})"
+        )
+    return min(day, keys[-1])
