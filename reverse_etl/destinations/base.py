@@ -9,6 +9,7 @@ Three kinds of destination:
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -203,8 +204,13 @@ class Destination(ABC):  # noqa: B024 - the kinds below declare the abstract met
         self.stats = stats
         self.base_url = config.resolved_base_url()
         self._sender: HttpSender | None = None
+        self._sender_lock = threading.Lock()  # lanes and message workers ask for it concurrently
 
     def sender(self, *, type_name: str) -> HttpSender:
+        with self._sender_lock:
+            return self._make_sender(type_name)
+
+    def _make_sender(self, type_name: str) -> HttpSender:
         if self._sender is None:
             rate = self.config.rate_limit_per_s or self.config.default_rate_per_s
             self._sender = HttpSender(
