@@ -10,24 +10,16 @@ orders as (
     where person_id is not null and ordered_at <= {{ as_of() }} and net_amount is not null
 ),
 
-models as (
-    select distinct model from {{ ref('attribution_credits') }}
-    union
-    select 'first_touch' as model
-    union
-    select 'last_touch' as model
-    union
-    select 'linear' as model
-    union
-    select 'position_based' as model
-    union
-    select 'time_decay' as model
+rules as (
+    select rule_names.rule_name from (
+        values ('first_touch'), ('last_touch'), ('linear'), ('position_based'), ('time_decay')
+    ) as rule_names (rule_name)
 ),
 
 credited as (
     select
         order_id,
-        model,
+        model as rule_name,
         sum(credit) as credited
     from {{ ref('attribution_credits') }}
     group by order_id, model
@@ -35,10 +27,10 @@ credited as (
 
 select
     orders.order_id,
-    models.model,
+    rules.rule_name,
     orders.revenue,
     credited.credited
 from orders
-cross join models
-left join credited on orders.order_id = credited.order_id and models.model = credited.model
+cross join rules
+left join credited on orders.order_id = credited.order_id and rules.rule_name = credited.rule_name
 where credited.credited is null or credited.credited <> orders.revenue

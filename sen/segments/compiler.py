@@ -107,7 +107,7 @@ class SegmentCompiler:
             self.state.rows.append(
                 Parameter(self.name, param, field_type.value, to_text(coerce(value, field_type), field_type))
             )
-        return f"(select {param}_values.value from {param}_values)"
+        return f"(select {param}_values.list_value from {param}_values)"
 
     # conditions -------------------------------------------------------------------------------------
     def condition(self, node: object, collection: str | None = None) -> str:
@@ -220,18 +220,17 @@ class SegmentCompiler:
             for p, t in state.scalars
         ]
         # One row even without parameters, so `cross join params` never empties the result.
-        params_body = (
-            "select\n    "
-            + ",\n    ".join(["count(*) as n_parameters", *scalar_columns])
-            + f"\nfrom {ref_params}"
-            f"\nwhere segment = '{self.name}'"
+        columns = ["count(*) as n_parameters", *scalar_columns]
+        select_list = (
+            f"select {columns[0]}" if len(columns) == 1 else "select\n    " + ",\n    ".join(columns)
         )
+        params_body = f"{select_list}\nfrom {ref_params}\nwhere segment = '{self.name}'"
         ctes.append(("params", params_body))
         for p, t in state.lists:
             ctes.append(
                 (
                     f"{p}_values",
-                    f"select cast(value as {SQL_TYPES[t]}) as value\nfrom {ref_params}\n"
+                    f"select cast(value as {SQL_TYPES[t]}) as list_value\nfrom {ref_params}\n"
                     f"where segment = '{self.name}' and param = '{p}'",
                 )
             )

@@ -1,12 +1,14 @@
 -- Membership history of every segment: one row per stay of a person in a segment. Each run compares the current
 -- members (segment_members_current) with the open memberships: newcomers open a row (entered_at = the reference
 -- time), leavers get exited_at. Current membership = exited_at is null. A segment removed from the YAML closes all
--- its memberships. Erased persons are deleted from the history.
+-- its memberships. Erased persons are deleted from the history. History survives `dbt build --full-refresh`
+-- (full_refresh=false); drop the table to start it over.
 {{ config(
     materialized='incremental',
     unique_key='membership_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
+    full_refresh=false,
     post_hook="delete from {{ this }} where person_id in (select person_id from {{ ref('int_erased_persons') }})"
 ) }}
 -- depends_on: {{ ref('int_erased_persons') }}
@@ -20,11 +22,23 @@ current_members as (
     from {{ ref('segment_members_current') }}
 ),
 
-{% if is_incremental() %}
-
 open_memberships as (
-    select * from {{ this }}
-    where exited_at is null
+    {% if is_incremental() %}
+        select
+            segment,
+            person_id,
+            entered_at
+        from {{ this }}
+        where exited_at is null
+    {% else %}
+        -- First build: nobody has an open membership yet.
+        select
+            segment,
+            person_id,
+            cast(null as timestamp) as entered_at
+        from current_members
+        where false
+    {% endif %}
 ),
 
 entered as (
@@ -60,19 +74,6 @@ changes as (
     union all
     select * from exited
 )
-
-{% else %}
-
-changes as (
-    select
-        segment,
-        person_id,
-        {{ as_of() }} as entered_at,
-        cast(null as timestamp) as exited_at
-    from current_members
-)
-
-{% endif %}
 
 select
     {{ hash_key(['segment', 'person_id', 'entered_at']) }} as membership_id,

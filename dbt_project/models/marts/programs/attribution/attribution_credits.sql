@@ -36,7 +36,7 @@ windowed as (
     inner join touches
         on
             orders.person_id = touches.person_id
-            and touches.touched_at <= orders.ordered_at
+            and orders.ordered_at >= touches.touched_at
             and touches.touched_at
             > {{ dbt.dateadd('day', '-1 * ' ~ program_setting('attribution_lookback_days'), 'orders.ordered_at') }}
 ),
@@ -60,34 +60,44 @@ decayed as (
     from positioned
 ),
 
+rules as (
+    select rule_names.rule_name from (
+        values ('first_touch'), ('last_touch'), ('linear'), ('position_based'), ('time_decay')
+    ) as rule_names (rule_name)
+),
+
 weighted as (
-    {%- set rules = {
-        'first_touch': 'case when touch_position = 1 then 1.0 else 0.0 end',
-        'last_touch': 'case when touch_position = n_touches then 1.0 else 0.0 end',
-        'linear': '1.0 / n_touches',
-        'position_based': "case when n_touches = 1 then 1.0 when n_touches = 2 then 0.5 when touch_position = 1 or touch_position = n_touches then 0.4 else 0.2 / (n_touches - 2) end",
-        'time_decay': 'decay_weight',
-    } %}
-    {%- for rule, weight in rules.items() %}
     select
-        order_id,
-        person_id,
-        ordered_at,
-        revenue,
-        touch_id,
-        touch_type,
-        channel,
-        campaign_id,
-        touched_at,
-        touch_position,
-        n_touches,
-        '{{ rule }}' as model,
-        cast({{ weight }} as double) as weight
+        decayed.order_id,
+        decayed.person_id,
+        decayed.ordered_at,
+        decayed.revenue,
+        decayed.touch_id,
+        decayed.touch_type,
+        decayed.channel,
+        decayed.campaign_id,
+        decayed.touched_at,
+        decayed.touch_position,
+        decayed.n_touches,
+        rules.rule_name,
+        cast(
+            case rules.rule_name
+                when 'first_touch' then case when decayed.touch_position = 1 then 1.0 else 0.0 end
+                when 'last_touch' then case when decayed.touch_position = decayed.n_touches then 1.0 else 0.0 end
+                when 'linear' then 1.0 / decayed.n_touches
+                when 'position_based'
+                    then
+                        case
+                            when decayed.n_touches = 1 then 1.0
+                            when decayed.n_touches = 2 then 0.5
+                            when decayed.touch_position in (1, decayed.n_touches) then 0.4
+                            else 0.2 / (decayed.n_touches - 2)
+                        end
+                else decayed.decay_weight
+            end as double
+        ) as weight
     from decayed
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    cross join rules
 ),
 
 rounded as (
@@ -102,14 +112,13 @@ credited as (
         *,
         case
             when touch_position = n_touches
-                then revenue - (sum(rounded_credit) over (partition by order_id, model) - rounded_credit)
+                then revenue - (sum(rounded_credit) over (partition by order_id, rule_name) - rounded_credit)
             else rounded_credit
         end as credit
     from rounded
 ),
 
 unattributed as (
-    {%- for rule in ['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay'] %}
     select
         orders.order_id,
         orders.person_id,
@@ -122,15 +131,15 @@ unattributed as (
         cast(null as timestamp) as touched_at,
         1 as touch_position,
         0 as n_touches,
-        '{{ rule }}' as model,
+        rules.rule_name,
         1.0 as weight,
         orders.revenue as credit
     from orders
-    where not exists (select 1 from windowed where windowed.order_id = orders.order_id)
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    cross join rules
+    where not exists (
+        select 1 from windowed
+        where windowed.order_id = orders.order_id
+    )
 ),
 
 final as (
@@ -146,14 +155,29 @@ final as (
         touched_at,
         touch_position,
         n_touches,
-        model,
+        rule_name as model,  -- noqa: RF04
         weight,
         cast(credit as decimal(18, 2)) as credit
     from credited
     -- A touch with no weight under a rule carries no credit (the last touch stays: it holds the remainder).
     where weight > 0 or touch_position = n_touches
     union all
-    select * from unattributed
+    select
+        order_id,
+        person_id,
+        ordered_at,
+        revenue,
+        touch_id,
+        touch_type,
+        channel,
+        campaign_id,
+        touched_at,
+        touch_position,
+        n_touches,
+        rule_name as model,  -- noqa: RF04
+        weight,
+        cast(credit as decimal(18, 2)) as credit
+    from unattributed
 )
 
 select * from final

@@ -94,7 +94,7 @@ ledger_counts as (
     from ledger
     inner join caps
         on
-            (caps.channel = ledger.channel or (caps.channel = 'all' and ledger.channel in ('email', 'push', 'sms', 'zalo')))
+            (ledger.channel = caps.channel or (ledger.channel in ('email', 'push', 'sms', 'zalo') and caps.channel = 'all'))
             and ledger.sent_at > {{ dbt.dateadd('day', '-1 * caps.period_days', as_of()) }}
     group by ledger.person_id, caps.channel, caps.period
 ),

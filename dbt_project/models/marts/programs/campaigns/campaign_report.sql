@@ -38,7 +38,7 @@ outcomes as (
     left join orders
         on
             assignments.person_id = orders.person_id
-            and orders.ordered_at > assignments.assigned_at
+            and assignments.assigned_at < orders.ordered_at
             and orders.ordered_at
             <= {{ dbt.dateadd('day', program_setting('conversion_window_days'), 'assignments.assigned_at') }}
     group by assignments.campaign, assignments.variant, assignments.person_id

@@ -35,7 +35,7 @@ carts as (
 latest_carts as (
     select
         *,
-        row_number() over (partition by person_id order by last_activity_at desc, cart_id) as cart_rank
+        row_number() over (partition by person_id order by last_activity_at desc, cart_id asc) as cart_rank
     from carts
 ),
 

@@ -1,9 +1,10 @@
 -- One row per person whose latest cart is abandoned: contents, value, urgency flags, reminder stage and the
 -- reminders already sent (sync.contact_ledger rows of the cart campaign since the cart's last activity).
 -- stage = the last reminder stage whose delay (campaigns.yml settings.cart_reminder_hours) has passed;
--- stage_due_at = when it came due (the campaign's occasion: each stage is one message). A person who got every
--- reminder and then, for cart_ignored_after_hours after the last stage, neither ordered, opened, clicked nor
--- visited has ignored all reminders and moves to ad retargeting.
+-- stage_due_at = when it came due (the campaign's occasion: each stage is one message). A person who got at least
+-- one reminder and then, until cart_ignored_after_hours after the last stage, neither ordered, opened, clicked nor
+-- visited after the first one has ignored every reminder sent and moves to ad retargeting. (Stages that came due
+-- while a cap held the person back are skipped, so "every reminder" means every reminder actually sent.)
 with
 
 items as (
@@ -30,7 +31,7 @@ top_items as (
         person_id,
         sku as top_sku,
         product_name as top_product_name,
-        row_number() over (partition by person_id order by line_value desc, sku) as item_rank
+        row_number() over (partition by person_id order by line_value desc, sku asc) as item_rank
     from items
 ),
 
@@ -39,9 +40,7 @@ stages as (
 ),
 
 stage_bounds as (
-    select
-        count(*) as n_stages,
-        max(hours_after_activity) as last_stage_hours
+    select max(hours_after_activity) as last_stage_hours
     from stages
 ),
 
@@ -55,7 +54,7 @@ timed as (
 staged as (
     select
         timed.person_id,
-        max(stages.stage) as stage,
+        max(stages.stage) as stage,  -- noqa: RF04
         max(stages.hours_after_activity) as stage_hours
     from timed
     inner join stages on timed.hours_since_activity >= stages.hours_after_activity
@@ -73,7 +72,7 @@ reminders as (
         on
             timed.person_id = ledger.person_id
             and ledger.campaign = {{ program_setting('cart_campaign', 'varchar') }}
-            and ledger.sent_at > timed.last_activity_at
+            and timed.last_activity_at < ledger.sent_at
             and ledger.sent_at <= {{ as_of() }}
     group by timed.person_id
 ),
@@ -117,7 +116,7 @@ assembled as (
         timed.has_price_drop,
         top_items.top_sku,
         top_items.top_product_name,
-        staged.stage,
+        staged.stage,  -- noqa: RF04
         case
             when staged.stage is not null
                 then {{ dbt.dateadd('hour', 'staged.stage_hours', 'timed.last_activity_at') }}
@@ -125,7 +124,7 @@ assembled as (
         coalesce(reminders.reminders_sent, 0) as reminders_sent,
         reminders.last_reminder_at,
         coalesce(
-            reminders.reminders_sent >= stage_bounds.n_stages
+            reminders.reminders_sent >= 1
             and timed.hours_since_activity
             >= stage_bounds.last_stage_hours + {{ program_setting('cart_ignored_after_hours') }}
             and engagement.engaged is null,

@@ -9,32 +9,32 @@ since as (
 
 email as (
     select
-        person_id,
+        email_events.person_id,
         'email' as channel,
-        sum(case when event_type = 'clicked' then 2 else 1 end) as score,
-        max(occurred_at) as last_engaged_at
-    from {{ ref('person_email_events') }}
+        sum(case when email_events.event_type = 'clicked' then 2 else 1 end) as score,
+        max(email_events.occurred_at) as last_engaged_at
+    from {{ ref('person_email_events') }} as email_events
     cross join since
     where
-        event_type in ('opened', 'clicked')
-        and occurred_at > since.since_at
-        and occurred_at <= {{ as_of() }}
-    group by person_id
+        email_events.event_type in ('opened', 'clicked')
+        and email_events.occurred_at > since.since_at
+        and email_events.occurred_at <= {{ as_of() }}
+    group by email_events.person_id
 ),
 
 push as (
     select
-        person_id,
+        events.person_id,
         'push' as channel,
         2 * count(*) as score,
-        max(occurred_at) as last_engaged_at
-    from {{ ref('person_events') }}
+        max(events.occurred_at) as last_engaged_at
+    from {{ ref('person_events') }} as events
     cross join since
     where
-        event_name = 'push_notification_opened'
-        and occurred_at > since.since_at
-        and occurred_at <= {{ as_of() }}
-    group by person_id
+        events.event_name = 'push_notification_opened'
+        and events.occurred_at > since.since_at
+        and events.occurred_at <= {{ as_of() }}
+    group by events.person_id
 ),
 
 zalo as (
@@ -63,7 +63,6 @@ unioned as (
     select * from zalo
 )
 
-select
-    unioned.*
+select unioned.*
 from unioned
 inner join {{ ref('customers') }} as customers on unioned.person_id = customers.person_id

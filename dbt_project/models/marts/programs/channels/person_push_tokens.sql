@@ -43,7 +43,7 @@ ranked as (
         case
             when not is_dead
                 then row_number() over (
-                    partition by person_id order by case when is_dead then 1 else 0 end, last_seen_at desc, push_token
+                    partition by person_id order by case when is_dead then 1 else 0 end asc, last_seen_at desc, push_token asc
                 )
         end as token_rank
     from joined

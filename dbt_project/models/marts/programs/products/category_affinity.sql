@@ -8,8 +8,8 @@ events as (
     select
         person_id,
         category,
-        sum(case when event_name = 'product_viewed' then 1 else 0 end) as views,
-        sum(case when event_name = 'product_added' then 1 else 0 end) as carts
+        sum(case when event_name = 'product_viewed' then 1 else 0 end) as n_views,
+        sum(case when event_name = 'product_added' then 1 else 0 end) as n_carts
     from {{ ref('person_events') }}
     where
         category is not null
@@ -23,7 +23,7 @@ purchases as (
     select
         person_id,
         category,
-        count(distinct order_id) as purchases
+        count(distinct order_id) as n_purchases
     from {{ ref('order_items') }}
     where
         person_id is not null
@@ -42,9 +42,9 @@ interactions as (
     select
         coalesce(events.person_id, purchases.person_id) as person_id,
         coalesce(events.category, purchases.category) as category,
-        coalesce(events.views, 0) as views,
-        coalesce(events.carts, 0) as carts,
-        coalesce(purchases.purchases, 0) as purchases
+        coalesce(events.n_views, 0) as n_views,
+        coalesce(events.n_carts, 0) as n_carts,
+        coalesce(purchases.n_purchases, 0) as n_purchases
     from events
     full outer join purchases on events.person_id = purchases.person_id and events.category = purchases.category
 ),
@@ -52,8 +52,8 @@ interactions as (
 people as (
     select
         person_id,
-        sum(views + carts + purchases) as total_interactions,
-        sum(views + 3 * carts + 5 * purchases) as total_score
+        sum(n_views + n_carts + n_purchases) as total_interactions,
+        sum(n_views + 3 * n_carts + 5 * n_purchases) as total_score
     from interactions
     group by person_id
 ),
@@ -64,9 +64,9 @@ grid as (
         categories.category,
         people.total_interactions,
         people.total_score,
-        coalesce(interactions.views, 0) as views_90d,
-        coalesce(interactions.carts, 0) as carts_90d,
-        coalesce(interactions.purchases, 0) as purchases_365d
+        coalesce(interactions.n_views, 0) as views_90d,
+        coalesce(interactions.n_carts, 0) as carts_90d,
+        coalesce(interactions.n_purchases, 0) as purchases_365d
     from people
     cross join categories
     left join interactions
@@ -94,7 +94,7 @@ flagged as (
         carts_90d,
         purchases_365d,
         score,
-        cast(case when total_score > 0 then 1.0 * score / total_score else 0 end as decimal(10, 4)) as share,
+        cast(case when total_score > 0 then 1.0 * score / total_score else 0 end as decimal(10, 4)) as interest_share,
         coalesce(
             score >= {{ program_setting('affinity_min_score') }}
             and 1.0 * score / nullif(total_score, 0) >= {{ program_setting('affinity_min_share', 'decimal(10, 4)') }},

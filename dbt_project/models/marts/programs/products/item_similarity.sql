@@ -13,7 +13,7 @@ purchases as (
         select
             person_id,
             sku,
-            row_number() over (partition by person_id order by max(ordered_at) desc, sku) as recency_rank
+            row_number() over (partition by person_id order by max(ordered_at) desc, sku asc) as recency_rank
         from {{ ref('order_items') }}
         where
             person_id is not null
@@ -35,7 +35,7 @@ views as (
             person_id,
             occurred_date,
             sku,
-            row_number() over (partition by person_id, occurred_date order by max(occurred_at) desc, sku) as view_rank
+            row_number() over (partition by person_id, occurred_date order by max(occurred_at) desc, sku asc) as view_rank
         from {{ ref('person_events') }}
         where
             event_name = 'product_viewed'
@@ -115,7 +115,7 @@ scored as (
 ranked as (
     select
         *,
-        row_number() over (partition by sku_a order by similarity desc, sku_b) as neighbour_rank
+        row_number() over (partition by sku_a order by similarity desc, sku_b asc) as neighbour_rank
     from scored
 )
 

@@ -68,7 +68,9 @@ ranked_contributions as (
     select
         *,
         sum(contribution) over (partition by person_id, sku) as score,
-        row_number() over (partition by person_id, sku order by contribution desc, seed_sku, reason) as contribution_rank
+        row_number() over (
+            partition by person_id, sku order by contribution desc, seed_sku asc, reason asc
+        ) as contribution_rank
     from contributions
 ),
 
@@ -118,7 +120,7 @@ in_stock as (
 ranked as (
     select
         *,
-        row_number() over (partition by person_id order by score desc, sku) as recommendation_rank
+        row_number() over (partition by person_id order by score desc, sku asc) as recommendation_rank
     from in_stock
 )
 

@@ -4,7 +4,7 @@ with
 due as (
     select
         *,
-        row_number() over (partition by person_id order by days_overdue desc, sku) as due_rank
+        row_number() over (partition by person_id order by days_overdue desc, sku asc) as due_rank
     from {{ ref('replenishment_due') }}
     where is_due
 ),

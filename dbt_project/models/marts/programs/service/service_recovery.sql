@@ -67,15 +67,15 @@ latest_nps as (
     where answer_rank = 1
 ),
 
-returns as (
+returned as (
     select
         orders.person_id,
-        count(distinct returns.return_id) as returns
-    from {{ ref('stg_shop__returns') }} as returns
-    inner join {{ ref('orders') }} as orders on returns.order_id = orders.order_id
+        count(distinct shop_returns.return_id) as n_returns
+    from {{ ref('stg_shop__returns') }} as shop_returns
+    inner join {{ ref('orders') }} as orders on shop_returns.order_id = orders.order_id
     where
-        returns.returned_at <= {{ as_of() }}
-        and returns.returned_at > {{ dbt.dateadd('day', '-1 * ' ~ program_setting('service_window_days'), as_of()) }}
+        shop_returns.returned_at <= {{ as_of() }}
+        and shop_returns.returned_at > {{ dbt.dateadd('day', '-1 * ' ~ program_setting('service_window_days'), as_of()) }}
         and orders.person_id is not null
     group by orders.person_id
 ),
@@ -85,7 +85,7 @@ people as (
     union
     select person_id from latest_nps
     union
-    select person_id from returns
+    select person_id from returned
 ),
 
 signals as (
@@ -94,12 +94,12 @@ signals as (
         latest_nps.latest_nps,
         latest_nps.latest_nps_at,
         coalesce(latest_nps.latest_nps <= {{ program_setting('low_nps_score') }}, false) as low_nps,
-        coalesce(returns.returns, 0) as returns_90d,
+        coalesce(returned.n_returns, 0) as returns_90d,
         coalesce(ticket_summary.delivery_complaints, 0) as delivery_complaints_90d,
         coalesce(ticket_summary.open_tickets, 0) as open_tickets
     from people
     left join latest_nps on people.person_id = latest_nps.person_id
-    left join returns on people.person_id = returns.person_id
+    left join returned on people.person_id = returned.person_id
     left join ticket_summary on people.person_id = ticket_summary.person_id
     left join erased on people.person_id = erased.person_id
     where erased.person_id is null

@@ -5,20 +5,19 @@
 with
 
 params as (
-    select
-        count(*) as n_parameters
+    select count(*) as n_parameters
     from {{ ref('segment_parameters') }}
     where segment = 'churn_risk_valuable'
 ),
 
 p1_values as (
-    select cast(value as varchar) as value
+    select cast(value as varchar) as list_value
     from {{ ref('segment_parameters') }}
     where segment = 'churn_risk_valuable' and param = 'p1'
 ),
 
 p2_values as (
-    select cast(value as varchar) as value
+    select cast(value as varchar) as list_value
     from {{ ref('segment_parameters') }}
     where segment = 'churn_risk_valuable' and param = 'p2'
 ),
@@ -30,8 +29,8 @@ members as (
     left join {{ ref('customer_segments_value') }} as p_clv on people.person_id = p_clv.person_id
     where
         (
-            coalesce(p_clv.clv_tier in (select p1_values.value from p1_values), false)
-            and coalesce(p_clv.churn_risk in (select p2_values.value from p2_values), false)
+            coalesce(p_clv.clv_tier in (select p1_values.list_value from p1_values), false)
+            and coalesce(p_clv.churn_risk in (select p2_values.list_value from p2_values), false)
         )
 )
 

@@ -5,8 +5,7 @@
 with
 
 params as (
-    select
-        count(*) as n_parameters
+    select count(*) as n_parameters
     from {{ ref('segment_parameters') }}
     where segment = 'dissatisfied_customers'
 ),
