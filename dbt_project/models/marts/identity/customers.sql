@@ -298,7 +298,9 @@ profiles as (
         coalesce(loyalty.is_loyalty_member, false) as is_loyalty_member,
         golden.loyalty_card_id,
         loyalty.loyalty_joined_at,
-        referrer.person_id as referred_by_person_id,
+        -- An erased referrer leaves no trace in the profile of the person they referred.
+        case when referrer.person_id not in (select erased.person_id from erased) then referrer.person_id end
+            as referred_by_person_id,
         identifier_stats.first_seen_at,
         identifier_stats.last_seen_at,
         identifier_stats.identified_at,
