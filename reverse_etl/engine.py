@@ -49,6 +49,7 @@ from reverse_etl.secrets import get_logger, redact
 from reverse_etl.warehouse import SCHEMA, ensure_schema, ensure_state_table
 
 log = get_logger("reverse_etl.engine")
+COMMIT_INTERVAL_S = 5.0  # acknowledged batches are committed at least this often
 
 
 @dataclass
@@ -313,66 +314,13 @@ class _Run:
 
     # ------------------------------------------------------------------ batch destinations
     def send_batches(self, client: BatchDestination, summary: PlanSummary, hooks: SyncHooks | None) -> None:
-        """Send every batch, removals first (so a shared identifier ends up present), committing each
-        batch's acknowledgement as it arrives. Up to `lanes` batches are in flight: lane i sends batches
-        i, i+lanes, ... in order in its own thread (and session); warehouse work stays on this thread."""
-        batches = summary.batches or {}
-        totals = summary.to_send or {}
+        """Send every batch, removals first (so a shared identifier ends up present)."""
         replace = self.cfg.mode == "replace"
         rejected_all: dict[str, str] = {}
         for group in ("remove", "add"):
-            n = batches.get(group, 0)
-            if not n:
-                continue
-            op = "remove" if group == "remove" else ("replace" if replace else "upsert")
-            lanes = min(client.lanes(op), n)
-            sessions = client.begin_group(group, totals.get(group, 0), n, lanes)
-            executors = [
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sen-{self.cfg.name}-lane{i}")
-                for i in range(lanes)
-            ]
-            pending: deque[tuple[Batch, Any, Future]] = deque()
-            failure: BaseException | None = None
-
-            def settle(batch: Batch, prepared: Any, future: Future) -> None:
-                nonlocal failure
-                try:
-                    answer = future.result()
-                except BaseException as exc:  # remember the first failure, still commit the others
-                    failure = failure or exc
-                    return
-                outcome = client.finish(batch, prepared, answer)
-                self.result.sent_rows += outcome.sent_rows
-                self.result.unattributed_invalid += outcome.unattributed_invalid
-                if hooks and hooks.before_commit:
-                    hooks.before_commit(batch.group, batch.index)
-                if replace:
-                    rejected_all.update(outcome.rejected)
-                    self._record_destination_rejections(batch.group, batch.index, outcome.rejected)
-                else:
-                    self._commit_batch(
-                        batch.group, batch.index, outcome, (summary.ops or {}).get((batch.group, batch.index))
-                    )
-                if hooks and hooks.after_commit:
-                    hooks.after_commit(batch.group, batch.index)
-
-            try:
-                for index in range(n):
-                    if failure is not None:
-                        break
-                    batch = Batch(self.conn, PLAN, group, index, n, totals[group], self.cfg.fields, op, lanes)
-                    prepared = client.prepare(batch, sessions[batch.lane])
-                    pending.append((batch, prepared, executors[batch.lane].submit(client.transmit, prepared)))
-                    while len(pending) > 2 * lanes - 1 or (pending and pending[0][2].done()):
-                        settle(*pending.popleft())
-                while pending:
-                    settle(*pending.popleft())
-            finally:
-                for executor in executors:
-                    executor.shutdown(wait=True)
-            if failure is not None:
-                raise failure
-        if replace and batches.get("add"):
+            if (summary.batches or {}).get(group):
+                _GroupSender(self, client, summary, group, hooks, rejected_all).run()
+        if replace and (summary.batches or {}).get("add"):
             self._commit_replace(rejected_all)
 
     def _record_destination_rejections(self, group: str, index: int, rejected: dict[str, str]) -> None:
@@ -400,10 +348,16 @@ class _Run:
     def _commit_batch(
         self, group: str, index: int, outcome: BatchOutcome, ops: dict[str, int] | None = None
     ) -> None:
-        """Record what the destination acknowledged for one batch, in one transaction.
+        """Record what the destination acknowledged for one batch, in one transaction."""
+        with _Tx(self.conn):
+            self._apply_batch(group, index, outcome, ops)
 
-        `ops` (rows per operation in the batch) lets statements with nothing to do be skipped; the UPDATE
-        of changed rows in particular joins the whole state table."""
+    def _apply_batch(
+        self, group: str, index: int, outcome: BatchOutcome, ops: dict[str, int] | None = None
+    ) -> None:
+        """Write one acknowledged batch: state, destination rejections, ledger (caller holds the transaction).
+
+        `ops` (rows per operation in the batch) lets statements with nothing to do be skipped."""
         ops = ops if ops is not None else {"add": 1, "change": 1, "remove": 1}
         params: dict[str, Any] = {
             "group": group,
@@ -413,53 +367,51 @@ class _Run:
             "run": self.result.run_id,
         }
         in_batch = "p.__group = $group AND p.__batch = $batch AND p.__reject IS NULL AND NOT list_contains($rejected, p.__pk)"
-        with _Tx(self.conn) as c:
-            self._record_destination_rejections(group, index, outcome.rejected)
-            if group == "remove":
-                if ops.get("remove"):
-                    _x(
-                        c,
-                        f"DELETE FROM {self.state} WHERE __pk IN "
-                        f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'remove')",
-                        params,
-                    )
-                return
-            if outcome.created is not None:
-                created_expr = (
-                    "CASE WHEN list_contains($known, p.__pk) THEN list_contains($created, p.__pk) END"
-                )
-                params["known"] = list(outcome.created) or [""]
-                params["created"] = [k for k, v in outcome.created.items() if v] or [""]
-            else:
-                created_expr = "CAST(NULL AS BOOLEAN)"
-            if ops.get("add"):
-                _x(
-                    c,
-                    f"""INSERT INTO {self.state}
-                        (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                    SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_list}
-                    FROM {PLAN} p WHERE {in_batch} AND p.__op = 'add'""",
-                    params,
-                )
-            if ops.get("change"):
-                # delete + insert: far cheaper in DuckDB than an UPDATE joined against the whole state
+        c = self.conn
+        self._record_destination_rejections(group, index, outcome.rejected)
+        if group == "remove":
+            if ops.get("remove"):
                 _x(
                     c,
                     f"DELETE FROM {self.state} WHERE __pk IN "
-                    f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change')",
+                    f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'remove')",
                     params,
                 )
-                _x(
-                    c,
-                    f"""INSERT INTO {self.state}
-                        (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                    SELECT p.__pk, p.__person_id, p.__row_hash, coalesce(p.__prev_created, {created_expr}),
-                           $now, $run, {self._f_list}
-                    FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change'""",
-                    params,
-                )
-            if ops.get("add") and getattr(self.cfg.destination, "contact_on_add", False):
-                self._ledger_from_plan(f"{in_batch} AND p.__op = 'add'", params, delivery="acknowledged")
+            return
+        if outcome.created is not None:
+            created_expr = "CASE WHEN list_contains($known, p.__pk) THEN list_contains($created, p.__pk) END"
+            params["known"] = list(outcome.created) or [""]
+            params["created"] = [k for k, v in outcome.created.items() if v] or [""]
+        else:
+            created_expr = "CAST(NULL AS BOOLEAN)"
+        if ops.get("add"):
+            _x(
+                c,
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_list}
+                FROM {PLAN} p WHERE {in_batch} AND p.__op = 'add'""",
+                params,
+            )
+        if ops.get("change"):
+            # delete + insert: far cheaper in DuckDB than an UPDATE joined against the whole state
+            _x(
+                c,
+                f"DELETE FROM {self.state} WHERE __pk IN "
+                f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change')",
+                params,
+            )
+            _x(
+                c,
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
+                SELECT p.__pk, p.__person_id, p.__row_hash, coalesce(p.__prev_created, {created_expr}),
+                       $now, $run, {self._f_list}
+                FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change'""",
+                params,
+            )
+        if ops.get("add") and getattr(self.cfg.destination, "contact_on_add", False):
+            self._ledger_from_plan(f"{in_batch} AND p.__op = 'add'", params, delivery="acknowledged")
 
     def _commit_replace(self, rejected: dict[str, str]) -> None:
         with _Tx(self.conn) as c:
@@ -728,3 +680,112 @@ class _Run:
                     AND primary_key IN (SELECT __pk FROM {self.state} WHERE __run_id = $run)))""",
             {"run": self.result.run_id, "name": self.cfg.name},
         )
+
+
+class _GroupSender:
+    """Sends one group of batches (removals or additions) and commits the acknowledgements.
+
+    Up to `lanes` batches are in flight: lane i sends batches i, i+lanes, ... in order in its own thread
+    (and, for Meta, its own session) while this thread builds the next payloads in SQL. Acknowledged
+    batches are committed together every `commit_every_batches` batches or COMMIT_INTERVAL_S seconds:
+    fewer, larger transactions halve the cost of writing state, and a crash loses at most those
+    acknowledgements, whose batches the next run resends (harmless: batch destinations are idempotent).
+    """
+
+    def __init__(
+        self,
+        run: _Run,
+        client: BatchDestination,
+        summary: PlanSummary,
+        group: str,
+        hooks: SyncHooks | None,
+        rejected_all: dict[str, str],
+    ) -> None:
+        self.run_ = run
+        self.client = client
+        self.summary = summary
+        self.group = group
+        self.hooks = hooks
+        self.rejected_all = rejected_all
+        self.replace = run.cfg.mode == "replace"
+        self.op = "remove" if group == "remove" else ("replace" if self.replace else "upsert")
+        self.count = (summary.batches or {})[group]
+        self.total = (summary.to_send or {})[group]
+        self.lanes = min(client.lanes(self.op), self.count)
+        self.commit_every = run.cfg.destination.commit_every_batches
+        self.acked: list[tuple[Batch, BatchOutcome]] = []
+        self.failure: BaseException | None = None
+        self.last_flush = time.monotonic()
+
+    def run(self) -> None:
+        sessions = self.client.begin_group(self.group, self.total, self.count, self.lanes)
+        name = self.run_.cfg.name
+        executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sen-{name}-lane{i}")
+            for i in range(self.lanes)
+        ]
+        pending: deque[tuple[Batch, Any, Future]] = deque()
+        try:
+            for index in range(self.count):
+                if self.failure is not None:
+                    break
+                batch = Batch(
+                    self.run_.conn,
+                    PLAN,
+                    self.group,
+                    index,
+                    self.count,
+                    self.total,
+                    self.run_.cfg.fields,
+                    self.op,
+                    self.lanes,
+                )
+                prepared = self.client.prepare(batch, sessions[batch.lane])
+                pending.append(
+                    (batch, prepared, executors[batch.lane].submit(self.client.transmit, prepared))
+                )
+                while len(pending) > 2 * self.lanes - 1 or (pending and pending[0][2].done()):
+                    self._settle(*pending.popleft())
+            while pending:
+                self._settle(*pending.popleft())
+        finally:
+            for executor in executors:
+                executor.shutdown(wait=True)
+            self._flush()
+        if self.failure is not None:
+            raise self.failure
+
+    def _settle(self, batch: Batch, prepared: Any, future: Future) -> None:
+        try:
+            answer = future.result()
+        except BaseException as exc:  # remember the first failure, still commit the other batches
+            self.failure = self.failure or exc
+            return
+        outcome = self.client.finish(batch, prepared, answer)
+        result = self.run_.result
+        result.sent_rows += outcome.sent_rows
+        result.unattributed_invalid += outcome.unattributed_invalid
+        self.acked.append((batch, outcome))
+        if len(self.acked) >= self.commit_every or time.monotonic() - self.last_flush >= COMMIT_INTERVAL_S:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Commit every acknowledged batch not yet committed, in one transaction."""
+        self.last_flush = time.monotonic()
+        if not self.acked:
+            return
+        hooks, run = self.hooks, self.run_
+        with _Tx(run.conn):
+            for batch, outcome in self.acked:
+                if hooks and hooks.before_commit:
+                    hooks.before_commit(batch.group, batch.index)
+                if self.replace:
+                    self.rejected_all.update(outcome.rejected)
+                    run._record_destination_rejections(batch.group, batch.index, outcome.rejected)
+                else:
+                    ops = (self.summary.ops or {}).get((batch.group, batch.index))
+                    run._apply_batch(batch.group, batch.index, outcome, ops)
+        if hooks and hooks.after_commit:
+            for batch, _ in self.acked:
+                hooks.after_commit(batch.group, batch.index)
+        self.acked.clear()

@@ -72,6 +72,7 @@ class DestinationConfig(BaseModel):
     rate_limit_burst: float | None = Field(None, ge=1)
     timeout_s: float = Field(30.0, gt=0)
     max_in_flight: int = Field(1, ge=1, le=16, description="batches sent concurrently (lanes)")
+    commit_every_batches: int = Field(10, ge=1, description="acknowledged batches committed together")
     retry: RetrySettings = RetrySettings()
 
     # ------------------------------------------------------------------ field rules

@@ -219,7 +219,10 @@ def test_fatal_error_fails_run_but_keeps_acknowledged_batches(
     assert meta.members("EMAIL") == expected_emails(warehouse)
 
 
-def test_crash_between_send_and_commit_then_rerun(warehouse, meta: MetaStandin, meta_sync) -> None:
+@pytest.mark.parametrize("commit_every", [1, 10])
+def test_crash_between_send_and_commit_then_rerun(
+    warehouse, meta: MetaStandin, meta_sync, commit_every
+) -> None:
     make_audience(warehouse, 200)
 
     class Crash(Exception):
@@ -229,11 +232,14 @@ def test_crash_between_send_and_commit_then_rerun(warehouse, meta: MetaStandin, 
         if index == 2:
             raise Crash("simulated crash after the destination applied batch 3")
 
+    cfg = meta_sync(destination={"commit_every_batches": commit_every, "max_in_flight": 1})
     with pytest.raises(SyncRunError):
-        run_sync(warehouse, meta_sync(), hooks=SyncHooks(before_commit=crash))
-    assert warehouse.execute('SELECT count(*) FROM sync."state__meta_test"').fetchone()[0] == 100
-    result = run_sync(warehouse, meta_sync())
-    assert result.sent_rows == 100  # batch 3 again (harmless: a set) and batch 4
+        run_sync(warehouse, cfg, hooks=SyncHooks(before_commit=crash))
+    committed = warehouse.execute('SELECT count(*) FROM sync."state__meta_test"').fetchone()[0]
+    # batch by batch: batches 1-2 are committed; grouped: the whole group's transaction rolled back
+    assert committed == (100 if commit_every == 1 else 0)
+    result = run_sync(warehouse, cfg)
+    assert result.sent_rows == 200 - committed  # unacknowledged batches again (harmless: a set)
     assert meta.members("EMAIL") == expected_emails(warehouse)
 
 
