@@ -20,6 +20,8 @@ from sen.clv.validation import check_monetary, check_rft
 # Below this many repeat buyers the MLE is too noisy to trust (and may not exist); heuristics take over.
 DEFAULT_MIN_REPEAT_BUYERS = 50
 
+# Shape parameters beyond this sit on the boundary of the parameter space (no heterogeneity or no dropout).
+MAX_SHAPE = 1e4
 PurchaseModel = Literal["bgnbd", "heuristic"]
 SpendModel = Literal["gamma_gamma", "heuristic"]
 
@@ -112,7 +114,14 @@ def fit_clv_model(
         notes.append(f"purchases: {n_repeat} repeat buyers < {min_repeat_buyers}, heuristic rate used")
     else:
         bg = bgnbd.fit_bgnbd(x, t_x, age, unit)
-        if bg.converged:
+        shape = (bg.r, bg.a, bg.b)
+        if bg.converged and not all(np.isfinite(v) and 1e-8 < v < MAX_SHAPE for v in shape):
+            # A boundary solution (e.g. no dropout in the data: a, b -> infinity) "converges" to parameters
+            # whose closed forms overflow; the heuristic is the honest answer there.
+            notes.append(
+                f"purchases: BG/NBD fit is degenerate (r={bg.r:.3g}, a={bg.a:.3g}, b={bg.b:.3g}), heuristic rate used"
+            )
+        elif bg.converged:
             purchase = "bgnbd"
         else:
             notes.append("purchases: BG/NBD fit did not converge, heuristic rate used")
