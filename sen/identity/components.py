@@ -35,12 +35,24 @@ def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> tupl
     return components(adjacency(n_nodes, src, dst))
 
 
-def compact_labels(labels: np.ndarray, n_labels: int) -> tuple[int, np.ndarray]:
-    """Renumber the labels in use to 0..k-1 (in label order); -1 stays -1. Linear time."""
-    valid = labels >= 0
-    used = np.zeros(n_labels, dtype=bool)
-    used[labels[valid]] = True
+def type_counts(
+    labels: np.ndarray, node_type: np.ndarray, n_labels: int, n_types: int, skip: np.ndarray | None = None
+) -> np.ndarray:
+    """(n_labels, n_types) int64 counts of nodes per label and type; `skip` marks nodes left out."""
+    keys = labels * n_types + node_type
+    if skip is not None:
+        keys = keys[~skip]
+    return np.bincount(keys, minlength=n_labels * n_types).reshape(n_labels, n_types)
+
+
+def compact_labels(
+    labels: np.ndarray, n_labels: int, unused: np.ndarray, dropped: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """Renumber labels 0..n_labels-1 without the `unused` ones, keeping their order; nodes marked in
+    `dropped` get -1. Every label not listed in `unused` must be held by some node. Linear time."""
+    used = np.ones(n_labels, dtype=bool)
+    used[unused] = False
     new_number = np.cumsum(used) - 1
-    out = np.full(len(labels), -1, dtype=np.int64)
-    out[valid] = new_number[labels[valid]]
+    out = new_number[labels]
+    out[dropped] = -1
     return int(used.sum()), out

@@ -46,7 +46,6 @@ class IdentityGraph:
     node_hash: np.ndarray  # uint64 hash(identifier_type, identifier_value) in DuckDB
     node_type: np.ndarray  # int8 index into config.all_types
     node_key: np.ndarray  # int64 content-based order (strongest type, oldest, then hash): names new persons
-    first_seen: np.ndarray  # int64 seconds since 2000 (large when unknown)
     blocked: np.ndarray  # bool: dropped by the blocklist
     src: np.ndarray  # int32 edge ends as node positions, one row per input edge row (duplicates possible)
     dst: np.ndarray
@@ -59,6 +58,10 @@ class IdentityGraph:
     @property
     def n_nodes(self) -> int:
         return len(self.node_type)
+
+    def first_seen(self, positions: np.ndarray) -> np.ndarray:
+        """Seconds since 2000 of first sight (the maximum when unknown), from the node key."""
+        return (self.node_key[positions] >> _HASH_BITS) & _UNKNOWN_SECONDS
 
 
 def quote(value: str) -> str:
@@ -138,26 +141,38 @@ def _type_code_sql(config: IdentityConfig, type_col: str) -> str:
     return f"(case {type_col} {whens} else -1 end)::tinyint"
 
 
-def _node_query(config: IdentityConfig, relation: str, rowid: bool = True) -> str:
+def _node_key_sql(config: IdentityConfig) -> str:
+    """The node ordering key, computed in DuckDB: type rank | seconds since 2000 | top hash bits."""
+    ranks = " ".join(f"when {quote(t)} then {config.type_priority.index(t)}" for t in config.all_types)
+    seconds = (
+        f"least(greatest(coalesce(epoch(first_seen_at)::bigint - {_EPOCH_2000}, {_UNKNOWN_SECONDS}), 0), "
+        f"{_UNKNOWN_SECONDS})"
+    )
+    return (
+        f"(((case identifier_type {ranks} else 7 end)::bigint << {_SECONDS_BITS + _HASH_BITS}) "
+        f"| ({seconds} << {_HASH_BITS}) "
+        f"| (hash(identifier_type, identifier_value) >> {64 - _HASH_BITS})::bigint)"
+    )
+
+
+def _node_query(config: IdentityConfig, relation: str, rowid: bool = True, blocked: bool = False) -> str:
+    # Scalar expressions only: the blocklist's long IN lists become joins that return rows out of order,
+    # so the blocked rows of the node table are read by a query of their own.
+    blocked_column = (
+        f", {blocked_sql(config, 'identifier_type', 'identifier_value')} as blocked" if blocked else ""
+    )
     return f"""
         select {"rowid" if rowid else "0::bigint"} as rid, hash(identifier_type, identifier_value) as h,
                {_type_code_sql(config, "identifier_type")} as type_code,
-               {blocked_sql(config, "identifier_type", "identifier_value")} as blocked,
-               coalesce(epoch(first_seen_at)::bigint - {_EPOCH_2000}, {_UNKNOWN_SECONDS}) as first_seen_s
+               {_node_key_sql(config)} as node_key{blocked_column}
         from {relation}
     """
 
 
-def _node_key(
-    config: IdentityConfig, type_code: np.ndarray, first_seen_s: np.ndarray, h: np.ndarray
-) -> np.ndarray:
-    rank_of_code = np.array([config.type_priority.index(t) for t in config.all_types], dtype=np.int64)
-    seconds = np.clip(first_seen_s, 0, _UNKNOWN_SECONDS).astype(np.int64)
-    return (
-        (rank_of_code[type_code] << (_SECONDS_BITS + _HASH_BITS))
-        | (seconds << _HASH_BITS)
-        | (h >> np.uint64(64 - _HASH_BITS)).astype(np.int64)
-    )
+def _blocked_rowids(conn: duckdb.DuckDBPyConnection, config: IdentityConfig, relation: str) -> np.ndarray:
+    return conn.sql(
+        f"select rowid as rid from {relation} where {blocked_sql(config, 'identifier_type', 'identifier_value')}"
+    ).fetchnumpy()["rid"]
 
 
 def _temp_name(prefix: str) -> str:
@@ -210,6 +225,11 @@ def _base_nodes(
         index = pd.Index(arrays["h"])
         if not index.is_unique:
             raise IdentityInputError(f"{table}: two distinct identifiers share a 64-bit hash")
+    blocked = np.zeros(len(arrays["h"]), dtype=bool)
+    blocked_rid = _blocked_rowids(conn, config, relation)
+    if len(blocked_rid):
+        blocked[np.searchsorted(arrays["rid"], blocked_rid)] = True
+    arrays["blocked"] = blocked
     return relation, arrays, index, temps
 
 
@@ -279,16 +299,12 @@ def _missing_endpoint_nodes(
                 from {config.edges_table} where hash(id_b_type, id_b) in (select h from {name})
             ) group by all
         )"""
-        strings = conn.sql(
-            f"select * from {relation} order by identifier_type, identifier_value"
-        ).to_arrow_table()
-        numbers = conn.sql(
-            _node_query(
-                config, f"(select * from {relation} order by identifier_type, identifier_value)", rowid=False
-            )
-        ).fetchnumpy()
+        numeric = _node_query(config, relation, rowid=False, blocked=True).replace("select ", "select *, ", 1)
+        both = conn.sql(numeric).to_arrow_table()
     finally:
         conn.unregister(name)
+    strings = both.select(NODE_COLUMNS)
+    numbers = {c: both.column(c).to_numpy() for c in ("rid", "h", "type_code", "node_key", "blocked")}
     order = pd.Index(numbers["h"]).get_indexer(missing)
     return strings.take(pa.array(order)).combine_chunks(), {k: v[order] for k, v in numbers.items()}
 
@@ -361,8 +377,7 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
         index = pd.Index(nodes["h"])
         src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
 
-    type_code = nodes["type_code"].astype(np.int8)
-    key = _node_key(config, type_code, nodes["first_seen_s"], nodes["h"])
+    type_code = nodes["type_code"].astype(np.int8, copy=False)
     prev_person, prev_ids = _previous_map(conn, config, index, len(type_code))
     return IdentityGraph(
         base_relation=relation,
@@ -371,9 +386,8 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
         extra_nodes=extra,
         node_hash=nodes["h"],
         node_type=type_code,
-        node_key=key,
-        first_seen=nodes["first_seen_s"],
-        blocked=nodes["blocked"].astype(bool),
+        node_key=nodes["node_key"],
+        blocked=nodes["blocked"].astype(bool, copy=False),
         src=src.astype(np.int32),
         dst=dst.astype(np.int32),
         edges_table=config.edges_table,
@@ -388,10 +402,15 @@ PERSON_HASH_SQL = "'p_' || left(md5(identifier_type || ':' || identifier_value),
 
 
 def identifiers_at(
-    conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, positions: np.ndarray, person_hash: bool = False
+    conn: duckdb.DuckDBPyConnection,
+    graph: IdentityGraph,
+    positions: np.ndarray,
+    person_hash: bool = False,
+    ordered: bool = True,
 ) -> pa.Table:
     """identifier_type / identifier_value of the given node positions, in the given order; with
-    `person_hash`, also `person_hash`: the person id this identifier would name (see person_ids)."""
+    `person_hash`, also `person_hash`: the person id this identifier would name (see person_ids). With
+    ordered=False, the distinct positions in any order, with a `position` column (no reordering copy)."""
     positions = np.asarray(positions, dtype=np.int64)
     columns = ["identifier_type", "identifier_value", *(["person_hash"] if person_hash else [])]
     extra_sql = f", {PERSON_HASH_SQL} as person_hash" if person_hash else ""
@@ -431,8 +450,13 @@ def identifiers_at(
         parts.append(extra_table)
         found_positions.append(extra)
     table = pa.concat_tables(parts).combine_chunks()
+    found_at = np.concatenate(found_positions)
+    if not ordered:
+        if len(found_at) != int(wanted.sum()):
+            raise IdentityInputError(f"{graph.base_relation} changed while identity resolution was running")
+        return table.append_column("position", pa.array(found_at))
     slot = np.full(graph.n_nodes, -1, dtype=np.int64)
-    slot[np.concatenate(found_positions)] = np.arange(table.num_rows)
+    slot[found_at] = np.arange(table.num_rows)
     at = slot[positions]
     if (at < 0).any():
         raise IdentityInputError(f"{graph.base_relation} changed while identity resolution was running")

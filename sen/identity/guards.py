@@ -49,17 +49,24 @@ def degree_cuts(
     # Person-defining types come first in config.all_types, so their codes are 0..n_person-1.
     n_person = len(config.person_defining_types)
     limits = limit_matrix(config)[:, :n_person]
-    ends = np.concatenate([src, dst])
-    others_type = node_type[np.concatenate([dst, src])]
-    counted = others_type < n_person
+    src_type, dst_type = node_type[src], node_type[dst]
+    src_counts, dst_counts = dst_type < n_person, src_type < n_person  # the other end is person-defining
     # Only a node with more person-defining neighbours than its smallest limit can break one: count per
     # neighbour type for those candidates only.
-    degree = np.bincount(ends[counted], minlength=n_nodes)
+    degree = np.bincount(src[src_counts], minlength=n_nodes) + np.bincount(dst[dst_counts], minlength=n_nodes)
     candidates = np.flatnonzero(degree > limits.min(axis=1)[node_type])
-    slot = np.full(n_nodes, -1, dtype=np.int64)
+    is_candidate = np.zeros(n_nodes, dtype=bool)
+    is_candidate[candidates] = True
+    slot = np.zeros(n_nodes, dtype=np.int64)
     slot[candidates] = np.arange(len(candidates))
-    selected = counted & (slot[ends] >= 0)
-    keys = slot[ends[selected]] * n_person + others_type[selected]
+    from_src = src_counts & is_candidate[src]
+    from_dst = dst_counts & is_candidate[dst]
+    keys = np.concatenate(
+        [
+            slot[src[from_src]] * n_person + dst_type[from_src],
+            slot[dst[from_dst]] * n_person + src_type[from_dst],
+        ]
+    )
     counts = np.bincount(keys, minlength=len(candidates) * n_person).reshape(len(candidates), n_person)
     allowed = limits[node_type[candidates]]
     broken = (counts > allowed).any(axis=1)
@@ -91,14 +98,8 @@ def cap_array(config: IdentityConfig) -> np.ndarray:
     return np.array([config.caps.get(t, NO_LIMIT) for t in config.all_types], dtype=np.int64)
 
 
-def over_cap_components(
-    config: IdentityConfig, labels: np.ndarray, node_type: np.ndarray, n_components: int
-) -> np.ndarray:
-    """Labels of components holding more identifiers of some type than its cap."""
-    n_types = len(config.all_types)
-    per_type = np.bincount(
-        labels.astype(np.int64) * n_types + node_type, minlength=n_components * n_types
-    ).reshape(n_components, n_types)
+def over_cap_components(config: IdentityConfig, per_type: np.ndarray) -> np.ndarray:
+    """Labels of components holding more identifiers of some type than its cap (per_type: counts)."""
     return np.flatnonzero((per_type > cap_array(config)).any(axis=1))
 
 

@@ -31,7 +31,8 @@ REMOVED = "removed"
 
 @dataclass
 class PersonAssignment:
-    person_ids: pa.Array  # string, one per component label
+    person_ids: pa.Array  # string: previous ids, then new ones (a dictionary)
+    person_index: np.ndarray  # int64 per component label: its id's position in person_ids
     events: pa.Table  # person_id, event, related_person_id
     counts: dict[str, int] = field(default_factory=dict)  # events per kind
 
@@ -106,14 +107,15 @@ def assign_person_ids(
     labels: np.ndarray,
     n_components: int,
     node_key: np.ndarray,
-    node_first_seen: np.ndarray,
+    node_first_seen: Callable[[np.ndarray], np.ndarray],
     identifiers: Callable[[np.ndarray], pa.Table],
     prev_person: np.ndarray,
     prev_person_ids: pa.Array,
     history_table: str | None,
 ) -> PersonAssignment:
     """Name every component. `labels` is -1 for nodes outside the map (blocklisted); `identifiers` returns
-    identifier_type, identifier_value and person_hash ('p_' + 16 hex of md5('type:value')) of node positions."""
+    identifier_type, identifier_value, person_hash ('p_' + 16 hex of md5('type:value')) and position of node
+    positions, in any order."""
     n_prev = len(prev_person_ids)
     canonical = canonical_nodes(labels, node_key, n_components)
     comp_key = node_key[canonical]
@@ -146,7 +148,7 @@ def assign_person_ids(
         created = _previous_age(conn, history_table, [str(prev_ids[p]) for p in persons])
         # Fallback age: the earliest first-seen of the person's current identifiers.
         earliest = np.full(n_prev, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(earliest, prev_person[has_prev], node_first_seen[has_prev])
+        np.minimum.at(earliest, prev_person[has_prev], node_first_seen(np.flatnonzero(has_prev)))
         by_comp: dict[int, list[int]] = {}
         for p, c in zip(persons.tolist(), comps.tolist(), strict=True):
             by_comp.setdefault(c, []).append(p)
@@ -161,22 +163,23 @@ def assign_person_ids(
             owner[c] = group[0]
             merges.extend((str(prev_ids[p]), str(prev_ids[group[0]])) for p in group[1:])
 
-    person_ids = np.empty(n_components, dtype=object)
+    # Person ids are a dictionary (previous ids, then new ones) and an index into it per component, so
+    # no string is copied per component or per identifier.
     kept = owner >= 0
-    if kept.any():
-        person_ids[kept] = prev_ids[owner[kept]]
+    person_index = np.where(kept, owner, -1)
     tables = [_events_table([m[0] for m in merges], MERGED, [m[1] for m in merges])]
 
     fresh = np.flatnonzero(~kept)
     new_ids = pa.array([], pa.string())
     if len(fresh):
-        named_by = identifiers(canonical[fresh])
-        types, values = named_by.column("identifier_type"), named_by.column("identifier_value")
+        named_by = identifiers(canonical[fresh])  # any order, with a `position` column
+        fresh_comp = labels[named_by.column("position").to_numpy()]
         new_ids = named_by.column("person_hash").combine_chunks()
         taken = pc.is_in(new_ids, value_set=prev_person_ids).to_numpy(zero_copy_only=False)
         taken |= _ids_in_history(conn, history_table, new_ids)
-        new_list = new_ids.to_numpy(zero_copy_only=False).copy()
         if taken.any():
+            types, values = named_by.column("identifier_type"), named_by.column("identifier_value")
+            new_list = new_ids.to_numpy(zero_copy_only=False).copy()
             used = set(prev_ids.tolist()) | set(new_list.tolist())
             for i in np.flatnonzero(taken):
                 salt = 1
@@ -185,21 +188,21 @@ def assign_person_ids(
                 new_list[i] = candidate
                 used.add(candidate)
             new_ids = pa.array(new_list, pa.string())
-        person_ids[fresh] = new_list
+        person_index[fresh_comp] = n_prev + np.arange(len(fresh_comp))
 
         # Split-off parts of previous persons, and brand-new persons.
         is_fresh = np.zeros(n_components, dtype=bool)
         is_fresh[fresh] = True
         split_pairs = np.flatnonzero(is_fresh[pair_comp])
-        tables.append(
-            _events_table(
-                person_ids[pair_comp[split_pairs]].tolist(),
-                SPLIT,
-                prev_ids[pair_person[split_pairs]].tolist(),
+        if len(split_pairs):
+            split_rows = person_index[pair_comp[split_pairs]] - n_prev
+            tables.append(
+                _events_table(
+                    new_ids.take(pa.array(split_rows)), SPLIT, prev_ids[pair_person[split_pairs]].tolist()
+                )
             )
-        )
         is_fresh[pair_comp[split_pairs]] = False  # what is left was never seen before
-        tables.append(_events_table(new_ids.filter(pa.array(is_fresh[fresh])), CREATED, None))
+        tables.append(_events_table(new_ids.filter(pa.array(is_fresh[fresh_comp])), CREATED, None))
 
     if n_prev:
         still_present = np.zeros(n_prev, dtype=bool)
@@ -207,9 +210,9 @@ def assign_person_ids(
         tables.append(_events_table(prev_ids[~still_present].tolist(), REMOVED, None))
     events_table = pa.concat_tables(tables)
     counts = {k["values"]: k["counts"] for k in pc.value_counts(events_table.column("event")).to_pylist()}
-    all_fresh = not kept.any()
     return PersonAssignment(
-        person_ids=new_ids if all_fresh else pa.array(person_ids, type=pa.string()),
+        person_ids=pa.concat_arrays([prev_person_ids, new_ids]) if n_prev else new_ids,
+        person_index=person_index,
         events=events_table,
         counts=counts,
     )

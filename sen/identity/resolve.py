@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from sen.identity.components import adjacency, compact_labels, components, unique_edges
+from sen.identity.components import adjacency, compact_labels, components, type_counts, unique_edges
 from sen.identity.config import IdentityConfig, load_identity_config
 from sen.identity.graph import (
     IdentityGraph,
@@ -66,6 +66,7 @@ class IdentityRunStats:
 class _Labels:
     n_components: int
     labels: np.ndarray  # -1 for blocklisted nodes
+    merged_share: float
     degree: DegreeCuts
     edges: int  # distinct pairs
     edges_cut_blocklist: int
@@ -100,15 +101,17 @@ def _components_with_guards(
         graph.eliminate_zeros()
 
     n_components, labels = components(graph)
-    labels[g.blocked] = -1
-    valid = labels >= 0
-    over = over_cap_components(config, labels[valid], g.node_type[valid], n_components)
+    # Blocklisted nodes are isolated, so each holds a label of its own; it is dropped below.
+    per_type = type_counts(labels, g.node_type, n_components, len(config.all_types))
+    unused = [labels[g.blocked]]
+    over = over_cap_components(config, per_type)
     empty = np.zeros(0, dtype=np.int64)
     cap_cut = (empty, empty, np.zeros(0, dtype=np.int8), empty)
+    n_labels = n_components
     if len(over):
         in_over = np.zeros(n_components, dtype=bool)
         in_over[over] = True
-        in_over_node = valid & in_over[np.maximum(labels, 0)]
+        in_over_node = in_over[labels] & ~g.blocked
         details = edge_details(conn, g, np.flatnonzero(in_over_node))
         # Links cut by the blocklist or a degree limit stay cut.
         usable = ~(g.blocked | isolated)
@@ -128,12 +131,20 @@ def _components_with_guards(
             config, g.node_type, np.flatnonzero(in_over_node), low, high, label_offset=n_components
         )
         labels[capped.nodes] = capped.labels
-        n_components = int(capped.labels.max()) + 1
+        n_labels = int(capped.labels.max()) + 1
+        unused.append(over)
         cap_cut = (low[capped.cut_edges], high[capped.cut_edges], capped.cut_type, capped.cut_count)
-    n_components, labels = compact_labels(labels, n_components)
+    n_components, labels = compact_labels(labels, n_labels, np.concatenate(unused), g.blocked)
+    if len(over):
+        per_type = type_counts(labels, g.node_type, n_components, len(config.all_types), skip=g.blocked)
+    else:
+        keep = np.ones(len(per_type), dtype=bool)
+        keep[unused[0]] = False
+        per_type = per_type[keep]
     return _Labels(
         n_components=n_components,
         labels=labels,
+        merged_share=_merged_share(config, per_type),
         degree=degree,
         edges=len(src) + _distinct_pairs(g.src[touches_blocked], g.dst[touches_blocked], n),
         edges_cut_blocklist=_distinct_pairs(g.src[touches_blocked], g.dst[touches_blocked], n),
@@ -145,17 +156,12 @@ def _components_with_guards(
     )
 
 
-def _merged_share(
-    config: IdentityConfig, labels: np.ndarray, node_type: np.ndarray, n_components: int
-) -> float:
-    n_person = len(config.person_defining_types)
-    person_defining = (labels >= 0) & (node_type < n_person)
-    per_type = np.bincount(
-        labels[person_defining] * n_person + node_type[person_defining], minlength=n_components * n_person
-    ).reshape(n_components, n_person)
-    with_any = (per_type > 0).any(axis=1).sum()
-    with_duplicates = (per_type > 1).any(axis=1).sum()
-    return float(with_duplicates / with_any) if with_any else 0.0
+def _merged_share(config: IdentityConfig, per_type: np.ndarray) -> float:
+    """Share of persons holding 2+ person-defining identifiers of one type, among those holding any."""
+    person = per_type[:, : len(config.person_defining_types)]
+    with_any = int((person > 0).any(axis=1).sum())
+    with_duplicates = int((person > 1).any(axis=1).sum())
+    return with_duplicates / with_any if with_any else 0.0
 
 
 def _cuts_table(
@@ -302,7 +308,7 @@ def _resolve_loaded(
             n_components=lab.n_components,
             node_key=g.node_key,
             node_first_seen=g.first_seen,
-            identifiers=lambda positions: identifiers_at(conn, g, positions, person_hash=True),
+            identifiers=lambda positions: identifiers_at(conn, g, positions, person_hash=True, ordered=False),
             prev_person=g.prev_person,
             prev_person_ids=g.prev_person_ids,
             history_table=history if relation_exists(conn, history) else None,
@@ -329,7 +335,14 @@ def _resolve_loaded(
         conn.execute("begin transaction")
         try:
             ensure_tables(conn, schema)
-            replace_person_map(conn, schema, g, assignment.person_ids, lab.labels, cut)
+            replace_person_map(
+                conn,
+                schema,
+                g,
+                assignment.person_ids,
+                np.where(lab.labels >= 0, assignment.person_index[lab.labels], -1),
+                cut,
+            )
             append(conn, schema, "person_id_history", events)
             append(conn, schema, "identity_cuts", cuts)
             stats = IdentityRunStats(
@@ -346,7 +359,7 @@ def _resolve_loaded(
                 edges_cut_cap=edges_cut_cap,
                 components=lab.n_components,
                 largest_component=int(sizes.max()) if in_map.any() else 0,
-                merged_share=_merged_share(config, lab.labels, g.node_type, lab.n_components),
+                merged_share=lab.merged_share,
                 persons_created=counts.get(CREATED, 0),
                 persons_merged=counts.get(MERGED, 0),
                 persons_split=counts.get(SPLIT, 0),
