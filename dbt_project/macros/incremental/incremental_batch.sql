@@ -68,11 +68,12 @@
     event_time: SQL expression of the row's event time (naive UTC timestamp), used by the partition window.
     loaded_at: the load-time column carried from raw; watermark_where: the part of this model the input feeds. -#}
 {% macro incremental_batch(event_time, loaded_at='_loaded_at', watermark_where=none) -%}
+    {#- Validated on every build, so a bad window fails the first run too, not only later ones. -#}
+    {%- set window = incremental_window() -%}
     {%- if not is_incremental() -%}
         true
     {%- else -%}
         {%- set watermark = incremental_watermark(loaded_at, watermark_where) -%}
-        {%- set window = incremental_window() -%}
         {%- set conditions = [] -%}
         {%- if watermark is none -%}
             {%- do conditions.append('true') -%}

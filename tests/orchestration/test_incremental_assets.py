@@ -1,0 +1,131 @@
+"""The Dagster side of incremental runs: two dbt blocks, daily partitions, the window passed to dbt, the
+full-refresh flag and the partition the main job runs."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from orchestration.partitions import (
+    context_window_vars,
+    daily_event_partitions,
+    main_run_partition_key,
+    window_vars,
+)
+from sen.config import parse_as_of
+
+EVENT_SIZED = {
+    dg.AssetKey(["staging", "stg_tracking__events"]),
+    dg.AssetKey(["staging", "stg_esp__email_events"]),
+    dg.AssetKey(["staging", "stg_ads__touchpoints"]),
+    dg.AssetKey(["intermediate", "int_identifier_occurrences"]),
+}
+
+
+@pytest.fixture(scope="module")
+def dbt_blocks(dbt_manifest):
+    from orchestration.assets.dbt import sen_dbt_incremental, sen_dbt_models
+
+    return sen_dbt_incremental, sen_dbt_models
+
+
+def test_event_sized_models_form_the_partitioned_block(dbt_blocks, dbt_manifest):
+    incremental, others = dbt_blocks
+    assert set(incremental.keys) == EVENT_SIZED
+    assert not set(incremental.keys) & set(others.keys)
+    assert incremental.partitions_def == daily_event_partitions
+    assert incremental.backfill_policy == dg.BackfillPolicy.single_run()
+    assert others.partitions_def is None
+    # Every dbt model is in exactly one block.
+    manifest = json.loads(dbt_manifest.read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    blocks = {k.path[-1] for k in [*incremental.keys, *others.keys]}
+    assert models <= blocks
+
+
+def test_tagged_models_are_incremental_with_a_unique_key(dbt_manifest):
+    manifest = json.loads(dbt_manifest.read_text())
+    tagged = [n for n in manifest["nodes"].values() if "event_sized" in n.get("tags", [])]
+    assert {n["name"] for n in tagged} == {k.path[-1] for k in EVENT_SIZED}
+    for node in tagged:
+        assert node["config"]["materialized"] == "incremental", node["name"]
+        assert node["config"]["unique_key"], node["name"]
+        assert node["config"]["on_schema_change"] == "fail", node["name"]
+
+
+def test_the_whole_graph_stays_connected_through_the_partitioned_block(dbt_manifest):
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    occurrences = graph.get(dg.AssetKey(["intermediate", "int_identifier_occurrences"]))
+    assert dg.AssetKey(["staging", "stg_tracking__events"]) in occurrences.parent_keys
+    assert dg.AssetKey(["intermediate", "int_identity_nodes"]) in occurrences.child_keys
+    events = graph.get(dg.AssetKey(["staging", "stg_tracking__events"]))
+    assert dg.AssetKey(["raw", "events"]) in events.parent_keys
+    # The main job holds every asset; it is partitioned because the event-sized block is.
+    assert defs.get_implicit_global_asset_job_def().partitions_def == daily_event_partitions
+
+
+@dg.asset(partitions_def=daily_event_partitions)
+def window_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"vars": dg.MetadataValue.json(context_window_vars(context))})
+
+
+def probe_vars(**kwargs) -> dict:
+    result = dg.materialize([window_probe], instance=dg.DagsterInstance.ephemeral(), **kwargs)
+    # One step, one materialization per partition of the window: all carry the same vars.
+    found = {
+        json.dumps(e.materialization.metadata["vars"].data) for e in result.get_asset_materialization_events()
+    }
+    (only,) = found
+    return json.loads(only)
+
+
+def test_one_partition_is_one_day_of_event_time():
+    assert probe_vars(partition_key="2026-11-20") == {"min_date": "2026-11-20", "max_date": "2026-11-21"}
+
+
+def test_a_backfill_range_is_one_window():
+    tags = {
+        "dagster/asset_partition_range_start": "2026-09-01",
+        "dagster/asset_partition_range_end": "2026-09-30",
+    }
+    assert probe_vars(tags=tags) == {"min_date": "2026-09-01", "max_date": "2026-10-01"}
+
+
+def test_window_vars_refuse_an_empty_window():
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    with pytest.raises(ValueError, match="empty partition window"):
+        window_vars(day, day)
+
+
+@pytest.mark.parametrize(
+    ("as_of", "partition"),
+    [
+        ("2026-11-21", "2026-11-20"),  # midnight: the day that just ended
+        ("2026-11-21T18:30:00", "2026-11-20"),  # during the day: the last complete one
+        ("2026-11-21T01:00:00+07:00", "2026-11-19"),  # 18:00 UTC the day before
+    ],
+)
+def test_the_main_job_runs_the_last_complete_day(as_of, partition):
+    assert main_run_partition_key(parse_as_of(as_of)) == partition
+
+
+def test_a_reference_time_before_the_first_partition_is_refused():
+    with pytest.raises(ValueError, match="CDP_PARTITIONS_START"):
+        main_run_partition_key(parse_as_of("2000-01-01"))
+
+
+def test_full_refresh_is_one_flag(monkeypatch, dbt_manifest):
+    from orchestration.assets.dbt import DbtBuildConfig, build_args
+
+    monkeypatch.setenv("CDP_AS_OF", "2026-11-21")
+    monkeypatch.delenv("CDP_FULL_REFRESH", raising=False)
+    window = {"min_date": "2026-11-20", "max_date": "2026-11-21"}
+    args = build_args(DbtBuildConfig(), window)
+    assert args[:2] == ["build", "--vars"] and "--full-refresh" not in args
+    assert json.loads(args[2]) == {"as_of": "2026-11-21 00:00:00", **window}
+    assert "--full-refresh" in build_args(DbtBuildConfig(full_refresh=True))
+    monkeypatch.setenv("CDP_FULL_REFRESH", "1")
+    assert "--full-refresh" in build_args(DbtBuildConfig())
