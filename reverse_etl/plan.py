@@ -226,11 +226,11 @@ def build_plan(
     counts = dict(conn.execute(f"SELECT __op, count(*) FROM {_CHANGED} GROUP BY 1").fetchall())
     summary.added, summary.changed = int(counts.get("add", 0)), int(counts.get("change", 0))
     summary.removed = int(counts.get("remove", 0))
-    # rows that left the audience, with their last acknowledged values from state
+    # last acknowledged values of rows that left or changed, in one scan of state: removal payloads
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
-        SELECT st.* FROM {state} st SEMI JOIN (SELECT __key FROM {_CHANGED} WHERE __op = 'remove') c
-          ON c.__key = st.__pk"""
+        SELECT st.*, c.__op AS __diff_op FROM {state} st
+        JOIN (SELECT __key, __op FROM {_CHANGED} WHERE __op IN ('remove', 'change')) c ON c.__key = st.__pk"""
     )
     if summary.removed:
         conn.execute(f"DELETE FROM {_CHANGED} WHERE __op = 'remove'")
@@ -280,7 +280,7 @@ def build_plan(
     if not replace:
         sources.append(
             f"SELECT 'remove' AS __op, __pk, __person_id, __row_hash, __created_by_sync AS __prev_created, "
-            f"{f_cols}, CAST(NULL AS VARCHAR) AS __reject FROM {_REMOVED}"
+            f"{f_cols}, CAST(NULL AS VARCHAR) AS __reject FROM {_REMOVED} WHERE __diff_op = 'remove'"
         )
     if cfg.mode == "add_remove" and match_fields:
         # a changed identifier: take the old one out before the new one goes in
@@ -289,8 +289,8 @@ def build_plan(
         sources.append(
             f"""SELECT 'remove_old' AS __op, st.__pk, st.__person_id, st.__row_hash,
                 st.__created_by_sync AS __prev_created, {st_cols}, CAST(NULL AS VARCHAR) AS __reject
-            FROM {state} st JOIN __sen_prepared p ON p.__pk = st.__pk
-            WHERE p.__op = 'change' AND p.__reject IS NULL AND ({differs})"""
+            FROM {_REMOVED} st JOIN __sen_prepared p ON p.__pk = st.__pk
+            WHERE st.__diff_op = 'change' AND p.__op = 'change' AND p.__reject IS NULL AND ({differs})"""
         )
     f_defs = ", ".join(f"{q('f_' + f)} VARCHAR" for f in cfg.mapping)
     conn.execute(
