@@ -48,7 +48,8 @@ class Thresholds:
     not_future_mostly: float = 0.999
     clock_skew: timedelta = timedelta(hours=1)
     max_amount: float = 1e10  # VND; larger is a unit or parsing error
-    well_formed_mostly: float = 0.9
+    well_formed_mostly: float = 0.9  # below: a warning (dirt is growing)
+    well_formed_majority: float = 0.5  # below: a critical failure (a column swap or a broken export)
     max_quarantine_share: float = 0.1  # per file; above it a file is probably broken, not dirty
 
     @classmethod
@@ -56,7 +57,7 @@ class Thresholds:
         """Defaults, overridable with CDP_DQ_<FIELD> (e.g. CDP_DQ_WELL_FORMED_MOSTLY=0.8)."""
         values: dict[str, Any] = {}
         for name in ("key_unique_mostly", "not_future_mostly", "max_amount", "well_formed_mostly",
-                     "max_quarantine_share"):  # fmt: skip
+                     "well_formed_majority", "max_quarantine_share"):  # fmt: skip
             raw = os.environ.get(f"CDP_DQ_{name.upper()}")
             if raw:
                 try:
@@ -157,10 +158,24 @@ def build_suite(source: Source, as_of: datetime, thresholds: Thresholds | None =
         )
     for column in source.columns:
         if column.name in ("email", "phone"):
+            regex = EMAIL_REGEX if column.name == "email" else PHONE_REGEX
             add(
                 gxe.ExpectColumnValuesToMatchRegex(
                     column=column.name,
-                    regex=EMAIL_REGEX if column.name == "email" else PHONE_REGEX,
+                    regex=regex,
+                    mostly=t.well_formed_majority,
+                    severity=CRITICAL,
+                    meta=_meta(
+                        f"mostly_well_formed:{column.name}",
+                        ROWS,
+                        f"at least {t.well_formed_majority:.0%} look like one, else the column is broken",
+                    ),
+                )
+            )
+            add(
+                gxe.ExpectColumnValuesToMatchRegex(
+                    column=column.name,
+                    regex=regex,
                     mostly=t.well_formed_mostly,
                     severity=WARNING,
                     meta=_meta(

@@ -96,6 +96,7 @@ def test_suite_is_derived_from_the_contract():
     assert names["unique_key"].configuration.kwargs["column_list"] == ["_file_sha256", "order_id"]
     assert "amount_range:total" in names and "not_future:created_at" in names
     assert names["well_formed:email"].severity.value == WARNING
+    assert names["mostly_well_formed:email"].severity.value == CRITICAL
     assert names["not_null:order_id"].severity.value == CRITICAL
     columns = set(names["columns_match_contract"].configuration.kwargs["column_set"])
     assert set(orders.column_names) < columns and "_source_file" in columns
@@ -155,6 +156,26 @@ def test_tolerances_let_realistic_dirt_through(conn, tmp_path):
     assert report.success, failing(report)
     assert report.outcome("unique_key").unexpected_count == 2
     assert report.outcome("well_formed:phone").unexpected_count == 50
+
+
+def test_a_swapped_column_is_critical_where_growing_dirt_only_warns(conn, tmp_path):
+    contacts = CONTRACT.sources["crm_contacts"]
+    rows = clean_rows(contacts, 20)
+    for row in rows[:5]:
+        row["email"] = "n/a"  # 25 % junk: a warning
+    for row in rows:
+        row["phone"], row["email"] = row["email"], row["phone"]  # then a swap in the export: critical
+    load(conn, tmp_path, contacts, rows)
+    report = validate_source(conn, contacts, as_of=AS_OF)
+    assert failing(report) == {
+        "mostly_well_formed:email": 20,
+        "mostly_well_formed:phone": 20,
+        "well_formed:email": 20,
+        "well_formed:phone": 20,
+    }
+    conn.execute("update raw.crm_contacts set email = phone, phone = email")  # the fixed export
+    report = validate_source(conn, contacts, as_of=AS_OF)
+    assert report.critical_success and failing(report) == {"well_formed:email": 5}
 
 
 def test_the_same_key_in_a_later_file_is_an_update_not_a_conflict(conn, tmp_path):
