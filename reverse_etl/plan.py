@@ -196,22 +196,17 @@ def build_plan(
     """Create temp table __sen_plan (see module doc) and return the counts."""
     summary = PlanSummary()
     src = _source_sql(cfg, relation)
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_BADPK} AS
-        SELECT __pk, CASE WHEN __pk IS NULL THEN 'null primary key'
-                          ELSE 'duplicate primary key (' || n || ' rows)' END AS reason, n
-        FROM (SELECT CAST({q(cfg.primary_key)} AS VARCHAR) AS __pk, count(*) AS n FROM {relation} GROUP BY 1)
-        WHERE __pk IS NULL OR n > 1"""
-    )
-    summary.invalid_keys = int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM {_BADPK}").fetchone()[0])
-    bad_filter = (
-        f" AND s.__pk NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)"
-        if summary.invalid_keys
-        else ""
-    )
+    replace = cfg.mode == "replace"
+    pk = f"CAST({q(cfg.primary_key)} AS VARCHAR)"
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {_BADPK} (__pk VARCHAR, reason VARCHAR, n BIGINT)")
+    null_keys = int(conn.execute(f"SELECT count(*) FROM {relation} WHERE {pk} IS NULL").fetchone()[0])
+    if null_keys:
+        conn.execute(f"INSERT INTO {_BADPK} VALUES (NULL, 'null primary key', {null_keys})")
+    if replace:  # everything is sent: every duplicated key is refused
+        _insert_duplicates(conn, relation, pk, "TRUE")
+    bad_filter = f" AND s.__pk NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)" if replace else ""
     good_src = f"(SELECT * FROM ({src}) s WHERE s.__pk IS NOT NULL{bad_filter})"
 
-    replace = cfg.mode == "replace"
     # one pass over source and state: added, changed and removed keys together
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
@@ -223,6 +218,17 @@ def build_plan(
         WHERE s.__pk IS NULL OR st.__pk IS NULL OR st.__row_hash <> s.__row_hash"""
     )
     summary.source_rows = int(conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])
+    if not replace:
+        # A duplicated key matters only where it would be sent: its copies then differ from state (or it
+        # is new), so it is among the changed keys. Checking only those avoids aggregating the whole
+        # audience on every run; identical copies of an unchanged row are harmless and left alone.
+        _insert_duplicates(
+            conn, relation, pk, f"{pk} IN (SELECT __key FROM {_CHANGED} WHERE __op <> 'remove')"
+        )
+        conn.execute(
+            f"DELETE FROM {_CHANGED} WHERE __key IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)"
+        )
+    summary.invalid_keys = int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM {_BADPK}").fetchone()[0])
     counts = dict(conn.execute(f"SELECT __op, count(*) FROM {_CHANGED} GROUP BY 1").fetchall())
     summary.added, summary.changed = int(counts.get("add", 0)), int(counts.get("change", 0))
     summary.removed = int(counts.get("remove", 0))
@@ -234,7 +240,7 @@ def build_plan(
     )
     if summary.removed:
         conn.execute(f"DELETE FROM {_CHANGED} WHERE __op = 'remove'")
-    summary.unchanged = summary.source_rows - summary.invalid_keys - summary.added - summary.changed
+    summary.unchanged = max(0, summary.source_rows - summary.invalid_keys - summary.added - summary.changed)
 
     if replace and (summary.added or summary.changed or summary.removed):
         # replace-all sends the whole audience in one session whenever anything changed
@@ -329,6 +335,14 @@ def build_plan(
     summary.to_send = {g: n for g, n in placed.items() if n}
     summary.batches = {g: (n + size - 1) // size for g, n in placed.items() if n}
     return summary
+
+
+def _insert_duplicates(conn: duckdb.DuckDBPyConnection, relation: str, pk: str, where: str) -> None:
+    conn.execute(
+        f"""INSERT INTO {_BADPK}
+        SELECT __pk, 'duplicate primary key (' || n || ' rows)', n
+        FROM (SELECT {pk} AS __pk, count(*) AS n FROM {relation} WHERE {where} GROUP BY 1) WHERE n > 1"""
+    )
 
 
 def _group_sql(mode: str) -> str:

@@ -263,3 +263,22 @@ def test_upsert_mode_never_removes(warehouse, meta: MetaStandin, meta_sync) -> N
     result = run_sync(warehouse, meta_sync(mode="upsert"))
     assert result.removed == 1 and result.sent_rows == 0
     assert len(meta.members("EMAIL")) == 10
+
+
+def test_duplicated_keys_are_refused_only_where_they_would_be_sent(
+    warehouse, meta: MetaStandin, meta_sync
+) -> None:
+    make_audience(warehouse, 5)
+    run_sync(warehouse, meta_sync())
+    dup = "INSERT INTO audience_test SELECT * REPLACE ({email} AS email) FROM audience_test WHERE person_id = 'p000003'"
+    warehouse.execute(dup.format(email="email"))  # an identical copy of an unchanged row: harmless
+    quiet = run_sync(warehouse, meta_sync())
+    assert (quiet.rejected, quiet.sent_rows, quiet.removed) == (0, 0, 0)
+    warehouse.execute(
+        "DELETE FROM audience_test WHERE person_id = 'p000003' AND rowid = (SELECT max(rowid) FROM audience_test)"
+    )
+    warehouse.execute(dup.format(email="'other@example.com'"))  # two different versions of one person
+    loud = run_sync(warehouse, meta_sync())
+    assert (loud.rejected, loud.sent_rows) == (2, 0)  # both rows of the key
+    assert h("user.3@example.com") in meta.members("EMAIL")  # the last good version stays at the destination
+    assert h("other@example.com") not in meta.members("EMAIL")
