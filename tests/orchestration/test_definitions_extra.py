@@ -10,11 +10,7 @@ from sen.contracts import load_contract
 
 
 @pytest.fixture(scope="module")
-def defs():
-    from orchestration.dbt_project import dbt_project
-
-    if not dbt_project.manifest_path.exists():
-        pytest.skip("dbt manifest not built (run `make parse`)")
+def defs(dbt_manifest):  # tests/conftest.py parses the dbt project once per session
     from orchestration.definitions import defs
 
     return defs
