@@ -9,6 +9,9 @@ previous complete file or the new complete file, never a half-written one, and s
 is never written in place, read-only readers never meet a writer's lock. A reader that keeps a connection
 open keeps reading the version it opened (its inode stays valid) until it reconnects.
 
+With CDP_SERVING_PARQUET=1, every published table is also written as Parquet under
+``serving_parquet/current/<schema>/<table>.parquet`` (a symlink swapped atomically to the new version).
+
 ``python -m sen.serving`` publishes from CDP_WAREHOUSE to CDP_SERVING (default: serving.duckdb next to the
 warehouse). See docs/serving.md for BI connection recipes.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -33,6 +37,7 @@ PUBLISHED_SCHEMAS = ("marts", "audiences")
 PUBLISHED_TABLES = (("identity", "identity_runs"),)
 MANIFEST = ("_serving", "published_tables")
 STALE_TMP_SECONDS = 3600  # a temp file this old is left over from a crashed publish
+PARQUET_VERSIONS_KEPT = 2
 
 
 def serving_path() -> Path:
@@ -60,6 +65,7 @@ class PublishResult:
     tables: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows
     seconds: float = 0.0
     size_bytes: int = 0
+    parquet_dir: Path | None = None  # <serving>_parquet/current when CDP_SERVING_PARQUET is on
 
 
 def _q(identifier: str) -> str:
@@ -153,9 +159,50 @@ def publish(
             for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
                 leftover.unlink(missing_ok=True)
         raise
+    if parquet_enabled():
+        result.parquet_dir = export_parquet(conn, source_db, tables, target, version)
     result.seconds = time.perf_counter() - started
     result.size_bytes = target.stat().st_size
     return result
+
+
+def parquet_enabled() -> bool:
+    return os.environ.get("CDP_SERVING_PARQUET", "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def export_parquet(
+    conn: duckdb.DuckDBPyConnection,
+    source_db: str,
+    tables: list[tuple[str, str]],
+    target: Path,
+    version: str,
+    keep: int = PARQUET_VERSIONS_KEPT,
+) -> Path:
+    """Also write every published table as <target stem>_parquet/<version>/<schema>/<table>.parquet, then
+    point the symlink `current` at that version atomically (a new link renamed over the old one).
+
+    Readers open `.../current/marts/customers.parquet`; the previous `keep - 1` versions stay on disk so a
+    reader that resolved `current` just before a swap can finish.
+    """
+    root = target.with_name(f"{target.stem}_parquet")
+    folder = root / version
+    for schema, table in tables:
+        (folder / schema).mkdir(parents=True, exist_ok=True)
+        out = folder / schema / f"{table}.parquet"
+        conn.execute(
+            f"copy (select * from {_q(source_db)}.{_q(schema)}.{_q(table)}) to {_literal(str(out))} "
+            "(format parquet, compression zstd)"
+        )
+    link, tmp_link = root / "current", root / f"current.tmp-{version}"
+    tmp_link.symlink_to(version, target_is_directory=True)
+    os.replace(tmp_link, link)
+    versions = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.is_symlink()), key=lambda p: p.stat().st_mtime
+    )
+    for old in versions[:-keep]:
+        if old.name != version:
+            shutil.rmtree(old, ignore_errors=True)
+    return link
 
 
 def _literal(value: str) -> str:

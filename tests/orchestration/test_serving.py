@@ -181,6 +181,24 @@ def test_a_warehouse_without_marts_is_not_published(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sen.duckdb"]
 
 
+def test_parquet_copies_are_swapped_by_a_symlink(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDP_SERVING_PARQUET", "1")
+    conn = duckdb.connect(str(tmp_path / "sen.duckdb"))
+    conn.execute("create schema marts; create table marts.customers as select range as id from range(10)")
+    target = tmp_path / "serving.duckdb"
+    versions = []
+    for rows in (10, 20, 30):
+        conn.execute(f"create or replace table marts.customers as select range as id from range({rows})")
+        result = publish(conn, target)
+        versions.append(result.version)
+        current = result.parquet_dir / "marts" / "customers.parquet"
+        assert conn.execute(f"select count(*) from read_parquet('{current}')").fetchall() == [(rows,)]
+    conn.close()
+    root = tmp_path / "serving_parquet"
+    assert (root / "current").resolve() == root / versions[-1]
+    assert sorted(p.name for p in root.iterdir()) == sorted(["current", *versions[-2:]])  # two kept
+
+
 def test_serving_path_defaults_next_to_the_warehouse(tmp_path, monkeypatch):
     monkeypatch.setenv("CDP_WAREHOUSE", str(tmp_path / "wh" / "sen.duckdb"))
     monkeypatch.delenv("CDP_SERVING", raising=False)
