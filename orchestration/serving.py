@@ -48,7 +48,11 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
                 "size_mb": round(result.size_bytes / 1e6, 2),
                 "seconds": round(result.seconds, 2),
                 "dagster/row_count": sum(result.tables.values()),
-                "parquet_dir": dg.MetadataValue.path(str(result.parquet_dir or "")),
+                "parquet_dir": (
+                    dg.MetadataValue.path(str(result.parquet_dir))
+                    if result.parquet_dir
+                    else dg.MetadataValue.text("off (CDP_SERVING_PARQUET)")
+                ),
             }
         )
 
