@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.resources import Warehouse
+from orchestration.serving import SERVING_KEY, build_serving_asset
 from sen.serving import is_published, publish, serving_path
 
 READER = r"""
@@ -211,3 +214,32 @@ def test_publish_rule():
     assert is_published("marts", "customers") and is_published("audiences", "churn_risk")
     assert is_published("identity", "identity_runs") and is_published("identity", "daily_kpis")
     assert not is_published("identity", "identifier_person_map") and not is_published("staging", "stg_orders")
+
+
+def test_serving_asset_publishes_after_its_marts(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDP_SERVING", str(tmp_path / "bi" / "serving.duckdb"))
+    monkeypatch.delenv("CDP_SERVING_PARQUET", raising=False)
+
+    @dg.asset(key=["marts", "customers"])
+    def customers(warehouse: Warehouse) -> None:
+        with warehouse.connect() as conn:
+            conn.execute("create schema if not exists marts")
+            conn.execute("create or replace table marts.customers as select range as id from range(7)")
+
+    @dg.asset(key=["staging", "stg_x"])
+    def staging_model() -> None:
+        """Not a mart: not upstream of the serving asset."""
+
+    serving_asset = build_serving_asset([customers, staging_model])
+    assert serving_asset.asset_deps[SERVING_KEY] == {dg.AssetKey(["marts", "customers"])}
+    result = dg.materialize(
+        [customers, staging_model, serving_asset],
+        resources={"warehouse": Warehouse(path=str(tmp_path / "sen.duckdb"))},
+    )
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == SERVING_KEY]
+    metadata = event.materialization.metadata
+    assert metadata["tables"].value == {"marts.customers": 7}
+    assert metadata["dagster/row_count"].value == 7
+    reader = duckdb.connect(str(tmp_path / "bi" / "serving.duckdb"), read_only=True)
+    assert reader.execute("select count(*) from marts.customers").fetchall() == [(7,)]
+    reader.close()
