@@ -36,7 +36,9 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
         ),
     )
     def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        with warehouse.connect(read_only=True) as conn:
+        # Read-write like every other step (DuckDB refuses mixed configurations in one process); the
+        # warehouse itself is only read, the new serving file is written.
+        with warehouse.connect() as conn:
             result = serving.publish(conn)
         context.log.info(f"published {len(result.tables)} tables to {result.path} in {result.seconds:.2f} s")
         return dg.MaterializeResult(

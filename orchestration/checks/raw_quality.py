@@ -103,8 +103,9 @@ def build_raw_quality_check(source: Source) -> dg.AssetChecksDefinition:
     def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[dg.AssetCheckResult]:
         selected = {k.name for k in context.selected_asset_check_keys}
         checks = [c for c in (CONTRACT_CHECK, HEALTH_CHECK) if c in selected]
-        # Read-only: the checks never write, and other read-only readers may stay open meanwhile.
-        with warehouse.connect(read_only=True) as conn:
+        # The same (read-write) configuration as every other step: DuckDB refuses a read-only connection in a
+        # process that still holds a read-write one to the same file. Nothing is written.
+        with warehouse.connect() as conn:
             report = validate_source(conn, source)
         for outcome in report.outcomes:
             if not outcome.success:
