@@ -169,10 +169,19 @@ def _node_query(config: IdentityConfig, relation: str, rowid: bool = True, block
     """
 
 
-def _blocked_rowids(conn: duckdb.DuckDBPyConnection, config: IdentityConfig, relation: str) -> np.ndarray:
-    return conn.sql(
-        f"select rowid as rid from {relation} where {blocked_sql(config, 'identifier_type', 'identifier_value')}"
-    ).fetchnumpy()["rid"]
+def _blocked_rowids(
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, relation: str, close: bool = False
+) -> np.ndarray:
+    try:
+        return np.sort(
+            conn.sql(
+                f"select rowid as rid from {relation} "
+                f"where {blocked_sql(config, 'identifier_type', 'identifier_value')}"
+            ).fetchnumpy()["rid"]
+        )
+    finally:
+        if close:
+            conn.close()
 
 
 def _temp_name(prefix: str) -> str:
@@ -194,8 +203,8 @@ def _in_rowid_order(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _base_nodes(
-    conn: duckdb.DuckDBPyConnection, config: IdentityConfig
-) -> tuple[str, dict[str, np.ndarray], list[str]]:
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, pool: ThreadPoolExecutor
+) -> tuple[str, dict[str, np.ndarray], pd.Index, list[str]]:
     """The relation whose rows are the nodes, and its numeric columns in scan order.
 
     A view is materialized first (its scan order is not stable); duplicate rows of one identifier are
@@ -209,8 +218,14 @@ def _base_nodes(
         conn.execute(f"create temp table {relation} as select {', '.join(NODE_COLUMNS)} from {table}")
         temps.append(relation)
     arrays = _in_rowid_order(conn.sql(_node_query(config, relation)).fetchnumpy())
+    blocked_future = None
+    if not temps:  # a second connection sees base tables, not this connection's temp tables
+        blocked_future = pool.submit(_blocked_rowids, conn.cursor(), config, relation, close=True)
     index = pd.Index(arrays["h"])
     if not index.is_unique:
+        if blocked_future is not None:
+            blocked_future.result()  # for the old relation: not used
+            blocked_future = None
         relation = _temp_name("nodes")
         conn.execute(
             f"""
@@ -226,7 +241,10 @@ def _base_nodes(
         if not index.is_unique:
             raise IdentityInputError(f"{table}: two distinct identifiers share a 64-bit hash")
     blocked = np.zeros(len(arrays["h"]), dtype=bool)
-    blocked_rid = _blocked_rowids(conn, config, relation)
+    if blocked_future is not None:
+        blocked_rid = blocked_future.result()
+    else:
+        blocked_rid = _blocked_rowids(conn, config, relation)
     if len(blocked_rid):
         blocked[np.searchsorted(arrays["rid"], blocked_rid)] = True
     arrays["blocked"] = blocked
@@ -353,7 +371,7 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             edges_future = pool.submit(_read_edges, edge_conn, config)
-            relation, nodes, index, temps = _base_nodes(conn, config)
+            relation, nodes, index, temps = _base_nodes(conn, config, pool)
             edges = edges_future.result()
             src_future = pool.submit(index.get_indexer, edges["ha"])
             dst = index.get_indexer(edges["hb"])
@@ -449,12 +467,13 @@ def identifiers_at(
                 conn.unregister(name)
         parts.append(extra_table)
         found_positions.append(extra)
-    table = pa.concat_tables(parts).combine_chunks()
+    table = pa.concat_tables(parts)
     found_at = np.concatenate(found_positions)
     if not ordered:
         if len(found_at) != int(wanted.sum()):
             raise IdentityInputError(f"{graph.base_relation} changed while identity resolution was running")
         return table.append_column("position", pa.array(found_at))
+    table = table.combine_chunks()
     slot = np.full(graph.n_nodes, -1, dtype=np.int64)
     slot[found_at] = np.arange(table.num_rows)
     at = slot[positions]

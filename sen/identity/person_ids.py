@@ -33,7 +33,8 @@ REMOVED = "removed"
 class PersonAssignment:
     person_ids: pa.Array  # string: previous ids, then new ones (a dictionary)
     person_index: np.ndarray  # int64 per component label: its id's position in person_ids
-    events: pa.Table  # person_id, event, related_person_id
+    events: pa.Table  # person_id, event, related_person_id (all but `created`)
+    created: pa.Array  # ids of persons created in this run
     counts: dict[str, int] = field(default_factory=dict)  # events per kind
 
 
@@ -171,6 +172,7 @@ def assign_person_ids(
 
     fresh = np.flatnonzero(~kept)
     new_ids = pa.array([], pa.string())
+    created = new_ids
     if len(fresh):
         named_by = identifiers(canonical[fresh])  # any order, with a `position` column
         fresh_comp = labels[named_by.column("position").to_numpy()]
@@ -202,7 +204,7 @@ def assign_person_ids(
                 )
             )
         is_fresh[pair_comp[split_pairs]] = False  # what is left was never seen before
-        tables.append(_events_table(new_ids.filter(pa.array(is_fresh[fresh_comp])), CREATED, None))
+        created = new_ids.filter(pa.array(is_fresh[fresh_comp]))
 
     if n_prev:
         still_present = np.zeros(n_prev, dtype=bool)
@@ -210,9 +212,11 @@ def assign_person_ids(
         tables.append(_events_table(prev_ids[~still_present].tolist(), REMOVED, None))
     events_table = pa.concat_tables(tables)
     counts = {k["values"]: k["counts"] for k in pc.value_counts(events_table.column("event")).to_pylist()}
+    counts[CREATED] = len(created)
     return PersonAssignment(
         person_ids=pa.concat_arrays([prev_person_ids, new_ids]) if n_prev else new_ids,
         person_index=person_index,
         events=events_table,
+        created=created,
         counts=counts,
     )

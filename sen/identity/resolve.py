@@ -26,7 +26,7 @@ from sen.identity.graph import (
 )
 from sen.identity.guards import DegreeCuts, degree_cuts, edge_order, over_cap_components, resolve_capped
 from sen.identity.person_ids import CREATED, MERGED, REMOVED, SPLIT, assign_person_ids
-from sen.identity.store import append, ensure_tables, fast_string_writes, replace_person_map
+from sen.identity.store import append, append_created, ensure_tables, fast_string_writes, replace_person_map
 
 logger = logging.getLogger(__name__)
 BLOCKLISTED = "blocklisted"
@@ -88,8 +88,11 @@ def _components_with_guards(
     n = g.n_nodes
     not_loop = g.src != g.dst
     touches_blocked = (g.blocked[g.src] | g.blocked[g.dst]) & not_loop
-    edge_ok = not_loop & ~touches_blocked
-    graph = adjacency(n, g.src[edge_ok], g.dst[edge_ok])  # distinct pairs
+    if touches_blocked.any() or not not_loop.all():
+        edge_ok = not_loop & ~touches_blocked
+        graph = adjacency(n, g.src[edge_ok], g.dst[edge_ok])  # distinct pairs
+    else:
+        graph = adjacency(n, g.src, g.dst)
     src, dst = unique_edges(graph)
 
     degree = degree_cuts(config, g.node_type, src, dst, n)
@@ -343,6 +346,7 @@ def _resolve_loaded(
                 np.where(lab.labels >= 0, assignment.person_index[lab.labels], -1),
                 cut,
             )
+            append_created(conn, schema, assignment.created, run_id, run_at)
             append(conn, schema, "person_id_history", events)
             append(conn, schema, "identity_cuts", cuts)
             stats = IdentityRunStats(

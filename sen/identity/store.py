@@ -102,7 +102,7 @@ def replace_person_map(
     """Write one row per mapped node: labels[i] is node i's index into person_ids (-1: not mapped).
 
     Node strings stay in DuckDB: the node table is joined by position with an Arrow table of person ids
-    (dictionary-encoded, so no string is copied per row); a hash check guards the row order.
+    (dictionary-encoded, so no string is copied per row); a rowid check guards the row order.
     """
     target = f"{schema}.identifier_person_map"
     conn.execute(f"create or replace table {target} ({PERSON_MAP_DDL})")
@@ -112,7 +112,6 @@ def replace_person_map(
         part = labels[rows]
         return pa.table(
             {
-                "h": graph.node_hash[rows],
                 "person_id": pa.DictionaryArray.from_arrays(
                     pa.array(part.astype(np.int32), mask=part < 0), person_ids
                 ),
@@ -129,14 +128,14 @@ def replace_person_map(
                  a.cut_reason::varchar"""
     conn.register(name, base)
     try:
-        # Joining by position needs no hash table; rows whose hash differs (the scan order was not the
+        # Joining by position needs no hash table; rows whose rowid differs (the scan order was not the
         # rowid order) are left out, counted, and then the whole map is written with a rowid join instead.
         inserted = conn.execute(
             f"""
             insert into {target}
             select {columns}
             from {graph.base_relation} n positional join {name} a
-            where a.person_id is not null and hash(n.identifier_type, n.identifier_value) = a.h
+            where a.person_id is not null and n.rowid = a.rid
             """
         ).fetchall()[0][0]
         if inserted != expected:
@@ -167,6 +166,22 @@ def replace_person_map(
             )
         finally:
             conn.unregister(name)
+
+
+def append_created(
+    conn: duckdb.DuckDBPyConnection, schema: str, person_ids: pa.Array, run_id: str, occurred_at: object
+) -> None:
+    """History rows for new persons: constants come from SQL, only the ids cross from Arrow."""
+    if len(person_ids) == 0:
+        return
+    conn.register("_sen_created", pa.table({"person_id": person_ids}))
+    try:
+        conn.execute(
+            f"insert into {schema}.person_id_history select person_id, 'created', null, ?, ? from _sen_created",
+            [run_id, occurred_at],
+        )
+    finally:
+        conn.unregister("_sen_created")
 
 
 def append(conn: duckdb.DuckDBPyConnection, schema: str, name: str, table: pa.Table) -> None:
