@@ -30,14 +30,14 @@ from sen.normalize.identifiers import (
     normalize_platform_user_id,
     normalize_push_token,
 )
-from sen.normalize.phones import DEFAULT_REGION, normalize_phone, phone_outcome, resolve_region
+from sen.normalize.phones import DEFAULT_REGION, _phone_digits, normalize_phone, phone_outcome, resolve_region
 from sen.normalize.vectorized import normalize_arrow, normalize_series
 
 
 def reload_blocklist() -> Blocklist:
     """Re-read the blocklist (e.g. after changing CDP_BLOCKLIST) and forget cached results."""
     active_blocklist.cache_clear()
-    for cached in (email_outcome, phone_outcome, identifier_outcome):
+    for cached in (email_outcome, phone_outcome, identifier_outcome, _phone_digits):
         cached.cache_clear()
     return active_blocklist()
 

@@ -37,9 +37,8 @@ def _fast_accept(address: str) -> bool:
     )
 
 
-@lru_cache(maxsize=1 << 18)
-def email_outcome(raw: object) -> Outcome:
-    """Normalize one email address; the reason says why it was rejected."""
+def check_email(raw: object) -> Outcome:
+    """Normalize one email address; the reason says why it was rejected (not cached)."""
     text = clean_text(raw)
     if text.lower().startswith("mailto:"):
         text = text[7:].strip()
@@ -56,6 +55,12 @@ def email_outcome(raw: object) -> Outcome:
     if active_blocklist().is_blocked("email", address):
         return Outcome(None, BLOCKLISTED)
     return Outcome(address)
+
+
+@lru_cache(maxsize=1 << 18)
+def email_outcome(raw: object) -> Outcome:
+    """check_email with a per-value cache."""
+    return check_email(raw)
 
 
 def normalize_email(raw: object) -> str | None:

@@ -15,8 +15,8 @@ from sen.normalize.common import (
     clean_text,
     count_rejection,
 )
-from sen.normalize.emails import email_outcome
-from sen.normalize.phones import DEFAULT_REGION, phone_outcome
+from sen.normalize.emails import check_email
+from sen.normalize.phones import DEFAULT_REGION, check_phone
 
 # Opaque ids: case is significant (push tokens, UUIDs from SDKs) so they are only trimmed.
 OPAQUE_TYPES = ("anonymous_id", "device_id", "push_token", "platform_user_id")
@@ -40,13 +40,15 @@ def _opaque_outcome(raw: object, identifier_type: str, upper: bool) -> Outcome:
     return Outcome(value)
 
 
-@lru_cache(maxsize=1 << 18)
+# Large enough for the distinct values of a big column: an LRU cache smaller than the set of values read in
+# a loop never hits.
+@lru_cache(maxsize=1 << 20)
 def identifier_outcome(raw: object, identifier_type: str, region: str | None = None) -> Outcome:
     """Normalize one identifier of the given type; `region` only matters for phones."""
     if identifier_type == "email":
-        return email_outcome(raw)
+        return check_email(raw)
     if identifier_type == "phone":
-        return phone_outcome(raw, region or DEFAULT_REGION)
+        return check_phone(raw, region or DEFAULT_REGION)
     if identifier_type in UPPER_CASE_TYPES:
         return _opaque_outcome(raw, identifier_type, upper=True)
     if identifier_type in OPAQUE_TYPES:

@@ -57,10 +57,26 @@ def _valid_number(text: str, region: str | None) -> PhoneNumber | None:
     return None
 
 
-@lru_cache(maxsize=1 << 18)
-def phone_outcome(raw: object, region: str | None = None) -> Outcome:
-    """Normalize one phone number to E.164; the reason says why it was rejected."""
+# Spellings made of digits and punctuation only: '0912 345 678', '0912-345-678', '(091) 2345678' are read
+# once, as their digits (keeping a leading '+'). Anything else (letters, 'ext') is read as typed.
+_PUNCTUATED_DIGITS = re.compile(r"\+?[\d\s().\-/]+")
+
+
+def check_phone(raw: object, region: str | None = None) -> Outcome:
+    """Normalize one phone number to E.164; the reason says why it was rejected (cached per digits)."""
     text = clean_text(raw)
+    if text and _PUNCTUATED_DIGITS.fullmatch(text):
+        digits = _NON_DIGITS.sub("", text)
+        return _phone_digits(("+" if text.startswith("+") else "") + digits, region)
+    return _check_phone_text(text, region)
+
+
+@lru_cache(maxsize=1 << 18)
+def _phone_digits(text: str, region: str | None) -> Outcome:
+    return _check_phone_text(text, region)
+
+
+def _check_phone_text(text: str, region: str | None) -> Outcome:
     if not text:
         return Outcome(None, EMPTY)
     blocklist = active_blocklist()
@@ -80,6 +96,12 @@ def phone_outcome(raw: object, region: str | None = None) -> Outcome:
     if blocklist.is_blocked("phone", phonenumbers.national_significant_number(number)):
         return Outcome(None, BLOCKLISTED)
     return Outcome(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+
+
+@lru_cache(maxsize=1 << 18)
+def phone_outcome(raw: object, region: str | None = None) -> Outcome:
+    """check_phone with a per-value cache."""
+    return check_phone(raw, region)
 
 
 def normalize_phone(raw: object, default_region: str | None = DEFAULT_REGION) -> str | None:
