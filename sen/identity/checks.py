@@ -29,13 +29,15 @@ def cluster_alarm(
     """
     table = f"{schema}.identity_runs"
     if not relation_exists(conn, table):
-        return False, {"reasons": [f"{table} does not exist: identity resolution has not run"]}
+        reason = f"{table} does not exist: identity resolution has not run"
+        return False, {"reasons": [reason], "message": reason}
     rows = conn.sql(
         f"select run_id, largest_component, merged_share, components from {table} order by run_at desc, "
         "rowid desc limit 2"
     ).fetchall()
     if not rows:
-        return False, {"reasons": [f"{table} is empty: identity resolution has not run"]}
+        reason = f"{table} is empty: identity resolution has not run"
+        return False, {"reasons": [reason], "message": reason}
     run_id, largest, share, components = rows[0]
     details: dict[str, Any] = {
         "run_id": run_id,
@@ -66,4 +68,5 @@ def cluster_alarm(
         if share_ratio > max_jump_ratio and share - prev_share >= min_share_increase:
             reasons.append(f"merged share jumped from {prev_share:.4f} to {share:.4f} since run {prev_run}")
     details["reasons"] = reasons
+    details["message"] = "; ".join(reasons) if reasons else "cluster sizes within bounds"
     return not reasons, details

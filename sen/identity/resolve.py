@@ -61,6 +61,10 @@ class IdentityRunStats:
     def as_row(self) -> dict[str, object]:
         return asdict(self)
 
+    def as_metadata(self) -> dict[str, str | int | float]:
+        """Plain values for run logs and Dagster metadata (timestamps as ISO text)."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+
 
 @dataclass
 class _Labels:
