@@ -33,6 +33,7 @@ test: lint
 
 dev: parse
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
+	  { test -f $$DAGSTER_HOME/dagster.yaml || cp orchestration/dagster.yaml $$DAGSTER_HOME/dagster.yaml; } && \
 	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev
 
 lock:
