@@ -14,7 +14,10 @@ from sen.identity.config import load_identity_config
 from sen.identity.resolve import resolve_identities
 
 IDENTITY_TABLES = ["identifier_person_map", "person_id_history", "identity_cuts", "identity_runs"]
-UPSTREAM = [dg.AssetKey(["intermediate", "int_identity_nodes"]), dg.AssetKey(["intermediate", "int_identity_edges"])]
+UPSTREAM = [
+    dg.AssetKey(["intermediate", "int_identity_nodes"]),
+    dg.AssetKey(["intermediate", "int_identity_edges"]),
+]
 
 
 @dg.multi_asset(

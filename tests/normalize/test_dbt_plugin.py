@@ -7,6 +7,8 @@ def test_dbt_duckdb_loads_the_plugin_and_it_registers_the_udfs() -> None:
     conn = duckdb.connect()
     try:
         plugin.configure_connection(conn)
-        assert conn.execute("select sen_normalize_phone('0912 345 678', 'VN')").fetchall() == [("+84912345678",)]
+        assert conn.execute("select sen_normalize_phone('0912 345 678', 'VN')").fetchall() == [
+            ("+84912345678",)
+        ]
     finally:
         conn.close()
