@@ -1,9 +1,9 @@
 """Sync definitions: one YAML file per sync, validated with pydantic on load.
 
-Example (reverse_etl/syncs/meta_winback.yml):
+Example (reverse_etl/syncs/meta_retargeting.yml):
 
-    name: meta_winback
-    model: audience_meta_winback        # dbt model = Dagster asset key; the table read in DuckDB
+    name: meta_retargeting
+    model: audience_meta_retargeting        # dbt model = Dagster asset key; the table read in DuckDB
     primary_key: person_id
     mode: add_remove                    # upsert | add_remove | mirror | insert | replace
     schedule: "0 3 * * *"
@@ -14,7 +14,7 @@ Example (reverse_etl/syncs/meta_winback.yml):
       token_env: META_ACCESS_TOKEN      # secrets only through environment variables
       base_url_env: META_GRAPH_BASE_URL
 
-Errors name the file and the field: `syncs/meta_winback.yml: destination.audience_id: Field required`.
+Errors name the file and the field: `syncs/meta_retargeting.yml: destination.audience_id: Field required`.
 """
 
 from __future__ import annotations
@@ -207,6 +207,8 @@ class SyncConfig(BaseModel):
                 raise ValueError(
                     f"destination templates use {sorted(missing)}; map them as data.<name> fields"
                 )
+        if dest.type == "zalo_zns" and not dest.template_id and "template_id" not in self.mapping:
+            raise ValueError("destination.template_id: set it, or map `template_id` to a column")
         if isinstance(dest, KlaviyoConfig) and self.mode == "add_remove" and "email" not in self.mapping:
             raise ValueError("mapping.email: Klaviyo removal looks profiles up by email; map `email`")
         if dest.type == "file_export" and not (dest.directory or dest.directory_env):

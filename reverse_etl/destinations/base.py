@@ -8,6 +8,7 @@ Three kinds of destination:
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -97,6 +98,25 @@ class DestinationConfig(BaseModel):
 
     def build_client(self, stats: RequestStats, sync_name: str) -> Destination:
         raise NotImplementedError
+
+
+def json_object_strings(value: Any, *, field: str) -> dict[str, str]:
+    """A JSON-object column (text) as {key: string}: destinations such as FCM and Zalo take string values.
+
+    Nulls are left out; a value that is not a JSON object raises ValueError naming the field."""
+    if value is None or value == "":
+        return {}
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except ValueError as exc:
+        raise ValueError(f"{field}: not valid JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{field}: expected a JSON object")
+    return {
+        str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+        for k, v in parsed.items()
+        if v is not None
+    }
 
 
 def validate_transform_name(name: str) -> str:

@@ -25,6 +25,7 @@ from reverse_etl.destinations.base import (
     FieldSpec,
     MessageDestination,
     MessageOutcome,
+    json_object_strings,
 )
 from reverse_etl.errors import AmbiguousDeliveryError, DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
@@ -36,6 +37,7 @@ FIELDS: dict[str, FieldSpec] = {
     "token": FieldSpec("text", match_key=True),
     "title": FieldSpec("text"),
     "body": FieldSpec("text"),
+    "data": FieldSpec("text"),  # a JSON-object column (e.g. an audience's `properties`): merged into data
 }
 # per-token answers: the message was refused, nothing to retry in this run
 REJECT_CODES = frozenset({"INVALID_ARGUMENT", "SENDER_ID_MISMATCH", "UNREGISTERED", "NOT_FOUND"})
@@ -80,7 +82,7 @@ class FcmConfig(DestinationConfig):
         return FIELDS.get(name)
 
     def allowed_fields_hint(self) -> str:
-        return "token, title, body, data.<key>"
+        return "token, title, body, data (JSON object column), data.<key>"
 
     def extra_rejections(self, field_sql: dict[str, str]) -> list[tuple[str, str]]:
         token = field_sql.get("token")
@@ -107,11 +109,14 @@ class FcmClient(MessageDestination):
         self.delivery = config.delivery
 
     def build_message(self, row: dict[str, Any], message_key: str) -> dict[str, Any]:
-        data = {
-            key[len(DATA_PREFIX) :]: str(value)
-            for key, value in row.items()
-            if key.startswith(DATA_PREFIX) and value is not None
-        }
+        data = json_object_strings(row.get("data"), field="data")
+        data.update(
+            {
+                key[len(DATA_PREFIX) :]: str(value)
+                for key, value in row.items()
+                if key.startswith(DATA_PREFIX) and value is not None
+            }
+        )
         values = {**data, **{k: v for k, v in row.items() if not k.startswith("__") and v is not None}}
         title = row.get("title") or (
             Template(self.config.title_template).safe_substitute(values)
@@ -129,7 +134,10 @@ class FcmClient(MessageDestination):
         return message
 
     def send_message(self, row: dict[str, Any], message_key: str) -> MessageOutcome:
-        message = self.build_message(row, message_key)
+        try:
+            message = self.build_message(row, message_key)
+        except ValueError as exc:
+            return MessageOutcome("rejected", reason=f"fcm: {exc}")
         size = fcm_payload_size(message)
         if size > MAX_PAYLOAD_BYTES:
             return MessageOutcome("rejected", reason=f"fcm: payload {size} bytes exceeds {MAX_PAYLOAD_BYTES}")

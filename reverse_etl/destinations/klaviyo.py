@@ -29,6 +29,7 @@ FIELDS: dict[str, FieldSpec] = {
     "external_id": FieldSpec("text", match_key=True),
     "first_name": FieldSpec("text"),
     "last_name": FieldSpec("text"),
+    "properties": FieldSpec("text"),  # a JSON-object column, merged with properties.<name> fields
 }
 PROPERTY_PREFIX = "properties."
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -61,7 +62,7 @@ class KlaviyoConfig(DestinationConfig):
         return FIELDS.get(name)
 
     def allowed_fields_hint(self) -> str:
-        return ", ".join(FIELDS) + ", properties.<name>"
+        return ", ".join(FIELDS) + " (JSON object column), properties.<name>"
 
     def build_client(self, stats: RequestStats, sync_name: str) -> KlaviyoClient:
         return KlaviyoClient(self, stats, sync_name)
@@ -75,7 +76,12 @@ def profile_attributes(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str
         value = row.get(f)
         if value is None:
             continue
-        if f.startswith(PROPERTY_PREFIX):
+        if f == "properties":
+            parsed = json.loads(value) if isinstance(value, str) else value  # ValueError: caller rejects
+            if not isinstance(parsed, dict):
+                raise ValueError("properties: expected a JSON object")
+            props.update({k: v for k, v in parsed.items() if v is not None})
+        elif f.startswith(PROPERTY_PREFIX):
             props[f[len(PROPERTY_PREFIX) :]] = value
         else:
             attrs[f] = value
@@ -115,26 +121,38 @@ class KlaviyoClient(BatchDestination):
 
     # ---------------------------------------------------------------- import
     def _import(self, rows: list[dict[str, Any]], fields: tuple[str, ...], outcome: BatchOutcome) -> None:
+        profiles: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                profiles.append({"type": "profile", "attributes": profile_attributes(row, fields)})
+            except ValueError as exc:  # a bad JSON properties column refuses that row only
+                outcome.rejected[row["__pk"]] = f"klaviyo: {exc}"
+                continue
+            kept.append(row)
+        self._import_profiles(kept, profiles, fields, outcome)
+
+    def _import_profiles(
+        self,
+        rows: list[dict[str, Any]],
+        profiles: list[dict[str, Any]],
+        fields: tuple[str, ...],
+        outcome: BatchOutcome,
+    ) -> None:
         if not rows:
             return
         body = {
             "data": {
                 "type": "profile-bulk-import-job",
-                "attributes": {
-                    "profiles": {
-                        "data": [
-                            {"type": "profile", "attributes": profile_attributes(r, fields)} for r in rows
-                        ]
-                    }
-                },
+                "attributes": {"profiles": {"data": profiles}},
                 "relationships": {"lists": {"data": [{"type": "list", "id": self.config.list_id}]}},
             }
         }
         payload = json.dumps(body).encode()
         if len(payload) > MAX_BODY_BYTES and len(rows) > 1:
             half = len(rows) // 2
-            self._import(rows[:half], fields, outcome)
-            self._import(rows[half:], fields, outcome)
+            self._import_profiles(rows[:half], profiles[:half], fields, outcome)
+            self._import_profiles(rows[half:], profiles[half:], fields, outcome)
             return
         job = self.sender(type_name="klaviyo").request(
             "POST",

@@ -24,18 +24,23 @@ from reverse_etl.destinations.base import (
     FieldSpec,
     MessageDestination,
     MessageOutcome,
+    json_object_strings,
 )
 from reverse_etl.errors import AmbiguousDeliveryError, DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
 from reverse_etl.secrets import Secret, read_secret
 
 DATA_PREFIX = "template_data."
-FIELDS: dict[str, FieldSpec] = {"phone": FieldSpec("zalo_phone", match_key=True)}
+FIELDS: dict[str, FieldSpec] = {
+    "phone": FieldSpec("zalo_phone", match_key=True),
+    "template_id": FieldSpec("text"),  # per-row template (e.g. an A/B variant), else the config's
+    "template_data": FieldSpec("text"),  # a JSON-object column, merged with template_data.<key> fields
+}
 
 
 class ZaloConfig(DestinationConfig):
     type: Literal["zalo_zns"]
-    template_id: str
+    template_id: str | None = None  # required unless `template_id` is mapped to a column
     token_env: str
     delivery: Delivery = "at_most_once"
     throttle_codes: list[int] = Field(default_factory=lambda: [-32, -100])
@@ -56,7 +61,7 @@ class ZaloConfig(DestinationConfig):
         return FIELDS.get(name)
 
     def allowed_fields_hint(self) -> str:
-        return "phone, template_data.<key>"
+        return "phone, template_id, template_data (JSON object column), template_data.<key>"
 
     def build_client(self, stats: RequestStats, sync_name: str) -> ZaloClient:
         return ZaloClient(self, stats, sync_name)
@@ -71,20 +76,29 @@ class ZaloClient(MessageDestination):
         self.delivery = config.delivery
 
     def build_body(self, row: dict[str, Any], message_key: str) -> dict[str, Any]:
-        data = {
-            key[len(DATA_PREFIX) :]: str(value)
-            for key, value in row.items()
-            if key.startswith(DATA_PREFIX) and value is not None
-        }
+        data = json_object_strings(row.get("template_data"), field="template_data")
+        data.update(
+            {
+                key[len(DATA_PREFIX) :]: str(value)
+                for key, value in row.items()
+                if key.startswith(DATA_PREFIX) and value is not None
+            }
+        )
+        template_id = row.get("template_id") or self.config.template_id
+        if not template_id:
+            raise ValueError("template_id: none on the row and none in the config")
         return {
             "phone": row["phone"],
-            "template_id": self.config.template_id,
+            "template_id": template_id,
             "template_data": data,
             "tracking_id": message_key,
         }
 
     def send_message(self, row: dict[str, Any], message_key: str) -> MessageOutcome:
-        body = self.build_body(row, message_key)
+        try:
+            body = self.build_body(row, message_key)
+        except ValueError as exc:
+            return MessageOutcome("rejected", reason=f"zalo: {exc}")
         try:
             result = self.sender(type_name="zalo").request(
                 "POST",

@@ -21,15 +21,15 @@ REPO_SYNCS = Path(__file__).resolve().parents[2] / "reverse_etl" / "syncs"
 def test_repository_syncs_become_assets_and_schedules() -> None:
     assets = build_sync_assets(REPO_SYNCS, lambda: "unused.duckdb")
     keys = {a.key for a in assets}
-    assert dg.AssetKey(["reverse_etl", "meta_winback"]) in keys
-    meta = next(a for a in assets if a.key == dg.AssetKey(["reverse_etl", "meta_winback"]))
+    assert dg.AssetKey(["reverse_etl", "meta_retargeting"]) in keys
+    meta = next(a for a in assets if a.key == dg.AssetKey(["reverse_etl", "meta_retargeting"]))
     deps = {dep.asset_key for spec in meta.specs for dep in spec.deps}
-    assert deps == {dg.AssetKey(["audiences", "audience_winback_meta"])}
+    assert deps == {dg.AssetKey(["audiences", "audience_retargeting_meta"])}
     schedules = {s.name: s.cron_schedule for s in build_sync_schedules(REPO_SYNCS)}
-    assert schedules["sync_meta_winback_schedule"] == "0 3 * * *"
+    assert schedules["sync_meta_retargeting_schedule"] == "0 3 * * *"
     custom = build_sync_assets(REPO_SYNCS, lambda: "x", model_asset_key=lambda cfg: dg.AssetKey([cfg.model]))
     assert {dep.asset_key for a in custom for spec in a.specs for dep in spec.deps} >= {
-        dg.AssetKey(["audience_winback_meta"])
+        dg.AssetKey(["audience_retargeting_meta"])
     }
 
 

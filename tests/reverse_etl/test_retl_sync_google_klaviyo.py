@@ -163,3 +163,32 @@ def test_klaviyo_429_import_errors_and_removal(warehouse, klaviyo: KlaviyoStandi
     assert removal.removed == 2
     assert klaviyo.list_emails("LST1") == {f"user.{i}@example.com" for i in range(12) if i not in (1, 2, 5)}
     assert len(klaviyo.profiles) == 11  # removed from the list, the profiles themselves stay
+
+
+def test_klaviyo_properties_json_column(warehouse, klaviyo: KlaviyoStandin) -> None:
+    make_audience(warehouse, 3)
+    warehouse.execute(
+        'ALTER TABLE audience_test ADD COLUMN properties VARCHAR DEFAULT \'{"tier": "gold", "clv": 1.5}\''
+    )
+    warehouse.execute("UPDATE audience_test SET properties = '[1, 2]' WHERE person_id = 'p000001'")
+    cfg = sync_from(
+        base_sync(
+            "klaviyo_json",
+            {
+                "type": "klaviyo",
+                "list_id": "LST1",
+                "api_key_env": "KLAVIYO_KEY",
+                "base_url": klaviyo.base_url,
+                "poll_interval_s": 0.01,
+            },
+            {"email": "email", "properties": "properties", "properties.variant": "display_name"},
+        )
+    )
+    result = run_sync(warehouse, cfg)
+    assert result.sent_rows == 2 and result.rejected == 1
+    profile = klaviyo.profiles[klaviyo._by_email["user.0@example.com"]]
+    assert profile["properties"] == {"tier": "gold", "clv": 1.5, "variant": "Khách 0"}
+    reason = warehouse.execute(
+        "SELECT reason FROM sync.sync_rejections WHERE primary_key = 'p000001'"
+    ).fetchone()[0]
+    assert reason == "klaviyo: properties: expected a JSON object"

@@ -173,3 +173,51 @@ def test_message_keys_are_recorded_before_sending(warehouse, zalo: ZaloStandin, 
     zalo.inject(Fault.hook(check, count=2))
     run_sync(warehouse, zalo_sync())
     assert len(seen) == 2 and all(found for _, found in seen)
+
+
+def test_json_object_columns_feed_push_data_and_zalo_templates(
+    warehouse, fcm: FcmStandin, zalo: ZaloStandin
+) -> None:
+    """Audience models carry `properties` / `template_data` as JSON text and a per-row template."""
+    make_audience(warehouse, 3)
+    warehouse.execute(
+        """ALTER TABLE audience_test ADD COLUMN properties VARCHAR;
+        ALTER TABLE audience_test ADD COLUMN template_id VARCHAR;
+        UPDATE audience_test SET properties = '{"n_items": 2, "cart_value": 450000.5, "stage": "3h", "x": null}',
+                                 template_id = 'tpl-1';
+        UPDATE audience_test SET properties = 'not json' WHERE person_id = 'p000002'"""
+    )
+    push = sync_from(
+        base_sync(
+            "fcm_json",
+            {"type": "fcm", "project_id": "sen-app", "token_env": "FCM_TOKEN", "base_url": fcm.base_url},
+            {"token": "push_token", "title": "display_name", "data": "properties"},
+            mode="insert",
+            campaign="cart_abandoners",
+        )
+    )
+    result = run_sync(warehouse, push)
+    assert result.sent_rows == 2 and result.rejected == 1
+    msg = next(m for m in fcm.messages if m["token"] == "tok-0")
+    assert (
+        msg["data"]["n_items"] == "2" and msg["data"]["cart_value"] == "450000.5" and "x" not in msg["data"]
+    )
+    assert msg["notification"] == {"title": "Khách 0"}
+    reason = warehouse.execute(
+        "SELECT reason FROM sync.sync_rejections WHERE primary_key = 'p000002'"
+    ).fetchone()[0]
+    assert reason == "fcm: data: not valid JSON"
+
+    warehouse.execute('UPDATE audience_test SET properties = \'{"stage": "3h"}\'')
+    zns = sync_from(
+        base_sync(
+            "zalo_json",
+            {"type": "zalo_zns", "token_env": "ZALO_TOKEN", "base_url": zalo.base_url},
+            {"phone": "phone", "template_id": "template_id", "template_data": "properties"},
+            mode="insert",
+            campaign="cart_abandoners",
+        )
+    )
+    assert run_sync(warehouse, zns).sent_rows == 3
+    assert {m["template_id"] for m in zalo.messages} == {"tpl-1"}
+    assert zalo.messages[0]["template_data"] == {"stage": "3h"}
