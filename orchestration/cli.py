@@ -16,8 +16,13 @@ from sen import config
 
 
 def parse_dbt_project() -> None:
+    from orchestration.partitions import dbt_vars
+
     dbt = Path(sys.executable).parent / "dbt"
-    subprocess.run([str(dbt), "parse", "--quiet"], cwd=config.DBT_PROJECT_DIR, check=True)
+    # The same --vars as the dbt steps of the run, so that they reuse this parse (partial parsing).
+    subprocess.run(
+        [str(dbt), "parse", "--quiet", "--vars", dbt_vars()], cwd=config.DBT_PROJECT_DIR, check=True
+    )
 
 
 def build(selection: str | None = None) -> int:

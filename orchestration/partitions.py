@@ -8,7 +8,9 @@ partition window plus `lookback_days` before it (docs/incremental.md).
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -30,6 +32,15 @@ def partitions_start() -> str:
 
 # Event time is naive UTC everywhere in the warehouse, so partitions are UTC days.
 daily_event_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
+
+
+def dbt_vars(extra: Mapping[str, str] | None = None) -> str:
+    """The --vars of every dbt invocation: the run's reference time, plus a partition window if any.
+
+    `dbt parse` gets the same value (orchestration/cli.py), so that the unpartitioned dbt steps reuse its
+    partial parse instead of parsing the project again.
+    """
+    return json.dumps({"as_of": config.as_of_sql_literal(), **(extra or {})})
 
 
 def window_vars(start: datetime, end: datetime) -> dict[str, str]:

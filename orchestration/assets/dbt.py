@@ -12,7 +12,6 @@ A full refresh (`dbt build --full-refresh`) is one flag: run config `full_refres
 the environment variable CDP_FULL_REFRESH=1 for every dbt step of a run.
 """
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -21,8 +20,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import dbt_project
-from orchestration.partitions import context_window_vars, daily_event_partitions
-from sen import config as sen_config
+from orchestration.partitions import context_window_vars, daily_event_partitions, dbt_vars
 
 # Incremental models whose rows are events (one row per event or per identifier of an event): the ones that
 # grow with traffic and that a day of event time partitions meaningfully.
@@ -52,11 +50,6 @@ class DbtBuildConfig(dg.Config):
 
 def full_refresh_requested(run_config: DbtBuildConfig) -> bool:
     return run_config.full_refresh or os.environ.get("CDP_FULL_REFRESH", "").strip().lower() in TRUE_VALUES
-
-
-def dbt_vars(extra: Mapping[str, str] | None = None) -> str:
-    """The --vars of every dbt invocation: the reference time, plus a partition window if any."""
-    return json.dumps({"as_of": sen_config.as_of_sql_literal(), **(extra or {})})
 
 
 def build_args(run_config: DbtBuildConfig, extra_vars: Mapping[str, str] | None = None) -> list[str]:
