@@ -73,8 +73,7 @@ views as (
         event_id,
         person_id,
         occurred_at,
-        page_url,
-        referrer,
+        is_external_referrer,
         utm_source,
         utm_medium,
         utm_campaign,
@@ -103,11 +102,7 @@ visits as (
                 then 'paid_' || coalesce(lower(visit_starts.utm_source), 'unknown')
             when lower(visit_starts.utm_source) = 'zalo' or lower(visit_starts.utm_medium) = 'oa_message' then 'zalo_oa'
             when visit_starts.utm_medium is not null then lower(visit_starts.utm_medium)
-            when
-                visit_starts.referrer is not null
-                and {{ dbt.split_part(dbt.split_part('visit_starts.referrer', "'//'", 2), "'/'", 1) }}
-                <> {{ dbt.split_part(dbt.split_part('coalesce(visit_starts.page_url, \'\')', "'//'", 2), "'/'", 1) }}
-                then 'referral'
+            when visit_starts.is_external_referrer then 'referral'
             else 'direct'
         end as channel,
         visit_starts.utm_campaign as campaign_id

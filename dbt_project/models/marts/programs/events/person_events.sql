@@ -1,6 +1,10 @@
 -- Tracking events with the person behind each one: the `events` collection of segment definitions and the input of
--- the cart, channel, attribution and recommendation programs. Parsed from staging once, so the JSON of tens of
--- millions of events is read a single time per run. Erased persons are left out.
+-- the cart, channel, attribution and recommendation programs. A view: staging events and int_record_persons are
+-- tables, the join itself is cheap, and each reader scans only the columns and time range it needs, where
+-- materializing tens of millions of rows would cost more than all the reads together (bench/bench_segments.py).
+-- Not incremental on purpose: identity merges move old events to another person. Erased persons are left out.
+{{ config(materialized='view') }}
+
 with
 
 events as (
@@ -28,22 +32,23 @@ joined as (
         events.occurred_at,
         cast(events.occurred_at as date) as occurred_date,
         events.platform,
-        events.page_url,
-        events.referrer,
+        -- Attribution only needs to know whether a visit came from another site, not the URLs themselves.
+        coalesce(
+            {{ dbt.split_part(dbt.split_part('events.referrer', "'//'", 2), "'/'", 1) }}
+            <> {{ dbt.split_part(dbt.split_part('events.page_url', "'//'", 2), "'/'", 1) }},
+            false
+        ) as is_external_referrer,
         events.utm_source,
         events.utm_medium,
         events.utm_campaign,
         events.click_id,
-        events.click_id_type,
         events.sku,
         events.category,
         events.price,
         events.quantity,
         events.cart_id,
-        events.order_id,
         events.revenue,
-        events.campaign_id,
-        events.push_token
+        events.campaign_id
     from events
     inner join record_persons on events.event_id = record_persons.record_id
     left join erased on record_persons.person_id = erased.person_id

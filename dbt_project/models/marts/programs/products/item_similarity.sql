@@ -1,7 +1,7 @@
 -- Item-to-item similarity from co-purchase (bought by the same person within a year) and co-view (viewed by the
 -- same person on the same day within 90 days). similarity = (co-buyers + co-view days / 4) normalized by the
 -- geometric mean of both items' popularity (a cosine), keeping the 20 nearest neighbours of each SKU. Each person
--- contributes at most 30 recent SKUs and each person-day at most 20 views, so heavy users cannot dominate or blow up
+-- contributes at most 30 recent SKUs and each person-day at most 10 views, so heavy users cannot dominate or blow up
 -- the pair count.
 with
 
@@ -44,7 +44,7 @@ views as (
             and occurred_at > {{ dbt.dateadd('day', '-90', as_of()) }}
         group by person_id, occurred_date, sku
     ) as ranked
-    where view_rank <= 20
+    where view_rank <= 10
 ),
 
 co_purchase as (

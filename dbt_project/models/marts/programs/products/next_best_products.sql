@@ -1,7 +1,8 @@
--- Top-N product recommendations per person (N = next_best_top_n): neighbours (item_similarity) of what the person
--- bought in the last year (weight 1, reason co_purchase) and viewed in the last 30 days (weight 0.5, co_view),
--- leaving out everything they already bought unless it is a consumable due for replenishment (which is then
--- recommended itself, reason replenishment_due, ahead of the rest) and anything out of stock.
+-- Top-N product recommendations per person (N = next_best_top_n): the 10 nearest neighbours (item_similarity) of
+-- the 5 SKUs the person bought most recently within a year (weight 1, reason co_purchase) and the 5 viewed most
+-- recently within 30 days (weight 0.5, co_view), leaving out everything they already bought unless it is a
+-- consumable due for replenishment (then recommended itself, reason replenishment_due, ahead of the rest) and
+-- anything out of stock. The reason and because_sku of a recommendation are its strongest contribution.
 with
 
 customers as (
@@ -25,12 +26,11 @@ due as (
     where is_due
 ),
 
-seeds as (
+recent_purchases as (
     select
         person_id,
-        sku as seed_sku,
-        1.0 as weight,
-        'co_purchase' as reason
+        sku,
+        row_number() over (partition by person_id order by max(ordered_at) desc, sku asc) as recency_rank
     from {{ ref('order_items') }}
     where
         person_id is not null
@@ -38,12 +38,13 @@ seeds as (
         and ordered_at <= {{ as_of() }}
         and ordered_at > {{ dbt.dateadd('day', '-365', as_of()) }}
     group by person_id, sku
-    union all
+),
+
+recent_views as (
     select
         person_id,
-        sku as seed_sku,
-        0.5 as weight,
-        'co_view' as reason
+        sku,
+        row_number() over (partition by person_id order by max(occurred_at) desc, sku asc) as recency_rank
     from {{ ref('person_events') }}
     where
         event_name = 'product_viewed'
@@ -53,57 +54,60 @@ seeds as (
     group by person_id, sku
 ),
 
-contributions as (
-    select
-        seeds.person_id,
-        similarity.sku_b as sku,
-        seeds.seed_sku,
-        seeds.reason,
-        seeds.weight * similarity.similarity as contribution
-    from seeds
-    inner join {{ ref('item_similarity') }} as similarity on seeds.seed_sku = similarity.sku_a
-),
-
-ranked_contributions as (
-    select
-        *,
-        sum(contribution) over (partition by person_id, sku) as score,
-        row_number() over (
-            partition by person_id, sku order by contribution desc, seed_sku asc, reason asc
-        ) as contribution_rank
-    from contributions
-),
-
-similar_items as (
+seeds as (
     select
         person_id,
-        sku,
-        cast(score as double) as score,
-        reason,
-        seed_sku as because_sku
-    from ranked_contributions
-    where contribution_rank = 1
+        sku as seed_sku,
+        1.0 as weight,
+        'co_purchase' as reason
+    from recent_purchases
+    where recency_rank <= 5
+    union all
+    select
+        person_id,
+        sku as seed_sku,
+        0.5 as weight,
+        'co_view' as reason
+    from recent_views
+    where recency_rank <= 5
 ),
 
--- Replenishment items score above every similarity score (similarities are at most 1 per seed).
-replenishment as (
+neighbours as (
+    select
+        sku_a,
+        sku_b,
+        similarity
+    from {{ ref('item_similarity') }}
+    where neighbour_rank <= 10
+),
+
+scored as (
+    select
+        seeds.person_id,
+        neighbours.sku_b as sku,
+        sum(seeds.weight * neighbours.similarity) as score
+    from seeds
+    inner join neighbours on seeds.seed_sku = neighbours.sku_a
+    group by seeds.person_id, neighbours.sku_b
+),
+
+-- Replenishment items score above every similarity score (at most 10 seeds x similarity <= 1).
+candidates as (
+    select
+        scored.person_id,
+        scored.sku,
+        cast(scored.score as double) as score,
+        false as is_replenishment
+    from scored
+    left join bought on scored.person_id = bought.person_id and scored.sku = bought.sku
+    where bought.sku is null
+    union all
     select
         person_id,
         sku,
         cast(1000 + least(days_overdue, 365) as double) as score,
-        'replenishment_due' as reason,
-        sku as because_sku
+        true as is_replenishment
     from due
-),
-
-candidates as (
-    select similar_items.*
-    from similar_items
-    left join bought on similar_items.person_id = bought.person_id and similar_items.sku = bought.sku
-    left join due on similar_items.person_id = due.person_id and similar_items.sku = due.sku
-    where bought.sku is null and due.sku is null
-    union all
-    select * from replenishment
 ),
 
 in_stock as (
@@ -122,16 +126,42 @@ ranked as (
         *,
         row_number() over (partition by person_id order by score desc, sku asc) as recommendation_rank
     from in_stock
+),
+
+top_n as (
+    select * from ranked
+    where recommendation_rank <= {{ program_setting('next_best_top_n') }}
+),
+
+-- Why: the seed that contributed most to each kept similarity recommendation.
+contributions as (
+    select
+        top_n.person_id,
+        top_n.sku,
+        seeds.seed_sku,
+        seeds.reason,
+        row_number() over (
+            partition by top_n.person_id, top_n.sku
+            order by seeds.weight * neighbours.similarity desc, seeds.seed_sku asc, seeds.reason asc
+        ) as contribution_rank
+    from top_n
+    inner join seeds on top_n.person_id = seeds.person_id
+    inner join neighbours on seeds.seed_sku = neighbours.sku_a and top_n.sku = neighbours.sku_b
+    where not top_n.is_replenishment
 )
 
 select
-    person_id,
-    recommendation_rank as rank,
-    sku,
-    cast(score as decimal(18, 6)) as score,
-    reason,
-    because_sku,
-    product_name,
-    category
-from ranked
-where recommendation_rank <= {{ program_setting('next_best_top_n') }}
+    top_n.person_id,
+    top_n.recommendation_rank as rank,  -- noqa: RF04
+    top_n.sku,
+    cast(top_n.score as decimal(18, 6)) as score,
+    case when top_n.is_replenishment then 'replenishment_due' else contributions.reason end as reason,
+    case when top_n.is_replenishment then top_n.sku else contributions.seed_sku end as because_sku,
+    top_n.product_name,
+    top_n.category
+from top_n
+left join contributions
+    on
+        top_n.person_id = contributions.person_id
+        and top_n.sku = contributions.sku
+        and contributions.contribution_rank = 1
