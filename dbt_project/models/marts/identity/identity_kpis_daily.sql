@@ -46,12 +46,13 @@ bounds as (
 ),
 
 days as (
-    {{ date_spine('(select start_day from bounds)', '(select end_day from bounds)') }}
+    select date_day as kpi_date
+    from ({{ date_spine('(select start_day from bounds)', '(select end_day from bounds)') }}) as spine
 ),
 
 profile_days as (
     select
-        cast(first_seen_at as date) as day,
+        cast(first_seen_at as date) as kpi_date,
         count(*) as new_profiles
     from customers
     group by 1
@@ -59,7 +60,7 @@ profile_days as (
 
 identified_days as (
     select
-        cast(identified_at as date) as day,
+        cast(identified_at as date) as kpi_date,
         count(*) as newly_identified,
         count(case when cast(first_seen_at as date) < cast(identified_at as date) then 1 end)
             as anonymous_became_identified
@@ -70,7 +71,7 @@ identified_days as (
 
 token_days as (
     select
-        cast(first_registered_at as date) as day,
+        cast(first_registered_at as date) as kpi_date,
         count(case when platform = 'web' then 1 end) as new_web_push_tokens,
         count(case when platform in ('ios', 'android') then 1 end) as new_app_push_tokens
     from tokens
@@ -79,7 +80,7 @@ token_days as (
 
 device_days as (
     select
-        cast(counted_at as date) as day,
+        cast(counted_at as date) as kpi_date,
         count(case when kind = 'device' then 1 end) as new_identified_devices,
         count(case when kind = 'browser' then 1 end) as new_identified_browsers
     from identified_devices
@@ -88,7 +89,7 @@ device_days as (
 
 daily as (
     select
-        days.day,
+        days.kpi_date,
         coalesce(profile_days.new_profiles, 0) as new_profiles,
         coalesce(identified_days.newly_identified, 0) as newly_identified,
         coalesce(identified_days.anonymous_became_identified, 0) as anonymous_became_identified,
@@ -97,31 +98,31 @@ daily as (
         coalesce(device_days.new_identified_devices, 0) as new_identified_devices,
         coalesce(device_days.new_identified_browsers, 0) as new_identified_browsers
     from days
-    left join profile_days on days.day = profile_days.day
-    left join identified_days on days.day = identified_days.day
-    left join token_days on days.day = token_days.day
-    left join device_days on days.day = device_days.day
+    left join profile_days on days.kpi_date = profile_days.kpi_date
+    left join identified_days on days.kpi_date = identified_days.kpi_date
+    left join token_days on days.kpi_date = token_days.kpi_date
+    left join device_days on days.kpi_date = device_days.kpi_date
 ),
 
 cumulative as (
     select
-        day,
-        cast(sum(new_profiles) over (order by day) as bigint) as profiles,
-        cast(sum(newly_identified) over (order by day) as bigint) as identified_profiles,
-        cast(sum(new_profiles - newly_identified) over (order by day) as bigint) as anonymous_profiles,
+        kpi_date,
+        cast(sum(new_profiles) over (order by kpi_date) as bigint) as profiles,
+        cast(sum(newly_identified) over (order by kpi_date) as bigint) as identified_profiles,
+        cast(sum(new_profiles - newly_identified) over (order by kpi_date) as bigint) as anonymous_profiles,
         anonymous_became_identified,
         new_web_push_tokens,
         new_app_push_tokens,
-        cast(sum(new_web_push_tokens) over (order by day) as bigint) as web_push_tokens,
-        cast(sum(new_app_push_tokens) over (order by day) as bigint) as app_push_tokens,
-        cast(sum(new_identified_devices) over (order by day) as bigint) as identified_devices,
-        cast(sum(new_identified_browsers) over (order by day) as bigint) as identified_browsers
+        cast(sum(new_web_push_tokens) over (order by kpi_date) as bigint) as web_push_tokens,
+        cast(sum(new_app_push_tokens) over (order by kpi_date) as bigint) as app_push_tokens,
+        cast(sum(new_identified_devices) over (order by kpi_date) as bigint) as identified_devices,
+        cast(sum(new_identified_browsers) over (order by kpi_date) as bigint) as identified_browsers
     from daily
 ),
 
 kpis as (
     select
-        day,
+        kpi_date,
         profiles,
         identified_profiles,
         anonymous_profiles,
