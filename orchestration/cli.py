@@ -67,7 +67,15 @@ def print_summary(elapsed: float, success: bool) -> None:
             print(f"  {schema}.{table:<40} {count:>10,} rows")
     finally:
         conn.close()
-    print(f"\nOpen it: duckdb -readonly {path}   |   UI: make dev (dagster dev)")
+    from sen.serving import serving_path
+
+    serving = serving_path()
+    if os.environ.get("CDP_SYNC_DRY_RUN", "") in ("1", "true", "yes"):
+        print(
+            "\nSyncs ran dry (planned diffs in sync.sync_runs); pass --send with destination credentials to send."
+        )
+    print(f"\nMarts: {path} (schemas marts, audiences); BI tools read the published copy {serving}")
+    print(f"Open it: duckdb -readonly {serving}   |   UI: make dev (dagster dev)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,10 +88,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rebuild the incremental dbt models from raw (same as CDP_FULL_REFRESH=1)",
     )
+    build_cmd.add_argument(
+        "--send",
+        action="store_true",
+        help="let the syncs send to their destinations (needs their base URLs and tokens in the environment); "
+        "without it the syncs run dry: the planned diff is recorded in sync.sync_runs and nothing is sent",
+    )
     args = parser.parse_args(argv)
     if args.command == "build":
         if args.full_refresh:
             os.environ["CDP_FULL_REFRESH"] = "1"
+        if args.send:
+            os.environ["CDP_SYNC_DRY_RUN"] = "0"
+        else:
+            os.environ.setdefault("CDP_SYNC_DRY_RUN", "1")
         return build(args.select)
     return 2
 

@@ -18,8 +18,14 @@ from orchestration.resources import Warehouse
 from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 from orchestration.serving import build_serving_asset
+from reverse_etl.dagster_assets import build_sync_assets, build_sync_schedules
+from sen import config
 
-all_assets = [*ingestion_assets, *dbt_assets_defs, *identity_assets, *clv_assets]
+SYNC_DIR = config.REPO_ROOT / "reverse_etl" / "syncs"
+# One asset per sync YAML, downstream of its audience model (and so of every blocking check upstream).
+sync_assets = build_sync_assets(SYNC_DIR, config.warehouse_path)
+
+all_assets = [*ingestion_assets, *dbt_assets_defs, *identity_assets, *clv_assets, *sync_assets]
 # Last: its upstream is every marts/audiences/identity-KPI asset defined above.
 all_assets.append(build_serving_asset(all_assets))
 
@@ -27,7 +33,7 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=[*raw_quality_checks, *identity_checks],
     jobs=jobs,
-    schedules=schedules,
+    schedules=[*schedules, *build_sync_schedules(SYNC_DIR)],
     sensors=sensors,
     resources={
         "warehouse": Warehouse(),
