@@ -158,7 +158,7 @@ def add_new_day(conn: duckdb.DuckDBPyConnection, last_day: date) -> int:
         )
     conn.execute(  # SDK retries: every 500th message of yesterday delivered again
         f"""insert into raw.events
-        select * exclude (_file_sha256, _loaded_at), _file_sha256 || '-retry', now() from raw.events
+        select * replace (_file_sha256 || '-retry' as _file_sha256, now() as _loaded_at) from raw.events
         where {utc("timestamp")}::date = '{last_day}' and _source_line % 500 = 0"""
     )
     return scalar(conn, "select count(*) from raw.events") - before
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         with duckdb.connect(str(warehouse)) as conn:
             conn.execute("set TimeZone = 'UTC'")
+            conn.execute(f"set memory_limit = '{args.memory_limit}'")
             for source in load_contract().sources.values():
                 load_source(conn, source, SAMPLE_DIR)
             last_day, history_rows = write_history(conn, args.events, args.days)
@@ -283,7 +284,7 @@ def load_sample_events(conn: duckdb.DuckDBPyConnection) -> None:
     with duckdb.connect(":memory:") as scratch:
         scratch.execute("set TimeZone = 'UTC'")
         load_source(scratch, load_contract().sources["events"], SAMPLE_DIR)
-        rows = scratch.execute("select * from raw.events").to_arrow_table()
+        rows = scratch.sql("select * from raw.events").to_arrow_table()
     conn.register("_sample_arrow", rows)
     conn.execute("create or replace temp table sample_events as select * from _sample_arrow")
     conn.unregister("_sample_arrow")
