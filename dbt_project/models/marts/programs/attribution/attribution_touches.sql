@@ -9,19 +9,15 @@ events as (
     where occurred_at <= {{ as_of() }}
 ),
 
+-- The person behind each click id (a click id seen with two different persons is ambiguous and not used).
 click_people as (
     select
         click_id,
-        person_id
-    from (
-        select
-            click_id,
-            person_id,
-            row_number() over (partition by click_id order by occurred_at, event_id) as sighting_rank
-        from events
-        where click_id is not null
-    ) as sightings
-    where sighting_rank = 1
+        min(person_id) as person_id
+    from events
+    where click_id is not null
+    group by click_id
+    having count(distinct person_id) = 1
 ),
 
 ad_clicks as (

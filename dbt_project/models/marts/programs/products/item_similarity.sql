@@ -1,7 +1,7 @@
 -- Item-to-item similarity from co-purchase (bought by the same person within a year) and co-view (viewed by the
 -- same person on the same day within 90 days). similarity = (co-buyers + co-view days / 4) normalized by the
 -- geometric mean of both items' popularity (a cosine), keeping the 20 nearest neighbours of each SKU. Each person
--- contributes at most 30 recent SKUs and each person-day at most 10 views, so heavy users cannot dominate or blow up
+-- contributes at most 20 recent SKUs and each person-day at most 10 views, so heavy users cannot dominate or blow up
 -- the pair count.
 with
 
@@ -22,7 +22,7 @@ purchases as (
             and ordered_at > {{ dbt.dateadd('day', '-365', as_of()) }}
         group by person_id, sku
     ) as ranked
-    where recency_rank <= 30
+    where recency_rank <= 20
 ),
 
 views as (
