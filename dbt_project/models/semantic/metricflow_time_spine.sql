@@ -9,7 +9,7 @@ days as (
 ),
 
 spine as (
-    select cast(day as date) as date_day
+    select cast(date_day as date) as date_day
     from days
 )
 
