@@ -50,8 +50,8 @@ per_variant as (
         outcomes.variant,
         count(*) as assigned,
         count(contacted.person_id) as contacted,
-        sum(case when outcomes.orders > 0 then 1 else 0 end) as converted,
-        sum(outcomes.orders) as orders,
+        cast(sum(case when outcomes.orders > 0 then 1 else 0 end) as bigint) as converted,
+        cast(sum(outcomes.orders) as bigint) as orders,
         cast(sum(outcomes.revenue) as decimal(18, 2)) as revenue,
         avg(cast(outcomes.revenue as double)) as revenue_per_person,
         coalesce(var_samp(cast(outcomes.revenue as double)), 0) as revenue_variance

@@ -110,13 +110,10 @@ candidates as (
     from due
 ),
 
+-- Ranking runs on narrow rows (person, sku, score); names and categories are joined to the kept top N only.
 in_stock as (
-    select
-        candidates.*,
-        products.product_name,
-        products.category
+    select candidates.*
     from candidates
-    inner join customers on candidates.person_id = customers.person_id
     left join {{ ref('stg_catalog__products') }} as products on candidates.sku = products.sku
     where coalesce(products.stock_level, 1) > 0
 ),
@@ -129,8 +126,10 @@ ranked as (
 ),
 
 top_n as (
-    select * from ranked
-    where recommendation_rank <= {{ program_setting('next_best_top_n') }}
+    select ranked.*
+    from ranked
+    inner join customers on ranked.person_id = customers.person_id
+    where ranked.recommendation_rank <= {{ program_setting('next_best_top_n') }}
 ),
 
 -- Why: the seed that contributed most to each kept similarity recommendation.
@@ -157,11 +156,12 @@ select
     cast(top_n.score as decimal(18, 6)) as score,
     case when top_n.is_replenishment then 'replenishment_due' else contributions.reason end as reason,
     case when top_n.is_replenishment then top_n.sku else contributions.seed_sku end as because_sku,
-    top_n.product_name,
-    top_n.category
+    products.product_name,
+    products.category
 from top_n
 left join contributions
     on
         top_n.person_id = contributions.person_id
         and top_n.sku = contributions.sku
         and contributions.contribution_rank = 1
+left join {{ ref('stg_catalog__products') }} as products on top_n.sku = products.sku
