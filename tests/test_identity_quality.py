@@ -23,7 +23,7 @@ def pairs(sizes: pd.Series) -> int:
     return int((sizes * (sizes - 1) // 2).sum())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def matched(built_warehouse, warehouse_conn) -> pd.DataFrame:
     truth = pd.read_csv(GROUND_TRUTH_DIR / "identifiers.csv", dtype=str, keep_default_na=False)
     truth["value"] = [
