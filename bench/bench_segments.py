@@ -352,11 +352,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_segments"))
     parser.add_argument("--skip-fill", action="store_true", help="reuse the warehouse of a previous run")
     parser.add_argument("--skip-tests", action="store_true", help="time the models only")
+    parser.add_argument(
+        "--memory-limit",
+        default="10GB",
+        help="DuckDB memory_limit of the dbt runs (spill to disk rather than be killed on a shared machine)",
+    )
     args = parser.parse_args(argv)
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     warehouse = args.workdir / "bench.duckdb"
-    summary: dict[str, object] = {"people": args.people, "events": args.events, "products": args.products}
+    summary: dict[str, object] = {
+        "people": args.people,
+        "events": args.events,
+        "products": args.products,
+        "memory_limit": args.memory_limit,
+    }
     if not args.skip_fill:
         for suffix in ("", ".wal"):
             Path(str(warehouse) + suffix).unlink(missing_ok=True)
@@ -364,8 +374,20 @@ def main(argv: list[str] | None = None) -> int:
         summary["fill_steps_s"] = fill(warehouse, args.people, args.events, args.products)
         summary["fill_s"] = round(time.perf_counter() - started, 1)
 
+    profiles = args.workdir / "profiles"
+    profiles.mkdir(exist_ok=True)
+    # The project's profile plus a memory limit, so the benchmark degrades instead of exhausting a shared host.
+    (profiles / "profiles.yml").write_text(
+        (DBT_PROJECT / "profiles.yml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "        TimeZone: UTC", f"        TimeZone: UTC\n        memory_limit: {args.memory_limit}"
+        ),
+        encoding="utf-8",
+    )
     env = {
         **os.environ,
+        "DBT_PROFILES_DIR": str(profiles),
         "CDP_WAREHOUSE": str(warehouse),
         "CDP_AS_OF": AS_OF,
         "DBT_TARGET_PATH": str(args.workdir / "target"),
