@@ -23,7 +23,9 @@ parse: install
 demo: install
 	$(BIN)/python -m orchestration.cli build
 
+# CI fails on segment YAML whose generated dbt models were not recompiled (demo and dev compile them).
 lint: parse
+	$(BIN)/python -m sen.segments.compile --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd dbt_project && ../$(BIN)/sqlfluff lint models tests macros --processes 2
@@ -31,7 +33,9 @@ lint: parse
 test: lint
 	$(BIN)/pytest
 
-dev: parse
+dev: install
+	$(BIN)/python -m sen.segments.compile
+	cd dbt_project && ../$(BIN)/dbt parse --quiet
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
 	  { test -f $$DAGSTER_HOME/dagster.yaml || cp orchestration/dagster.yaml $$DAGSTER_HOME/dagster.yaml; } && \
 	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev

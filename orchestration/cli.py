@@ -15,22 +15,31 @@ from pathlib import Path
 from sen import config
 
 
-def parse_dbt_project() -> None:
-    from orchestration.partitions import dbt_vars
+def parse_dbt_project(partition_key: str | None) -> None:
+    from orchestration.partitions import dbt_vars, partition_window_vars
 
     dbt = Path(sys.executable).parent / "dbt"
     # The same --vars as the dbt steps of the run, so that they reuse this parse (partial parsing).
+    dbt_run_vars = dbt_vars(partition_window_vars(partition_key) if partition_key else None)
     subprocess.run(
-        [str(dbt), "parse", "--quiet", "--vars", dbt_vars()], cwd=config.DBT_PROJECT_DIR, check=True
+        [str(dbt), "parse", "--quiet", "--vars", dbt_run_vars], cwd=config.DBT_PROJECT_DIR, check=True
     )
 
 
 def build(selection: str | None = None) -> int:
-    parse_dbt_project()
+    from orchestration.partitions import main_run_partition_key
+    from sen.segments.compile import main as compile_segments
+
+    # The event-sized dbt models are daily-partitioned: a run processes the last complete day before CDP_AS_OF
+    # and everything loaded since the last run (docs/incremental.md).
+    run_partition = main_run_partition_key()
+    # Segment YAML edited since the last compile becomes dbt models before dbt parses the project.
+    if compile_segments([]) != 0:
+        return 2
+    parse_dbt_project(run_partition)
     import dagster as dg
 
     from orchestration.definitions import defs
-    from orchestration.partitions import main_run_partition_key
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.get_implicit_global_asset_job_def()
@@ -38,9 +47,7 @@ def build(selection: str | None = None) -> int:
         job = job.get_subset(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         )
-    # The event-sized dbt models are daily-partitioned: a run processes the last complete day before CDP_AS_OF
-    # and everything loaded since the last run (docs/incremental.md).
-    partition_key = main_run_partition_key() if job.partitions_def is not None else None
+    partition_key = run_partition if job.partitions_def is not None else None
     started = time.perf_counter()
     result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
     elapsed = time.perf_counter() - started

@@ -37,8 +37,8 @@ daily_event_partitions = dg.DailyPartitionsDefinition(start_date=partitions_star
 def dbt_vars(extra: Mapping[str, str] | None = None) -> str:
     """The --vars of every dbt invocation: the run's reference time, plus a partition window if any.
 
-    `dbt parse` gets the same value (orchestration/cli.py), so that the unpartitioned dbt steps reuse its
-    partial parse instead of parsing the project again.
+    `dbt parse` gets the same value (orchestration/cli.py), so that the dbt steps of the run reuse its partial
+    parse instead of parsing the project again.
     """
     return json.dumps({"as_of": config.as_of_sql_literal(), **(extra or {})})
 
@@ -50,12 +50,30 @@ def window_vars(start: datetime, end: datetime) -> dict[str, str]:
     return {"min_date": start.date().isoformat(), "max_date": end.date().isoformat()}
 
 
-def context_window_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The window vars of a partitioned run (one partition or a range); none for an unpartitioned run."""
-    if not (context.has_partition_key or context.has_partition_key_range):
+# Run tags Dagster sets on a partitioned run: one partition, or the bounds of a range (single-run backfill).
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def run_window_vars(tags: Mapping[str, str]) -> dict[str, str]:
+    """The window vars of a run, from its partition tags; empty for an unpartitioned run.
+
+    Read from the run rather than from one step, so every dbt step of a run (partitioned block or not) gets the
+    same --vars and reuses one parse; only the event-sized models use the window.
+    """
+    start_key = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    end_key = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    if not (start_key and end_key):
         return {}
-    window = context.partition_time_window
-    return window_vars(window.start, window.end)
+    return window_vars(
+        daily_event_partitions.time_window_for_partition_key(start_key).start,
+        daily_event_partitions.time_window_for_partition_key(end_key).end,
+    )
+
+
+def partition_window_vars(partition_key: str) -> dict[str, str]:
+    return run_window_vars({PARTITION_TAG: partition_key})
 
 
 def main_run_partition_key(as_of: datetime | None = None) -> str:

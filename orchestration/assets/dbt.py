@@ -2,11 +2,11 @@
 
 Two blocks, one graph (docs/incremental.md):
 - `sen_dbt_incremental`: the event-sized incremental models (tag `event_sized`), daily-partitioned by event
-  day with a single-run backfill policy. Without a partition (the main job, the daily schedule, the file
-  sensor) they process what was loaded since their last run; a partition or a range also recomputes those
-  days (dbt vars `min_date`, `max_date`, with `lookback_days` more before).
-- `sen_dbt_models`: every other model, seed and snapshot, unpartitioned (including stateful incremental
-  models such as segment membership history, which are not about event days).
+  day with a single-run backfill policy. A run processes every row loaded since the models' last run and
+  recomputes its partition window (dbt vars `min_date`, `max_date`, plus `lookback_days` before): the main
+  job, the schedule and the file sensor run the last complete day, a backfill runs a range in one invocation.
+- `sen_dbt_models`: every other model, seed and test, unpartitioned (including stateful incremental models
+  such as the segment membership history, which are not about event days).
 
 A full refresh (`dbt build --full-refresh`) is one flag: run config `full_refresh: true` on either block, or
 the environment variable CDP_FULL_REFRESH=1 for every dbt step of a run.
@@ -20,7 +20,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import dbt_project
-from orchestration.partitions import context_window_vars, daily_event_partitions, dbt_vars
+from orchestration.partitions import daily_event_partitions, dbt_vars, run_window_vars
 
 # Incremental models whose rows are events (one row per event or per identifier of an event): the ones that
 # grow with traffic and that a day of event time partitions meaningfully.
@@ -77,7 +77,7 @@ def run_dbt(
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def sen_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    yield from run_dbt(context, dbt, build_args(config, context_window_vars(context)))
+    yield from run_dbt(context, dbt, build_args(config, run_window_vars(context.run.tags)))
 
 
 @dbt_assets(
@@ -87,7 +87,8 @@ def sen_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
     name="sen_dbt_models",
 )
 def sen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    yield from run_dbt(context, dbt, build_args(config))
+    # The run's window too (unused by these models): identical --vars let every dbt step reuse one parse.
+    yield from run_dbt(context, dbt, build_args(config, run_window_vars(context.run.tags)))
 
 
 dbt_assets_defs = [sen_dbt_incremental, sen_dbt_models]

@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 
 from orchestration.partitions import (
-    context_window_vars,
     daily_event_partitions,
     main_run_partition_key,
+    run_window_vars,
     window_vars,
 )
 from sen.config import parse_as_of
@@ -69,7 +69,7 @@ def test_the_whole_graph_stays_connected_through_the_partitioned_block(dbt_manif
 
 @dg.asset(partitions_def=daily_event_partitions)
 def window_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata={"vars": dg.MetadataValue.json(context_window_vars(context))})
+    return dg.MaterializeResult(metadata={"vars": dg.MetadataValue.json(run_window_vars(context.run.tags))})
 
 
 def probe_vars(**kwargs) -> dict:
@@ -92,6 +92,10 @@ def test_a_backfill_range_is_one_window():
         "dagster/asset_partition_range_end": "2026-09-30",
     }
     assert probe_vars(tags=tags) == {"min_date": "2026-09-01", "max_date": "2026-10-01"}
+
+
+def test_an_unpartitioned_run_has_no_window():
+    assert run_window_vars({}) == {}
 
 
 def test_window_vars_refuse_an_empty_window():
