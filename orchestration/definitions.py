@@ -13,6 +13,7 @@ from orchestration.assets.dbt import dbt_assets_defs
 from orchestration.assets.identity import identity_assets, identity_checks
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.checks import raw_quality_checks
+from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
 from orchestration.dbt_project import dbt_project
 from orchestration.resources import Warehouse
 from orchestration.schedules import jobs, schedules
@@ -31,9 +32,9 @@ all_assets.append(build_serving_asset(all_assets))
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=[*raw_quality_checks, *identity_checks],
-    jobs=jobs,
-    schedules=[*schedules, *build_sync_schedules(SYNC_DIR)],
+    asset_checks=[*raw_quality_checks, raw_freshness_checks, *identity_checks],
+    jobs=[*jobs, freshness_job],
+    schedules=[*schedules, freshness_schedule, *build_sync_schedules(SYNC_DIR)],
     sensors=sensors,
     resources={
         "warehouse": Warehouse(),

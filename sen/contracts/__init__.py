@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,43 @@ class Column(BaseModel):
         return self.path or self.name
 
 
+FreshnessPeriod = Literal["minute", "hour", "day"]
+PERIOD_SECONDS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+class FreshnessThreshold(BaseModel):
+    """A duration in dbt's source-freshness form: ``{count: 30, period: hour}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(gt=0)
+    period: FreshnessPeriod
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(seconds=self.count * PERIOD_SECONDS[self.period])
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.period}{'s' if self.count != 1 else ''}"
+
+
+class Freshness(BaseModel):
+    """How long after the latest load (``_loaded_at``) a source is stale: a warning, then an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    warn_after: FreshnessThreshold
+    error_after: FreshnessThreshold
+
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> Freshness:
+        if self.warn_after.delta >= self.error_after.delta:
+            raise ValueError(
+                f"freshness: warn_after ({self.warn_after}) must be shorter than error_after ({self.error_after})"
+            )
+        return self
+
+
 class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,6 +74,8 @@ class Source(BaseModel):
     format_hint: Literal["csv", "jsonl", "parquet"]
     timezone: str = "UTC"
     key: list[str]
+    # Every source says when its data is overdue (checked by dbt source freshness and a Dagster asset check).
+    freshness: Freshness
     columns: list[Column]
 
     @model_validator(mode="after")

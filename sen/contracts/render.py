@@ -34,7 +34,10 @@ def render_dbt_sources() -> str:
             {
                 "name": name,
                 "description": source.description.strip(),
-                "config": {"meta": {"dagster": {"asset_key": ["raw", name]}}},
+                "config": {
+                    "freshness": source.freshness.model_dump(),
+                    "meta": {"dagster": {"asset_key": ["raw", name]}},
+                },
                 "columns": columns,
             }
         )
@@ -92,7 +95,8 @@ def render_docs() -> str:
             f"## `{name}/`",
             "",
             f"{source.description.strip()} Usual format: {source.format_hint}; naive timestamps are read as "
-            f"`{source.timezone}`; key: {', '.join(source.key)}.",
+            f"`{source.timezone}`; key: {', '.join(source.key)}. Overdue (freshness of the latest load): a "
+            f"warning after {source.freshness.warn_after}, an error after {source.freshness.error_after}.",
             "",
             "| column | type | required | notes |",
             "|---|---|---|---|",
