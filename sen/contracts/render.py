@@ -89,6 +89,13 @@ def render_docs() -> str:
         "",
         "Every loaded row keeps `_source_file`, `_source_line`, `_file_sha256`, `_load_id` and `_loaded_at`.",
         "",
+        "**Freshness.** Each source has a policy (`freshness` in sen/contracts/sources.yml): how long after its",
+        "latest load (`max(_loaded_at)`) it is overdue, first with a warning, then with an error. The Dagster asset",
+        "check `freshness` on every `raw/<source>` asset applies it (orchestration/checks/freshness.py): with every",
+        "run that loads the raw assets, and hourly through the checks-only job `source_freshness` (schedule",
+        "`source_freshness_hourly`). It never blocks downstream assets. The same policy is in the dbt sources file,",
+        "so `dbt source freshness` (from dbt_project/) gives the same verdicts.",
+        "",
     ]
     for name, source in contract.sources.items():
         out += [
