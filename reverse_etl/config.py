@@ -38,6 +38,7 @@ from reverse_etl.identifiers import DEFAULT_REGION
 
 Mode = Literal["upsert", "add_remove", "mirror", "insert", "replace"]
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_CAMPAIGN = re.compile(r"[a-z][a-z0-9_]{0,40}")  # as campaign names in dbt_project/campaigns.yml
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
 
 
@@ -196,10 +197,7 @@ class SyncConfig(BaseModel):
         if dest.match_groups and not any(set(g) <= set(self.mapping) for g in dest.match_groups):
             groups = " | ".join("+".join(g) for g in dest.match_groups)
             raise ValueError(f"mapping: needs at least one identifier for {dest.type!r}: {groups}")
-        if dest.kind == "message" and not self.campaign:
-            raise ValueError(
-                "campaign: required for message destinations (it is written to the contact ledger)"
-            )
+        self._check_campaign()
         if isinstance(dest, FcmConfig):
             data_keys = {k[len(FCM_DATA_PREFIX) :] for k in self.mapping if k.startswith(FCM_DATA_PREFIX)}
             missing = dest.template_names() - data_keys - set(self.mapping)
@@ -215,7 +213,36 @@ class SyncConfig(BaseModel):
             raise ValueError("destination.directory: set `directory` or `directory_env`")
         return self
 
+    def _check_campaign(self) -> None:
+        """A sync that causes messages names its campaign (written to the contact ledger, which
+        frequency caps read); a sync that causes none must not, so nobody believes caps count it."""
+        dest = self.destination
+        channel = dest.ledger_channel()
+        if channel is not None and not self.campaign:
+            why = "message destinations" if dest.kind == "message" else "syncs with contact_on_add"
+            raise ValueError(f"campaign: required for {why} (it is written to the contact ledger)")
+        if channel is None and self.campaign:
+            if dest.ad_audience:
+                reason = (
+                    f"{dest.type!r} is an ad audience: it sends no message and writes no contact ledger rows"
+                )
+            elif "contact_on_add" in type(dest).model_fields:
+                reason = (
+                    "written to the contact ledger only with destination.contact_on_add: true "
+                    "(set it when adding a member makes the tool send a message)"
+                )
+            else:
+                reason = f"{dest.type!r} sends no message and writes no contact ledger rows"
+            raise ValueError(f"campaign: {reason}; remove campaign")
+        if self.campaign and not _CAMPAIGN.fullmatch(self.campaign):
+            raise ValueError("campaign: lowercase letters, digits and '_' starting with a letter (max 41)")
+
     # ------------------------------------------------------------------ derived
+    @property
+    def ledger_channel(self) -> str | None:
+        """Channel of the contact ledger rows this sync writes, None when it causes no message."""
+        return self.destination.ledger_channel()
+
     @property
     def person_column(self) -> str:
         return self.person_id_column or self.primary_key

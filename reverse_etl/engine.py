@@ -228,6 +228,26 @@ def _x(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> duckdb.
     return conn.execute(sql, params) if params is not None else conn.execute(sql)
 
 
+# rows of the acknowledged batches $batches (contiguous in practice: the range lets DuckDB skip row groups)
+_IN_BATCHES = "p.__batch BETWEEN $batch_lo AND $batch_hi AND list_contains($batches, p.__batch)"
+
+
+def _batch_params(indexes: list[int]) -> dict[str, Any]:
+    return {"batches": indexes, "batch_lo": min(indexes), "batch_hi": max(indexes)}
+
+
+def _merge_outcomes(outcomes: list[BatchOutcome]) -> BatchOutcome:
+    """One outcome for several batches (keys are unique across batches)."""
+    merged = BatchOutcome()
+    for o in outcomes:
+        merged.rejected.update(o.rejected)
+        if o.created is not None:
+            merged.created = {**(merged.created or {}), **o.created}
+        merged.sent_rows += o.sent_rows
+        merged.unattributed_invalid += o.unattributed_invalid
+    return merged
+
+
 class _Tx:
     """BEGIN ... COMMIT, rolled back on error (DuckDB connections autocommit otherwise)."""
 
@@ -323,7 +343,9 @@ class _Run:
         if replace and (summary.batches or {}).get("add"):
             self._commit_replace(rejected_all)
 
-    def _record_destination_rejections(self, group: str, index: int, rejected: dict[str, str]) -> None:
+    def _record_destination_rejections(
+        self, group: str, indexes: list[int], rejected: dict[str, str]
+    ) -> None:
         if not rejected:
             return
         self.result.rejected += len(rejected)
@@ -333,7 +355,7 @@ class _Run:
             f"""INSERT INTO {SCHEMA}.sync_rejections
             SELECT $run, $name, p.__pk, p.__op, 'destination', r.reason, $now, NULL
             FROM (SELECT unnest($pks) AS pk, unnest($reasons) AS reason) r
-            JOIN {PLAN} p ON p.__pk = r.pk AND p.__group = $group AND p.__batch = $batch""",
+            JOIN {PLAN} p ON p.__pk = r.pk AND p.__group = $group AND {_IN_BATCHES}""",
             {
                 "run": self.result.run_id,
                 "name": self.cfg.name,
@@ -341,7 +363,7 @@ class _Run:
                 "pks": pks,
                 "reasons": reasons,
                 "group": group,
-                "batch": index,
+                **_batch_params(indexes),
             },
         )
 
@@ -350,25 +372,30 @@ class _Run:
     ) -> None:
         """Record what the destination acknowledged for one batch, in one transaction."""
         with _Tx(self.conn):
-            self._apply_batch(group, index, outcome, ops)
+            self._apply_batches(group, [index], outcome, ops)
 
-    def _apply_batch(
-        self, group: str, index: int, outcome: BatchOutcome, ops: dict[str, int] | None = None
+    def _apply_batches(
+        self, group: str, indexes: list[int], outcome: BatchOutcome, ops: dict[str, int] | None = None
     ) -> None:
-        """Write one acknowledged batch: state, destination rejections, ledger (caller holds the transaction).
+        """Write acknowledged batches: state, destination rejections, ledger (caller holds the transaction).
 
-        `ops` (rows per operation in the batch) lets statements with nothing to do be skipped."""
+        `outcome` merges the batches' outcomes; `ops` (rows per operation in them) lets statements with
+        nothing to do be skipped. One statement per kind for all the batches: statements, not rows, are
+        what a commit costs."""
         ops = ops if ops is not None else {"add": 1, "change": 1, "remove": 1}
         params: dict[str, Any] = {
             "group": group,
-            "batch": index,
             "rejected": list(outcome.rejected) or [""],
             "now": self.now,
             "run": self.result.run_id,
+            **_batch_params(indexes),
         }
-        in_batch = "p.__group = $group AND p.__batch = $batch AND p.__reject IS NULL AND NOT list_contains($rejected, p.__pk)"
+        in_batch = (
+            f"p.__group = $group AND {_IN_BATCHES} AND p.__reject IS NULL "
+            "AND NOT list_contains($rejected, p.__pk)"
+        )
         c = self.conn
-        self._record_destination_rejections(group, index, outcome.rejected)
+        self._record_destination_rejections(group, indexes, outcome.rejected)
         if group == "remove":
             if ops.get("remove"):
                 _x(
@@ -410,7 +437,7 @@ class _Run:
                 FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change'""",
                 params,
             )
-        if ops.get("add") and getattr(self.cfg.destination, "contact_on_add", False):
+        if ops.get("add") and self.cfg.ledger_channel is not None:
             self._ledger_from_plan(f"{in_batch} AND p.__op = 'add'", params, delivery="acknowledged")
 
     def _commit_replace(self, rejected: dict[str, str]) -> None:
@@ -427,14 +454,26 @@ class _Run:
             )
 
     def _ledger_from_plan(self, where: str, params: dict[str, Any], *, delivery: str) -> None:
-        dest = self.cfg.destination
+        """Contacts caused by acknowledged adds (a list or tool that messages new members)."""
         _x(
             self.conn,
             f"""INSERT INTO {SCHEMA}.contact_ledger
-            SELECT p.__person_id, '{dest.channel}', $campaign, '{dest.type}', $name, $now, $run, NULL, '{delivery}'
+            SELECT p.__person_id, $channel, $campaign, $dest, $name, $sent_at, $run, NULL, $delivery
             FROM {PLAN} p WHERE {where}""",
-            {**params, "campaign": self.cfg.campaign, "name": self.cfg.name},
+            {
+                **params,
+                "channel": self.cfg.ledger_channel,
+                "campaign": self.cfg.campaign,
+                "dest": self.cfg.destination.type,
+                "name": self.cfg.name,
+                "sent_at": self._sent_now(),
+                "delivery": delivery,
+            },
         )
+
+    def _sent_now(self) -> datetime:
+        """A fixed reference time (tests, CDP_AS_OF replays) as is; otherwise the real send time."""
+        return self.now if self.fixed_clock else datetime.now(UTC).replace(tzinfo=None)
 
     # ------------------------------------------------------------------ file destinations
     def write_file(self, client: FileDestination) -> None:
@@ -557,7 +596,7 @@ class _Run:
         _x(
             self.conn,
             f"""INSERT INTO {SCHEMA}.contact_ledger
-            SELECT o.person_id, '{dest.channel}', $campaign, '{dest.type}', o.sync_name, o.created_at,
+            SELECT o.person_id, '{self.cfg.ledger_channel}', $campaign, '{dest.type}', o.sync_name, o.created_at,
                    o.run_id, o.message_key, 'unconfirmed'
             FROM {SCHEMA}.message_outbox o WHERE o.sync_name = $name AND {where}""",
             {**params, "campaign": self.cfg.campaign},
@@ -591,8 +630,7 @@ class _Run:
         self, rows: list[dict[str, Any]], keys: dict[str, str], outcomes: list[MessageOutcome]
     ) -> None:
         dest = self.cfg.destination
-        # a fixed reference time (tests, CDP_AS_OF replays) is used as is; otherwise the real send time
-        sent_now = self.now if self.fixed_clock else datetime.now(UTC).replace(tzinfo=None)
+        sent_now = self._sent_now()
         outcome_rows = [
             (keys[r["__pk"]], r["__pk"], o.status, o.message_id, o.reason and redact(o.reason))
             for r, o in zip(rows, outcomes, strict=True)
@@ -627,7 +665,7 @@ class _Run:
                 _x(
                     c,
                     f"""INSERT INTO {SCHEMA}.contact_ledger
-                    SELECT o.person_id, '{dest.channel}', $campaign, '{dest.type}', $name, $sent_at, $run,
+                    SELECT o.person_id, '{self.cfg.ledger_channel}', $campaign, '{dest.type}', $name, $sent_at, $run,
                            o.message_key, CASE o.status WHEN 'sent' THEN 'acknowledged' ELSE 'unconfirmed' END
                     FROM {SCHEMA}.message_outbox o
                     WHERE o.sync_name = $name AND list_contains($keys, o.message_key)
@@ -776,15 +814,20 @@ class _GroupSender:
             return
         hooks, run = self.hooks, self.run_
         with _Tx(run.conn):
-            for batch, outcome in self.acked:
-                if hooks and hooks.before_commit:
+            if hooks and hooks.before_commit:
+                for batch, _ in self.acked:
                     hooks.before_commit(batch.group, batch.index)
-                if self.replace:
-                    self.rejected_all.update(outcome.rejected)
-                    run._record_destination_rejections(batch.group, batch.index, outcome.rejected)
-                else:
-                    ops = (self.summary.ops or {}).get((batch.group, batch.index))
-                    run._apply_batch(batch.group, batch.index, outcome, ops)
+            indexes = [batch.index for batch, _ in self.acked]
+            merged = _merge_outcomes([outcome for _, outcome in self.acked])
+            if self.replace:
+                self.rejected_all.update(merged.rejected)
+                run._record_destination_rejections(self.group, indexes, merged.rejected)
+            else:
+                ops: dict[str, int] = {}
+                for index in indexes:
+                    for op, n in (self.summary.ops or {}).get((self.group, index), {}).items():
+                        ops[op] = ops.get(op, 0) + n
+                run._apply_batches(self.group, indexes, merged, ops)
         if hooks and hooks.after_commit:
             for batch, _ in self.acked:
                 hooks.after_commit(batch.group, batch.index)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import duckdb
 
 Kind = Literal["batch", "message", "file"]
+# channels frequency caps count (sen.segments.campaigns.MESSAGING_CHANNELS; a test keeps them equal)
+MessagingChannel = Literal["email", "push", "sms", "zalo"]
 Delivery = Literal["at_most_once", "at_least_once"]
 
 
@@ -61,6 +63,7 @@ class DestinationConfig(BaseModel):
     default_rate_per_s: ClassVar[float] = 10.0
     supported_modes: ClassVar[frozenset[str]] = frozenset({"upsert"})
     channel: ClassVar[str | None] = None  # contact ledger channel for message destinations
+    ad_audience: ClassVar[bool] = False  # an ad platform audience: membership is never a contact
     # groups of fields of which one complete group must be valid for the row to be sendable
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = ()
     allow_custom_transforms: ClassVar[bool] = False
@@ -91,6 +94,13 @@ class DestinationConfig(BaseModel):
 
     def effective_batch_size(self) -> int:
         return min(self.batch_size or self.max_batch_size, self.max_batch_size)
+
+    def ledger_channel(self) -> str | None:
+        """The contact ledger channel of the messages this destination causes, None if it sends none.
+
+        Message destinations send one message per row; a list or tool that messages members when they
+        are added opts in (`contact_on_add`)."""
+        return self.channel if self.kind == "message" else None
 
     def extra_rejections(self, field_sql: dict[str, str]) -> list[tuple[str, str]]:
         """Extra (condition SQL, reason) checks run in the warehouse before sending."""

@@ -62,6 +62,7 @@ class GoogleConfig(DestinationConfig):
         ("first_name", "last_name", "country", "postal_code"),
     )
     secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+    ad_audience: ClassVar[bool] = True
 
     def field_spec(self, name: str) -> FieldSpec | None:
         return FIELDS.get(name)

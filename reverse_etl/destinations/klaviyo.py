@@ -6,7 +6,7 @@ missing value is left out, so a null in the warehouse never clears a value in Kl
 are read back from the job's import-errors once it completes and recorded as rejections.
 Removal (add_remove mode) looks profile ids up by email and deletes the list relationships.
 429 answers carry Retry-After and are retried. List adds are not messages: they are written to the
-contact ledger only when `contact_on_add` says the list triggers a send.
+contact ledger (with the sync's `campaign`) only when `contact_on_add` says the list triggers a send.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class KlaviyoConfig(DestinationConfig):
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("email",), ("phone_number",), ("external_id",))
     secret_fields: ClassVar[tuple[str, ...]] = ("api_key_env",)
     channel: ClassVar[str | None] = "email"
+
+    def ledger_channel(self) -> str | None:
+        return self.channel if self.contact_on_add else None
 
     def field_spec(self, name: str) -> FieldSpec | None:
         if name.startswith(PROPERTY_PREFIX) and len(name) > len(PROPERTY_PREFIX):

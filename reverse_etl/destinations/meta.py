@@ -62,6 +62,7 @@ class MetaConfig(DestinationConfig):
     supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert", "replace"})
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("EMAIL",), ("PHONE",), ("EXTERN_ID",), ("MADID",))
     secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+    ad_audience: ClassVar[bool] = True
     max_in_flight: int = Field(4, ge=1, le=16)
 
     def field_spec(self, name: str) -> FieldSpec | None:

@@ -20,9 +20,16 @@ import time
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome, DestinationConfig, FieldSpec
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchDestination,
+    BatchOutcome,
+    DestinationConfig,
+    FieldSpec,
+    MessagingChannel,
+)
 from reverse_etl.errors import DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
 from reverse_etl.secrets import Secret, read_secret
@@ -43,12 +50,26 @@ class WebhookConfig(DestinationConfig):
     signature_header: str = "X-Sen-Signature"
     timestamp_header: str = "X-Sen-Timestamp"
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    # a messaging tool behind the webhook that sends when a record is added: each add is a contact
+    contact_on_add: bool = False
+    contact_channel: MessagingChannel | None = None
 
     max_batch_size: ClassVar[int] = 10_000
     default_rate_per_s: ClassVar[float] = 20.0
     supported_modes: ClassVar[frozenset[str]] = frozenset({"upsert", "add_remove", "mirror"})
     allow_custom_transforms: ClassVar[bool] = True
     secret_fields: ClassVar[tuple[str, ...]] = ("secret_env",)
+
+    @model_validator(mode="after")
+    def _contact_channel(self) -> WebhookConfig:
+        if self.contact_on_add and self.contact_channel is None:
+            raise ValueError("contact_channel: required with contact_on_add (email, push, sms or zalo)")
+        if self.contact_channel is not None and not self.contact_on_add:
+            raise ValueError("contact_channel: only used with contact_on_add: true")
+        return self
+
+    def ledger_channel(self) -> str | None:
+        return self.contact_channel if self.contact_on_add else None
 
     def field_spec(self, name: str) -> FieldSpec | None:
         return FieldSpec("text") if _FIELD_NAME.fullmatch(name) else None
