@@ -149,6 +149,7 @@ class HttpSender:
         content: bytes | str | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        auth: httpx.Auth | None = None,
     ) -> Any:
         """Send with retries; `classify(response)` raises RetryableError/DestinationError or returns a value.
 
@@ -161,7 +162,7 @@ class HttpSender:
             self.stats.add("requests")
             try:
                 response = self._client.request(
-                    method, url, json=json, content=content, headers=headers, params=params
+                    method, url, json=json, content=content, headers=headers, params=params, auth=auth
                 )
             except _NOT_SENT as exc:
                 raise RetryableError(f"{type(exc).__name__} before the request was sent: {exc}") from exc

@@ -1,7 +1,7 @@
 """Firebase Cloud Messaging HTTP v1: one push message per device token.
 
-POST /v1/projects/{project}/messages:send with an OAuth2 bearer token (read from an environment
-variable; minting it from a service account is left to the deployment). Data values are strings and the
+POST /v1/projects/{project}/messages:send with an OAuth2 bearer token: read from an environment variable,
+or minted from a service-account key with google-auth and refreshed before it expires (reverse_etl/oauth.py). Data values are strings and the
 notification + data payload must stay within 4,096 bytes, checked before sending.
 
 FCM has no idempotency key, so delivery is at-most-once by default: a request that may have been
@@ -29,7 +29,7 @@ from reverse_etl.destinations.base import (
 )
 from reverse_etl.errors import AmbiguousDeliveryError, DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
-from reverse_etl.secrets import Secret, read_secret
+from reverse_etl.oauth import FCM_SCOPE, bearer_auth, check_one_credential
 
 MAX_PAYLOAD_BYTES = 4096
 DATA_PREFIX = "data."
@@ -47,7 +47,8 @@ RETRY_CODES = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "RESOURCE_
 class FcmConfig(DestinationConfig):
     type: Literal["fcm"]
     project_id: str
-    token_env: str
+    token_env: str | None = None  # an OAuth2 access token minted elsewhere, or:
+    service_account_env: str | None = None  # a service-account JSON key (content or path): tokens minted here
     title_template: str | None = None  # string.Template; $name refers to a mapped data.<name> field
     body_template: str | None = None
     delivery: Delivery = "at_most_once"
@@ -58,11 +59,12 @@ class FcmConfig(DestinationConfig):
     default_rate_per_s: ClassVar[float] = 50.0
     supported_modes: ClassVar[frozenset[str]] = frozenset({"insert"})
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("token",),)
-    secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("token_env", "service_account_env")
     channel: ClassVar[str | None] = "push"
 
     @model_validator(mode="after")
     def _templates_parse(self) -> FcmConfig:
+        check_one_credential(self.token_env, self.service_account_env)
         for name in ("title_template", "body_template"):
             text = getattr(self, name)
             if text is not None and not Template(text).is_valid():
@@ -105,7 +107,9 @@ class FcmClient(MessageDestination):
 
     def __init__(self, config: FcmConfig, stats: RequestStats, sync_name: str) -> None:
         super().__init__(config, stats, sync_name)
-        self._token: Secret = read_secret(config.token_env, where="destination.token_env")
+        self._auth = bearer_auth(
+            token_env=config.token_env, service_account_env=config.service_account_env, scopes=[FCM_SCOPE]
+        )
         self.delivery = config.delivery
 
     def build_message(self, row: dict[str, Any], message_key: str) -> dict[str, Any]:
@@ -146,10 +150,8 @@ class FcmClient(MessageDestination):
                 "POST",
                 f"/v1/projects/{self.config.project_id}/messages:send",
                 content=json.dumps({"message": message}).encode(),
-                headers={
-                    "Authorization": f"Bearer {self._token.reveal()}",
-                    "Content-Type": "application/json",
-                },
+                headers={"Content-Type": "application/json"},
+                auth=self._auth,
                 classify=_classify,
                 idempotent=self.delivery == "at_least_once",
             )

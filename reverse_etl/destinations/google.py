@@ -1,7 +1,7 @@
 """Google Customer Match through the Data Manager API.
 
 POST /v1/audienceMembers:ingest (add) and /v1/audienceMembers:remove, at most 10,000 members per request,
-OAuth2 bearer token. Email and phone are SHA-256 (hex) of the Google-normalized value (gmail rule, E.164
+OAuth2 bearer token (fixed, or minted from a service account: reverse_etl/oauth.py). Email and phone are SHA-256 (hex) of the Google-normalized value (gmail rule, E.164
 with '+'); given/family names hashed; region code and postal code in clear, and an address identifier is
 sent only when all four parts are present. Consent (adUserData / adPersonalization) comes from the sync
 config for the request, and optionally per member from mapped columns.
@@ -17,12 +17,12 @@ import re
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome, DestinationConfig, FieldSpec
 from reverse_etl.errors import DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
-from reverse_etl.secrets import Secret, read_secret
+from reverse_etl.oauth import DATAMANAGER_SCOPE, bearer_auth, check_one_credential
 
 FIELDS: dict[str, FieldSpec] = {
     "email": FieldSpec("google_email_sha256", match_key=True),
@@ -45,7 +45,8 @@ class GoogleConfig(DestinationConfig):
     login_account_id: str | None = None
     login_account_type: str | None = None
     product_destination_id: str  # the Customer Match user list id
-    token_env: str
+    token_env: str | None = None  # an OAuth2 access token minted elsewhere, or:
+    service_account_env: str | None = None  # a service-account JSON key (content or path): tokens minted here
     ad_user_data: Consent = "GRANTED"
     ad_personalization: Consent = "GRANTED"
     terms_of_service_accepted: bool = True
@@ -61,8 +62,13 @@ class GoogleConfig(DestinationConfig):
         ("phone",),
         ("first_name", "last_name", "country", "postal_code"),
     )
-    secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
+    secret_fields: ClassVar[tuple[str, ...]] = ("token_env", "service_account_env")
     ad_audience: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GoogleConfig:
+        check_one_credential(self.token_env, self.service_account_env)
+        return self
 
     def field_spec(self, name: str) -> FieldSpec | None:
         return FIELDS.get(name)
@@ -108,7 +114,11 @@ class GoogleDataManagerClient(BatchDestination):
 
     def __init__(self, config: GoogleConfig, stats: RequestStats, sync_name: str) -> None:
         super().__init__(config, stats, sync_name)
-        self._token: Secret = read_secret(config.token_env, where="destination.token_env")
+        self._auth = bearer_auth(
+            token_env=config.token_env,
+            service_account_env=config.service_account_env,
+            scopes=[DATAMANAGER_SCOPE],
+        )
 
     def _destination(self) -> dict[str, Any]:
         dest: dict[str, Any] = {
@@ -159,10 +169,8 @@ class GoogleDataManagerClient(BatchDestination):
                 "POST",
                 path,
                 content=json.dumps(self._body(members, op)).encode(),
-                headers={
-                    "Authorization": f"Bearer {self._token.reveal()}",
-                    "Content-Type": "application/json",
-                },
+                headers={"Content-Type": "application/json"},
+                auth=self._auth,
                 classify=_classify,
                 idempotent=True,  # ingest/remove of the same members is harmless
             )

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reverse_etl.destinations.fcm import MAX_PAYLOAD_BYTES, fcm_payload_size
+from reverse_etl.testing.oauth import TokenIssuer, bearer_ok, token_route
 from reverse_etl.testing.server import Fault, Request, Response, StandinServer
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -260,9 +261,16 @@ GOOGLE_MAX_MEMBERS = 10_000
 class GoogleStandin(StandinServer):
     name = "google"
 
-    def __init__(self, token: str, user_list_ids: set[str] | frozenset[str]) -> None:
+    def __init__(
+        self,
+        token: str | None,
+        user_list_ids: set[str] | frozenset[str],
+        *,
+        oauth: TokenIssuer | None = None,
+    ) -> None:
         super().__init__()
         self.token = token
+        self.oauth = oauth  # mints tokens at /token for service accounts it trusts
         self.user_list_ids = set(user_list_ids)
         self.refuse: dict[str, str] = {}  # hashed value -> reason (a field violation for that member)
         self.emails: dict[str, set[str]] = defaultdict(set)
@@ -293,7 +301,10 @@ class GoogleStandin(StandinServer):
         summary = _summary_route(self, req)
         if summary:
             return summary
-        if req.headers.get("authorization") != f"Bearer {self.token}":
+        minted = token_route(self.oauth, req)
+        if minted:
+            return minted
+        if not bearer_ok(self.token, self.oauth, req.headers.get("authorization")):
             return self._err(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         op = {"/v1/audienceMembers:ingest": "ingest", "/v1/audienceMembers:remove": "remove"}.get(req.path)
         if req.method != "POST" or op is None:
@@ -594,9 +605,10 @@ class KlaviyoStandin(StandinServer):
 class FcmStandin(StandinServer):
     name = "fcm"
 
-    def __init__(self, token: str, project_id: str) -> None:
+    def __init__(self, token: str | None, project_id: str, *, oauth: TokenIssuer | None = None) -> None:
         super().__init__()
         self.token = token
+        self.oauth = oauth  # mints tokens at /token for service accounts it trusts
         self.project_id = project_id
         self.unregistered: set[str] = set()
         self.messages: list[dict[str, Any]] = []
@@ -630,10 +642,15 @@ class FcmStandin(StandinServer):
         summary = _summary_route(self, req)
         if summary:
             return summary
+        minted = token_route(self.oauth, req)
+        if minted:
+            return minted
         if req.path != f"/v1/projects/{self.project_id}/messages:send" or req.method != "POST":
             return Response(404, self._error(404, "NOT_FOUND", f"no route {req.path}"))
-        if req.headers.get("authorization") != f"Bearer {self.token}":
-            return Response(401, self._error(401, "THIRD_PARTY_AUTH_ERROR", "bad credentials"))
+        if not bearer_ok(self.token, self.oauth, req.headers.get("authorization")):
+            return Response(
+                401, self._error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+            )
         try:
             message = req.json()["message"]
         except (ValueError, KeyError, TypeError):
