@@ -342,6 +342,14 @@ class _Run:
                 _GroupSender(self, client, summary, group, hooks, rejected_all).run()
         if replace and (summary.batches or {}).get("add"):
             self._commit_replace(rejected_all)
+        elif replace and summary.removed and not summary.source_rows:
+            # the audience is now empty: nothing to send, but the destination must be emptied
+            if client.replace_with_nothing():
+                self._commit_replace({})
+            else:
+                log.warning(
+                    "sync %s: audience is empty; %s cannot replace with nothing", self.cfg.name, client
+                )
 
     def _record_destination_rejections(
         self, group: str, indexes: list[int], rejected: dict[str, str]
@@ -792,6 +800,7 @@ class _GroupSender:
             self._flush()
         if self.failure is not None:
             raise self.failure
+        self.client.end_group(self.group, self.op)
 
     def _settle(self, batch: Batch, prepared: Any, future: Future) -> None:
         try:

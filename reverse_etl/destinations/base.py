@@ -274,6 +274,13 @@ class BatchDestination(Destination):
         """Per-lane session state for one group of batches."""
         return [{} for _ in range(lanes)]
 
+    def end_group(self, group: str, op: str) -> None:
+        """Called once every batch of the group was acknowledged (e.g. to complete a replace-all)."""
+
+    def replace_with_nothing(self) -> bool:
+        """Empty the destination when a replace-mode audience has become empty; False if impossible."""
+        return False
+
     @abstractmethod
     def prepare(self, batch: Batch, session: dict[str, Any]) -> Any:
         """Build the request(s) for a batch."""

@@ -6,6 +6,10 @@ with '+'); given/family names hashed; region code and postal code in clear, and 
 sent only when all four parts are present. Consent (adUserData / adPersonalization) comes from the sync
 config for the request, and optionally per member from mapped columns.
 
+Replace mode (the whole list becomes the audience): note T = now - replace_clock_margin_s, ingest every
+member, then `audienceMembers:removeAll` with removeAsOfTime = T drops whoever was not uploaded again (the
+destinations reference describes this two-step replace; the removeAll body shape is unverified).
+
 A 400 whose BadRequest field violations name `audience_members[i]` rejects those members only: they are
 recorded as rejected and the rest of the batch is sent again, so one bad row never fails a batch.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -55,7 +60,10 @@ class GoogleConfig(DestinationConfig):
     default_base_url: ClassVar[str] = "https://datamanager.googleapis.com"
     max_batch_size: ClassVar[int] = 10_000
     default_rate_per_s: ClassVar[float] = 10.0
-    supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert"})
+    supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert", "replace"})
+    # replace: members uploaded before (start of the ingest - this margin) are removed; the margin keeps a
+    # client clock running ahead of Google's from removing members this run just uploaded
+    replace_clock_margin_s: float = Field(300.0, ge=0, le=86_400)
     max_in_flight: int = Field(4, ge=1, le=16)  # Google suggests up to 10 concurrent requests
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (
         ("email",),
@@ -142,7 +150,7 @@ class GoogleDataManagerClient(BatchDestination):
             "encoding": "HEX",
             "validateOnly": self.config.validate_only,
         }
-        if op == "upsert":
+        if op in ("upsert", "replace"):
             body["consent"] = {
                 "adUserData": self.config.ad_user_data,
                 "adPersonalization": self.config.ad_personalization,
@@ -154,12 +162,49 @@ class GoogleDataManagerClient(BatchDestination):
             }
         return body
 
+    def lanes(self, op: str) -> int:
+        return max(1, self.config.max_in_flight)  # no sessions: a replace's ingests may overlap too
+
+    def begin_group(self, group: str, total_rows: int, batches: int, lanes: int) -> list[dict[str, Any]]:
+        if group == "add":
+            self._replace_as_of = self._as_of()
+        return super().begin_group(group, total_rows, batches, lanes)
+
+    def _as_of(self) -> datetime:
+        return datetime.now(UTC) - timedelta(seconds=self.config.replace_clock_margin_s)
+
+    def end_group(self, group: str, op: str) -> None:
+        if op == "replace":
+            self._remove_all(self._replace_as_of)
+
+    def replace_with_nothing(self) -> bool:
+        self._remove_all(self._as_of())
+        return True
+
+    def _remove_all(self, as_of: datetime) -> None:
+        """Replace-all, second step: every member last uploaded before `as_of` leaves the list (the
+        members of this run were all uploaded after it)."""
+        body = {
+            "destinations": [self._destination()],
+            "removeAsOfTime": as_of.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "validateOnly": self.config.validate_only,
+        }
+        self.sender(type_name="google").request(
+            "POST",
+            "/v1/audienceMembers:removeAll",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            auth=self._auth,
+            classify=_classify,
+            idempotent=True,  # removing everything older than a fixed time twice removes the same
+        )
+
     def prepare(self, batch: Batch, session: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         return batch.rows(), batch.op
 
     def transmit(self, prepared: tuple[list[dict[str, Any]], str]) -> BatchOutcome:
         rows, op = prepared
-        path = "/v1/audienceMembers:ingest" if op == "upsert" else "/v1/audienceMembers:remove"
+        path = "/v1/audienceMembers:remove" if op == "remove" else "/v1/audienceMembers:ingest"
         outcome = BatchOutcome()
         pending = rows
         # each round drops the members Google named as invalid; bounded by the batch size

@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -277,6 +278,9 @@ class GoogleStandin(StandinServer):
         self.phones: dict[str, set[str]] = defaultdict(set)
         self.addresses: dict[str, set[tuple[str, str, str, str]]] = defaultdict(set)
         self.consents: dict[str, dict[str, Any]] = {}  # email hash -> consent seen with it
+        self.uploaded_at: dict[tuple[str, str, Any], float] = {}  # (list, kind, value) -> last ingest
+        self.clock_offset_s = 0.0  # this server's clock minus the client's (to test clock skew)
+        self.remove_all_calls: list[str] = []  # removeAsOfTime of each removeAll
         self.requests_ok = 0
 
     def summary(self) -> dict[str, Any]:
@@ -306,7 +310,11 @@ class GoogleStandin(StandinServer):
             return minted
         if not bearer_ok(self.token, self.oauth, req.headers.get("authorization")):
             return self._err(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
-        op = {"/v1/audienceMembers:ingest": "ingest", "/v1/audienceMembers:remove": "remove"}.get(req.path)
+        op = {
+            "/v1/audienceMembers:ingest": "ingest",
+            "/v1/audienceMembers:remove": "remove",
+            "/v1/audienceMembers:removeAll": "remove_all",
+        }.get(req.path)
         if req.method != "POST" or op is None:
             return self._err(404, "NOT_FOUND", f"no such method {req.method} {req.path}")
         try:
@@ -324,6 +332,8 @@ class GoogleStandin(StandinServer):
         list_id = dests[0]["productDestinationId"]
         if not (dests[0].get("operatingAccount") or {}).get("accountId"):
             return self._err(400, "INVALID_ARGUMENT", "operatingAccount.accountId is required")
+        if op == "remove_all":
+            return self._remove_all(list_id, body)
         members = body.get("audienceMembers")
         if not isinstance(members, list) or not members:
             return self._err(400, "INVALID_ARGUMENT", "audienceMembers is required")
@@ -386,6 +396,7 @@ class GoogleStandin(StandinServer):
                 ][list_id]
                 if op == "ingest":
                     target.add(value)
+                    self.uploaded_at[(list_id, k, value)] = time.time() + self.clock_offset_s
                     if k == "emailAddress":
                         self.consents[value] = {
                             **(body.get("consent") or {}),
@@ -393,6 +404,22 @@ class GoogleStandin(StandinServer):
                         }
                 else:
                     target.discard(value)
+        self.requests_ok += 1
+        return Response(200, {"requestId": uuid.uuid4().hex})
+
+    def _remove_all(self, list_id: str, body: dict[str, Any]) -> Response:
+        """Every member of the list last uploaded before removeAsOfTime leaves it."""
+        raw = body.get("removeAsOfTime")
+        try:
+            as_of = datetime.fromisoformat(str(raw)).timestamp()
+        except ValueError:
+            return self._err(400, "INVALID_ARGUMENT", "removeAsOfTime must be an RFC 3339 timestamp")
+        stores = {"emailAddress": self.emails, "phoneNumber": self.phones, "address": self.addresses}
+        for (lid, kind, value), at in list(self.uploaded_at.items()):
+            if lid == list_id and at < as_of:
+                stores[kind][list_id].discard(value)
+                del self.uploaded_at[(lid, kind, value)]
+        self.remove_all_calls.append(str(raw))
         self.requests_ok += 1
         return Response(200, {"requestId": uuid.uuid4().hex})
 

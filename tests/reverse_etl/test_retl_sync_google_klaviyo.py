@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from retl_helpers import base_sync, make_audience, sync_from
@@ -192,3 +193,66 @@ def test_klaviyo_properties_json_column(warehouse, klaviyo: KlaviyoStandin) -> N
         "SELECT reason FROM sync.sync_rejections WHERE primary_key = 'p000001'"
     ).fetchone()[0]
     assert reason == "klaviyo: properties: expected a JSON object"
+
+
+@pytest.fixture
+def google_replace(google: GoogleStandin):
+    data = base_sync(
+        "google_replace",
+        {
+            "type": "google_customer_match",
+            "operating_account_id": "123",
+            "product_destination_id": "ul-1",
+            "token_env": "GOOGLE_TOKEN",
+            "base_url": google.base_url,
+            "batch_size": 4,
+            "replace_clock_margin_s": 0,
+        },
+        {"email": "email"},
+        mode="replace",
+    )
+    return lambda **o: sync_from(data, **o)
+
+
+def test_google_replace_makes_the_list_exactly_the_audience(
+    warehouse, google: GoogleStandin, google_replace
+) -> None:
+    stale = h("uploaded.by.hand@example.com")
+    google.emails["ul-1"].add(stale)
+    google.uploaded_at[("ul-1", "emailAddress", stale)] = time.time() - 3600
+    make_audience(warehouse, 10)
+    first = run_sync(warehouse, google_replace())
+    assert first.status == "success" and first.sent_rows == 10 and len(google.remove_all_calls) == 1
+    assert google.emails["ul-1"] == {h(f"user.{i}@example.com") for i in range(10)}  # the stale one left
+
+    assert run_sync(warehouse, google_replace()).requests == 0  # nothing changed: nothing sent
+
+    time.sleep(0.01)  # removeAsOfTime of the next run is after the first run's uploads
+    warehouse.execute("DELETE FROM audience_test WHERE person_id IN ('p000001', 'p000002', 'p000003')")
+    warehouse.execute(
+        "INSERT INTO audience_test (person_id, email) VALUES ('n1', 'new.1@example.com'), ('n2', 'new.2@example.com')"
+    )
+    second = run_sync(warehouse, google_replace())
+    assert second.sent_rows == 9 and len(google.remove_all_calls) == 2
+    expected = {h(f"user.{i}@example.com") for i in (0, 4, 5, 6, 7, 8, 9)} | {
+        h("new.1@example.com"),
+        h("new.2@example.com"),
+    }
+    assert google.emails["ul-1"] == expected
+
+    time.sleep(0.01)
+    warehouse.execute("DELETE FROM audience_test")
+    emptied = run_sync(warehouse, google_replace())
+    assert emptied.status == "success" and emptied.removed == 9 and google.emails["ul-1"] == set()
+
+
+def test_google_replace_margin_protects_fresh_uploads_from_clock_skew(
+    warehouse, google: GoogleStandin, google_replace
+) -> None:
+    make_audience(warehouse, 5)
+    google.clock_offset_s = -60  # Google's clock is a minute behind this machine's
+    run_sync(warehouse, google_replace())
+    assert google.emails["ul-1"] == set()  # without a margin the new uploads look older than T
+    warehouse.execute("UPDATE audience_test SET email = lower(email)")  # a change: replace runs again
+    run_sync(warehouse, google_replace(destination={"replace_clock_margin_s": 120}))
+    assert len(google.emails["ul-1"]) == 5
