@@ -20,6 +20,8 @@ EVENT_SIZED = {
     dg.AssetKey(["staging", "stg_esp__email_events"]),
     dg.AssetKey(["staging", "stg_ads__touchpoints"]),
     dg.AssetKey(["intermediate", "int_identifier_occurrences"]),
+    dg.AssetKey(["intermediate", "int_identity_nodes"]),
+    dg.AssetKey(["intermediate", "int_identity_edges"]),
 }
 
 
@@ -61,6 +63,11 @@ def test_the_whole_graph_stays_connected_through_the_partitioned_block(dbt_manif
     occurrences = graph.get(dg.AssetKey(["intermediate", "int_identifier_occurrences"]))
     assert dg.AssetKey(["staging", "stg_tracking__events"]) in occurrences.parent_keys
     assert dg.AssetKey(["intermediate", "int_identity_nodes"]) in occurrences.child_keys
+    # The edges run after the nodes, which read them as they were before the run.
+    edges = graph.get(dg.AssetKey(["intermediate", "int_identity_edges"]))
+    assert dg.AssetKey(["intermediate", "int_identity_nodes"]) in edges.parent_keys
+    # The identity step reads the graph.
+    assert any(key.path[0] != "intermediate" for key in edges.child_keys)
     events = graph.get(dg.AssetKey(["staging", "stg_tracking__events"]))
     assert dg.AssetKey(["raw", "events"]) in events.parent_keys
     # The main job holds every asset; it is partitioned because the event-sized block is.
