@@ -9,7 +9,7 @@ orders, order_items, customer_value, customer_segments_value, loyalty_status, sy
 DuckDB SQL from a seeded hash: skewed activity per person, carts abandoned in the last hours, price drops,
 consent rates, contact-ledger history. Then `dbt seed` + `dbt run` + `dbt test` of the segment folders are timed.
 
-Prints one line per phase and a JSON summary; --scale-only fills without building.
+Prints one line per phase and a JSON summary; --fill-only fills without building (then --skip-fill builds).
 """
 
 from __future__ import annotations
@@ -351,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--products", type=int, default=5_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_segments"))
     parser.add_argument("--skip-fill", action="store_true", help="reuse the warehouse of a previous run")
+    parser.add_argument("--fill-only", action="store_true", help="fill the warehouse, build nothing")
     parser.add_argument("--skip-tests", action="store_true", help="time the models only")
     parser.add_argument(
         "--memory-limit",
@@ -373,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         summary["fill_steps_s"] = fill(warehouse, args.people, args.events, args.products)
         summary["fill_s"] = round(time.perf_counter() - started, 1)
+    if args.fill_only:
+        print(json.dumps(summary, indent=2))
+        return 0
 
     profiles = args.workdir / "profiles"
     profiles.mkdir(exist_ok=True)

@@ -66,56 +66,95 @@ rules as (
     ) as rule_names (rule_name)
 ),
 
-weighted as (
-    select
-        decayed.order_id,
-        decayed.person_id,
-        decayed.ordered_at,
-        decayed.revenue,
-        decayed.touch_id,
-        decayed.touch_type,
-        decayed.channel,
-        decayed.campaign_id,
-        decayed.touched_at,
-        decayed.touch_position,
-        decayed.n_touches,
-        rules.rule_name,
-        cast(
-            case rules.rule_name
-                when 'first_touch' then case when decayed.touch_position = 1 then 1.0 else 0.0 end
-                when 'last_touch' then case when decayed.touch_position = decayed.n_touches then 1.0 else 0.0 end
-                when 'linear' then 1.0 / decayed.n_touches
-                when 'position_based'
-                    then
-                        case
-                            when decayed.n_touches = 1 then 1.0
-                            when decayed.n_touches = 2 then 0.5
-                            when decayed.touch_position in (1, decayed.n_touches) then 0.4
-                            else 0.2 / (decayed.n_touches - 2)
-                        end
-                else decayed.decay_weight
-            end as double
-        ) as weight
-    from decayed
-    cross join rules
-),
-
-rounded as (
+-- Every rule's weight and rounded credit as columns of the touch row, so the per-order sums of the rounded credits
+-- (the last touch's remainder) come from one window over the touches instead of one over touches x rules.
+touch_weights as (
     select
         *,
-        cast(round(revenue * weight, 2) as decimal(18, 2)) as rounded_credit
-    from weighted
+        cast(case when touch_position = 1 then 1.0 else 0.0 end as double) as w_first_touch,
+        cast(case when touch_position = n_touches then 1.0 else 0.0 end as double) as w_last_touch,
+        cast(1.0 / n_touches as double) as w_linear,
+        cast(
+            case
+                when n_touches = 1 then 1.0
+                when n_touches = 2 then 0.5
+                when touch_position in (1, n_touches) then 0.4
+                else 0.2 / (n_touches - 2)
+            end as double
+        ) as w_position_based,
+        cast(decay_weight as double) as w_time_decay
+    from decayed
+),
+
+touch_credits as (
+    select
+        *,
+        cast(round(revenue * w_first_touch, 2) as decimal(18, 2)) as r_first_touch,
+        cast(round(revenue * w_last_touch, 2) as decimal(18, 2)) as r_last_touch,
+        cast(round(revenue * w_linear, 2) as decimal(18, 2)) as r_linear,
+        cast(round(revenue * w_position_based, 2) as decimal(18, 2)) as r_position_based,
+        cast(round(revenue * w_time_decay, 2) as decimal(18, 2)) as r_time_decay
+    from touch_weights
+),
+
+order_sums as (
+    select
+        *,
+        sum(r_first_touch) over (partition by order_id) as s_first_touch,
+        sum(r_last_touch) over (partition by order_id) as s_last_touch,
+        sum(r_linear) over (partition by order_id) as s_linear,
+        sum(r_position_based) over (partition by order_id) as s_position_based,
+        sum(r_time_decay) over (partition by order_id) as s_time_decay
+    from touch_credits
+),
+
+weighted as (
+    select
+        order_sums.order_id,
+        order_sums.person_id,
+        order_sums.ordered_at,
+        order_sums.revenue,
+        order_sums.touch_id,
+        order_sums.touch_type,
+        order_sums.channel,
+        order_sums.campaign_id,
+        order_sums.touched_at,
+        order_sums.touch_position,
+        order_sums.n_touches,
+        rules.rule_name,
+        case rules.rule_name
+            when 'first_touch' then order_sums.w_first_touch
+            when 'last_touch' then order_sums.w_last_touch
+            when 'linear' then order_sums.w_linear
+            when 'position_based' then order_sums.w_position_based
+            else order_sums.w_time_decay
+        end as weight,
+        case rules.rule_name
+            when 'first_touch' then order_sums.r_first_touch
+            when 'last_touch' then order_sums.r_last_touch
+            when 'linear' then order_sums.r_linear
+            when 'position_based' then order_sums.r_position_based
+            else order_sums.r_time_decay
+        end as rounded_credit,
+        case rules.rule_name
+            when 'first_touch' then order_sums.s_first_touch
+            when 'last_touch' then order_sums.s_last_touch
+            when 'linear' then order_sums.s_linear
+            when 'position_based' then order_sums.s_position_based
+            else order_sums.s_time_decay
+        end as rounded_sum
+    from order_sums
+    cross join rules
 ),
 
 credited as (
     select
         *,
         case
-            when touch_position = n_touches
-                then revenue - (sum(rounded_credit) over (partition by order_id, rule_name) - rounded_credit)
+            when touch_position = n_touches then revenue - (rounded_sum - rounded_credit)
             else rounded_credit
         end as credit
-    from rounded
+    from weighted
 ),
 
 unattributed as (

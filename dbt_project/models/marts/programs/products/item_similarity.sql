@@ -47,25 +47,55 @@ views as (
     where view_rank <= 10
 ),
 
-co_purchase as (
+-- Co-occurrence is symmetric: each unordered pair is counted once (sku_a < sku_b), then mirrored, which halves
+-- the self-join and its aggregation.
+co_purchase_half as (
     select
         a.sku as sku_a,
         b.sku as sku_b,
         count(*) as co_purchases
     from purchases as a
-    inner join purchases as b on a.person_id = b.person_id and a.sku <> b.sku
+    inner join purchases as b on a.person_id = b.person_id and a.sku < b.sku
     group by a.sku, b.sku
 ),
 
-co_view as (
+co_purchase as (
+    select
+        sku_a,
+        sku_b,
+        co_purchases
+    from co_purchase_half
+    union all
+    select
+        sku_b as sku_a,
+        sku_a as sku_b,
+        co_purchases
+    from co_purchase_half
+),
+
+co_view_half as (
     select
         a.sku as sku_a,
         b.sku as sku_b,
         count(*) as co_views
     from views as a
     inner join views as b
-        on a.person_id = b.person_id and a.occurred_date = b.occurred_date and a.sku <> b.sku
+        on a.person_id = b.person_id and a.occurred_date = b.occurred_date and a.sku < b.sku
     group by a.sku, b.sku
+),
+
+co_view as (
+    select
+        sku_a,
+        sku_b,
+        co_views
+    from co_view_half
+    union all
+    select
+        sku_b as sku_a,
+        sku_a as sku_b,
+        co_views
+    from co_view_half
 ),
 
 popularity as (
