@@ -1,6 +1,9 @@
 """Command line of the main job: ``python -m orchestration.cli build`` materializes every asset.
 
-The dbt manifest is rebuilt first (``dbt parse``), so the graph always matches the models on disk.
+The dbt manifest is rebuilt first (``dbt parse``), so the graph always matches the models on disk. Every dbt
+step of the run then starts from that parse instead of parsing the project again: the run pins its reference
+time (part of dbt's --vars) and uses a dbt target folder of its own warehouse, which nothing else rewrites
+meanwhile (orchestration/dbt_target.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,18 @@ import sys
 import time
 from pathlib import Path
 
+from orchestration.dbt_target import dbt_target_dir, remove_step_folders
 from sen import config
+
+
+def pin_as_of() -> None:
+    """Fix the run's reference time when CDP_AS_OF is unset, so every step sees the same "now".
+
+    dbt receives it in --vars: a value that moved between steps would also make each dbt step parse the whole
+    project again instead of reusing the run's parse.
+    """
+    if not os.environ.get("CDP_AS_OF", "").strip():
+        os.environ["CDP_AS_OF"] = config.as_of().isoformat()
 
 
 def parse_dbt_project(partition_key: str | None) -> None:
@@ -32,10 +46,21 @@ def build(selection: str | None = None) -> int:
 
     # The event-sized dbt models are daily-partitioned: a run processes the last complete day before CDP_AS_OF
     # and everything loaded since the last run (docs/incremental.md).
+    pin_as_of()
     run_partition = main_run_partition_key()
     # Segment YAML edited since the last compile becomes dbt models before dbt parses the project.
     if compile_segments([]) != 0:
         return 2
+    # Set before the Definitions load: DbtProject reads its manifest there, dagster-dbt copies the partial
+    # parse from there and writes each step's logs under it. An explicit DBT_TARGET_PATH wins (relative to
+    # the dbt project, as dbt reads it), and is not cleaned: other runs may be using it.
+    explicit = os.environ.get("DBT_TARGET_PATH")
+    if explicit:
+        target = config.DBT_PROJECT_DIR / explicit
+    else:
+        target = dbt_target_dir(config.warehouse_path())
+        remove_step_folders(target)
+    os.environ["DBT_TARGET_PATH"] = str(target)
     parse_dbt_project(run_partition)
     import dagster as dg
 

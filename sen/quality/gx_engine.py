@@ -13,6 +13,7 @@ import duckdb
 from sen.contracts import Source
 from sen.quality.batches import batch_sql
 from sen.quality.results import ExpectationOutcome
+from sen.quality.suites import Expectation
 
 ENGINE = "great_expectations"
 
@@ -50,7 +51,7 @@ def validate_batch(
     source: Source,
     batch: str,
     present: list[str],
-    expectations: list[Any],
+    expectations: list[Expectation],
     context: Any,
 ) -> list[ExpectationOutcome]:
     import great_expectations as gx
@@ -59,9 +60,7 @@ def validate_batch(
     name = f"raw.{source.name}.{batch}"
     asset = context.data_sources.add_pandas(name).add_dataframe_asset(name)
     definition = asset.add_batch_definition_whole_dataframe("whole")
-    suite = context.suites.add(
-        gx.ExpectationSuite(name=name, expectations=[e.configuration.to_domain_obj() for e in expectations])
-    )
+    suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=[e.to_gx() for e in expectations]))
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=name, data=definition, suite=suite)
     )

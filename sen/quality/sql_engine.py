@@ -1,4 +1,5 @@
-"""Evaluate a GE suite with DuckDB aggregates: one scan per batch, nothing pulled into pandas.
+"""Evaluate a suite's expectations with DuckDB aggregates: one scan per batch, nothing pulled into pandas, and
+no Great Expectations import.
 
 Supports the expectation types the raw suites use, with GE's counting rules (a map expectation considers the
 non-missing values; an empty batch passes vacuously; success = share of good rows >= mostly). Parity with
@@ -16,6 +17,7 @@ import duckdb
 from sen.contracts import Source
 from sen.quality.batches import batch_sql, literal, quote
 from sen.quality.results import ExpectationOutcome
+from sen.quality.suites import Expectation
 
 ENGINE = "duckdb_sql"
 
@@ -77,7 +79,11 @@ def _describe(conn: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
 
 
 def validate_batch(
-    conn: duckdb.DuckDBPyConnection, source: Source, batch: str, present: list[str], expectations: list[Any]
+    conn: duckdb.DuckDBPyConnection,
+    source: Source,
+    batch: str,
+    present: list[str],
+    expectations: list[Expectation],
 ) -> list[ExpectationOutcome]:
     """All expectations of one batch; aggregates share one scan, uniqueness needs its own group-by."""
     sql = batch_sql(source, batch, present)
@@ -91,12 +97,11 @@ def validate_batch(
 
     outcomes: list[ExpectationOutcome] = []
     for exp in expectations:
-        cfg = exp.configuration
-        kind, kwargs, meta = cfg.type, cfg.kwargs, cfg.meta
+        kind, kwargs, meta = exp.type, exp.kwargs, exp.meta
         common = {
             "name": meta["name"],
             "expectation_type": kind,
-            "severity": exp.severity.value,
+            "severity": exp.severity,
             "batch": batch,
             "mostly": kwargs.get("mostly"),
         }

@@ -14,10 +14,22 @@ from sen.contracts import Source, load_contract
 from sen.quality import gx_engine, sql_engine
 from sen.quality.batches import quote, table_columns
 from sen.quality.results import ExpectationOutcome, SourceValidation
-from sen.quality.suites import CRITICAL, Thresholds, build_suite
+from sen.quality.suites import CRITICAL, Expectation, Thresholds, build_expectations
 
 Engine = Literal["auto", "sql", "gx"]
+ENGINES: tuple[Engine, ...] = ("auto", "sql", "gx")
 DEFAULT_GX_MAX_ROWS = 100_000
+ENGINE_ENV = "CDP_DQ_ENGINE"
+
+
+def engine_from_env(default: Engine = "sql") -> Engine:
+    """The engine named by CDP_DQ_ENGINE (auto, sql or gx), else ``default``."""
+    raw = os.environ.get(ENGINE_ENV, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV}={raw!r} is not one of {', '.join(ENGINES)}")
+    return raw  # type: ignore[return-value]
 
 
 def gx_max_rows() -> int:
@@ -54,10 +66,10 @@ def validate_source(
     chosen = engine if engine != "auto" else ("gx" if row_count <= gx_max_rows() else "sql")
     if chosen not in ("sql", "gx"):
         raise ValueError(f"engine must be 'auto', 'sql' or 'gx', not {engine!r}")
-    suite = build_suite(source, as_of or config.as_of(), thresholds or Thresholds.from_env())
-    by_batch: dict[str, list] = defaultdict(list)
-    for expectation in suite.expectations:
-        by_batch[expectation.meta["batch"]].append(expectation)
+    suite = build_expectations(source, as_of or config.as_of(), thresholds or Thresholds.from_env())
+    by_batch: dict[str, list[Expectation]] = defaultdict(list)
+    for expectation in suite:
+        by_batch[expectation.batch].append(expectation)
     outcomes: list[ExpectationOutcome] = []
     if chosen == "gx":
         ctx = context or gx_engine.ephemeral_context()
@@ -66,7 +78,7 @@ def validate_source(
     else:
         for batch, expectations in by_batch.items():
             outcomes += sql_engine.validate_batch(conn, source, batch, present, expectations)
-    order = {e.meta["name"]: i for i, e in enumerate(suite.expectations)}
+    order = {e.name: i for i, e in enumerate(suite)}
     outcomes.sort(key=lambda o: order[o.name])
     engine_name = gx_engine.ENGINE if chosen == "gx" else sql_engine.ENGINE
     return SourceValidation(source.name, engine_name, row_count, outcomes)
