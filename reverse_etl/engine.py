@@ -117,6 +117,7 @@ def run_sync(
         run.state = ensure_state_table(conn, cfg.name, cfg.fields)
         if not dry:
             client = cfg.destination.build_client(stats, cfg.name)  # reads secrets: fail before planning
+            client.sync_mode = cfg.mode
         summary = build_plan(conn, cfg, relation, run.state, cfg.destination.effective_batch_size())
         run.apply_summary(summary)
         run.record_validation_rejections()
@@ -207,8 +208,10 @@ def _finish_run(conn: duckdb.DuckDBPyConnection, r: SyncResult) -> None:
 
 def _register(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, state: str, now: datetime) -> None:
     conn.execute(
-        f"INSERT OR REPLACE INTO {SCHEMA}.sync_registry VALUES (?, ?, ?, ?, ?)",
-        [cfg.name, cfg.destination.type, cfg.fingerprint(), state, now],
+        f"""INSERT OR REPLACE INTO {SCHEMA}.sync_registry
+            (sync_name, destination, fingerprint, state_table, updated_at, destination_key)
+        VALUES (?, ?, ?, ?, ?, ?)""",
+        [cfg.name, cfg.destination.type, cfg.fingerprint(), state, now, cfg.destination.destination_key()],
     )
 
 
@@ -413,19 +416,23 @@ class _Run:
                     params,
                 )
             return
-        if outcome.created is not None:
-            created_expr = "CASE WHEN list_contains($known, p.__pk) THEN list_contains($created, p.__pk) END"
-            params["known"] = list(outcome.created) or [""]
-            params["created"] = [k for k, v in outcome.created.items() if v] or [""]
+        if outcome.created:
+            # joined, not list_contains per row: a flush can carry 100,000 keys
+            created_expr = "cr.created"
+            created_join = (
+                "LEFT JOIN (SELECT unnest($known) AS pk, unnest($created) AS created) cr ON cr.pk = p.__pk"
+            )
+            params["known"] = list(outcome.created)
+            params["created"] = list(outcome.created.values())
         else:
-            created_expr = "CAST(NULL AS BOOLEAN)"
+            created_expr, created_join = "CAST(NULL AS BOOLEAN)", ""
         if ops.get("add"):
             _x(
                 c,
                 f"""INSERT INTO {self.state}
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
                 SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_list}
-                FROM {PLAN} p WHERE {in_batch} AND p.__op = 'add'""",
+                FROM {PLAN} p {created_join} WHERE {in_batch} AND p.__op = 'add'""",
                 params,
             )
         if ops.get("change"):
@@ -442,7 +449,7 @@ class _Run:
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
                 SELECT p.__pk, p.__person_id, p.__row_hash, coalesce(p.__prev_created, {created_expr}),
                        $now, $run, {self._f_list}
-                FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change'""",
+                FROM {PLAN} p {created_join} WHERE {in_batch} AND p.__op = 'change'""",
                 params,
             )
         if ops.get("add") and self.cfg.ledger_channel is not None:

@@ -325,7 +325,7 @@ def build_plan(
             f"SELECT 'remove' AS __op, __pk, __person_id, __row_hash, __created_by_sync AS __prev_created, "
             f"{f_cols}, CAST(NULL AS VARCHAR) AS __reject FROM {_REMOVED} WHERE __diff_op = 'remove'"
         )
-    if cfg.mode == "add_remove" and match_fields:
+    if cfg.mode in ("add_remove", "mirror") and match_fields:
         # a changed identifier: take the old one out before the new one goes in
         differs = " OR ".join(f"st.{q('f_' + f)} IS DISTINCT FROM p.{q('f_' + f)}" for f in match_fields)
         st_cols = ", ".join(f"st.{q('f_' + f)}" for f in cfg.mapping)
@@ -395,7 +395,7 @@ def _group_sql(mode: str) -> str:
         # only what this sync created may be deleted; anything else is just forgotten
         return (
             "CASE WHEN __op IN ('add', 'change') THEN 'add' "
-            "WHEN __op = 'remove' AND __prev_created IS TRUE THEN 'remove' ELSE 'skip' END"
+            "WHEN __op IN ('remove', 'remove_old') AND __prev_created IS TRUE THEN 'remove' ELSE 'skip' END"
         )
     if mode == "insert":
         return "CASE WHEN __op = 'add' THEN 'add' ELSE 'skip' END"

@@ -86,6 +86,31 @@ DDL = [
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in DDL:
         conn.execute(statement)
+    # added later: which destination object (e.g. one Meta audience) a sync writes to
+    conn.execute(f"ALTER TABLE {SCHEMA}.sync_registry ADD COLUMN IF NOT EXISTS destination_key VARCHAR")
+
+
+def other_states(conn: duckdb.DuckDBPyConnection, destination_key: str | None, sync_name: str) -> list[str]:
+    """State tables of the other syncs writing to the same destination object."""
+    if not destination_key:
+        return []
+    rows = conn.execute(
+        f"SELECT state_table FROM {SCHEMA}.sync_registry WHERE destination_key = ? AND sync_name <> ? "
+        "ORDER BY sync_name",
+        [destination_key, sync_name],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def state_columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    schema, name = (part.strip('"') for part in table.split(".", 1))
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
 
 
 def state_table(sync_name: str) -> str:

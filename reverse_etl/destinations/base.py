@@ -95,6 +95,10 @@ class DestinationConfig(BaseModel):
     def effective_batch_size(self) -> int:
         return min(self.batch_size or self.max_batch_size, self.max_batch_size)
 
+    def destination_key(self) -> str | None:
+        """Names the destination object (one audience, one list) so syncs sharing it can see each other."""
+        return None
+
     def ledger_channel(self) -> str | None:
         """The contact ledger channel of the messages this destination causes, None if it sends none.
 
@@ -185,16 +189,40 @@ class Batch:
             self._rows = out
         return self._rows
 
-    def json_rows(self, fields: tuple[str, ...], missing: str = "") -> tuple[str, int]:
+    def json_rows(
+        self, fields: tuple[str, ...], missing: str = "", exclude: list[str] | None = None
+    ) -> tuple[str, int]:
         """(JSON array of arrays of the given fields, row count), built in SQL: the fast path for big
-        audiences (row order inside a batch is irrelevant, so no sort)."""
+        audiences (row order inside a batch is irrelevant, so no sort). `exclude`: primary keys left out."""
         items = ", ".join(f"coalesce(\"f_{f}\", '{missing}')" for f in fields)
+        skip = " AND NOT list_contains($exclude, __pk)" if exclude else ""
         sql = (
             f"SELECT coalesce(to_json(list([{items}])), '[]'), count(*) "
-            f"FROM {self.plan_table} WHERE {self._where()}"
+            f"FROM {self.plan_table} WHERE {self._where()}{skip}"
         )
-        text, n = self.conn.execute(sql).fetchone()
+        text, n = self.conn.execute(sql, {"exclude": exclude} if exclude else None).fetchone()
         return str(text), int(n)
+
+    def pks_shared_with(
+        self, tables: list[str], fields: tuple[str, ...], columns: list[set[str]]
+    ) -> set[str]:
+        """Primary keys of rows in this batch whose value of one of `fields` is also held by one of
+        `tables` (other syncs' state; `columns` are each table's columns)."""
+        selects = [
+            f'SELECT p.__pk FROM {self.plan_table} p JOIN {table} o ON o."f_{f}" = p."f_{f}" '
+            f"WHERE p.__group = '{self.group}' AND p.__batch = {int(self.index)} AND p.__reject IS NULL"
+            for table, cols in zip(tables, columns, strict=True)
+            for f in fields
+            if f"f_{f}" in cols
+        ]
+        if not selects:
+            return set()
+        return {r[0] for r in self.conn.execute(" UNION ".join(selects)).fetchall()}
+
+    def pks(self) -> list[str]:
+        """Primary keys of the rows in this batch."""
+        sql = f"SELECT __pk FROM {self.plan_table} WHERE {self._where()}"
+        return [r[0] for r in self.conn.execute(sql).fetchall()]
 
     def pks_where_any(self, fields: tuple[str, ...], values: list[str]) -> list[str]:
         """Primary keys of rows in this batch holding one of `values` in one of `fields`."""
@@ -234,6 +262,7 @@ class Destination(ABC):  # noqa: B024 - the kinds below declare the abstract met
         self.sync_name = sync_name
         self.stats = stats
         self.base_url = config.resolved_base_url()
+        self.sync_mode = "upsert"  # the sync's mode, set by the engine
         self._sender: HttpSender | None = None
         self._sender_lock = threading.Lock()  # lanes and message workers ask for it concurrently
 

@@ -5,6 +5,10 @@ POST /{version}/{audience_id}/usersreplace. Every call is part of a session (ses
 last_batch_flag on the last request). Identifiers are SHA-256 of the Meta-normalized value, built in the
 warehouse; EXTERN_ID and MADID go in clear. At most 10,000 rows per request.
 
+Mirror mode removes only members this sync created. Meta never says whether an added hash was already in
+the audience, so "created" means: not already put there by another Sen sync writing to the same audience
+(sync.sync_registry.destination_key); members uploaded outside Sen cannot be told apart.
+
 Throttling is signalled by error codes 4, 17, 80003 (and code 2 is transient): they are retried after
 the wait Meta announces in X-Business-Use-Case-Usage (estimated_time_to_regain_access, minutes) or
 Retry-After, else exponential backoff. Meta reports invalid rows only as a count plus a few samples:
@@ -30,6 +34,7 @@ from reverse_etl.destinations.base import (
 from reverse_etl.errors import DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
 from reverse_etl.secrets import Secret, read_secret
+from reverse_etl.warehouse import other_states, state_columns
 
 THROTTLE_CODES = frozenset({4, 17, 80003, 613})
 TRANSIENT_CODES = frozenset({1, 2})
@@ -47,6 +52,7 @@ FIELDS: dict[str, FieldSpec] = {
     "EXTERN_ID": FieldSpec("text", match_key=True),
     "MADID": FieldSpec("text", match_key=True),
 }
+MATCH_FIELDS = tuple(name for name, spec in FIELDS.items() if spec.match_key)
 HASHED_FIELDS = tuple(name for name, spec in FIELDS.items() if spec.transform.endswith("_sha256"))
 
 
@@ -59,7 +65,7 @@ class MetaConfig(DestinationConfig):
     default_base_url: ClassVar[str] = "https://graph.facebook.com"
     max_batch_size: ClassVar[int] = 10_000
     default_rate_per_s: ClassVar[float] = 5.0
-    supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert", "replace"})
+    supported_modes: ClassVar[frozenset[str]] = frozenset({"add_remove", "upsert", "replace", "mirror"})
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("EMAIL",), ("PHONE",), ("EXTERN_ID",), ("MADID",))
     secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
     ad_audience: ClassVar[bool] = True
@@ -71,6 +77,9 @@ class MetaConfig(DestinationConfig):
     def allowed_fields_hint(self) -> str:
         return ", ".join(FIELDS)
 
+    def destination_key(self) -> str:
+        return f"meta_custom_audiences:{self.audience_id}"
+
     def build_client(self, stats: RequestStats, sync_name: str) -> MetaAudienceClient:
         return MetaAudienceClient(self, stats, sync_name)
 
@@ -81,6 +90,8 @@ class MetaAudienceClient(BatchDestination):
     def __init__(self, config: MetaConfig, stats: RequestStats, sync_name: str) -> None:
         super().__init__(config, stats, sync_name)
         self._token: Secret = read_secret(config.token_env, where="destination.token_env")
+        self._others: tuple[list[str], list[set[str]]] | None = None  # other syncs' state, same audience
+        self._created: dict[int, dict[str, bool]] = {}  # mirror: batch -> {pk: created by this sync}
 
     def begin_group(self, group: str, total_rows: int, batches: int, lanes: int) -> list[dict[str, Any]]:
         # one session per lane (each lane sends in batch_seq order); ids are chosen by the caller
@@ -97,9 +108,28 @@ class MetaAudienceClient(BatchDestination):
             return "DELETE", f"{base}/users"
         return "POST", f"{base}/users"
 
+    def _shared(self, batch: Batch) -> set[str]:
+        """Rows of the batch whose identifier another Sen sync already holds in this audience."""
+        if self._others is None:
+            tables = other_states(batch.conn, self.config.destination_key(), self.sync_name)
+            self._others = (tables, [state_columns(batch.conn, t) for t in tables])
+        tables, columns = self._others
+        match = tuple(f for f in batch.fields if f in MATCH_FIELDS)
+        return batch.pks_shared_with(tables, match, columns) if tables else set()
+
     def prepare(self, batch: Batch, session: dict[str, Any]) -> tuple[str, str, bytes, int]:
         schema = list(batch.fields)
-        data_json, n_rows = batch.json_rows(batch.fields)
+        exclude: list[str] = []
+        if self.sync_mode == "mirror":
+            # Meta never says whether an added hash was already a member, so "created by this sync" is
+            # what Sen knows: not already put in this audience by another sync. Removing such a shared
+            # identifier would take another sync's member out, so it is never sent for removal.
+            shared = self._shared(batch)
+            if batch.op == "upsert":
+                self._created[batch.index] = {pk: pk not in shared for pk in batch.pks()}
+            elif batch.op == "remove":
+                exclude = sorted(shared)
+        data_json, n_rows = batch.json_rows(batch.fields, exclude=exclude)
         session_obj = {
             "session_id": session["session_id"],
             "batch_seq": batch.seq,
@@ -134,6 +164,8 @@ class MetaAudienceClient(BatchDestination):
 
     def finish(self, batch: Batch, prepared: tuple[str, str, bytes, int], answer: Any) -> BatchOutcome:
         outcome = BatchOutcome(sent_rows=prepared[3])
+        if batch.op == "upsert" and self.sync_mode == "mirror":
+            outcome.created = self._created.pop(batch.index, None)
         invalid = int(answer.get("num_invalid_entries") or 0)
         if invalid:
             samples = answer.get("invalid_entry_samples") or {}

@@ -54,7 +54,7 @@ def test_valid_sync_loads(tmp_path: Path) -> None:
     ("changes", "expected"),
     [
         ({"destination__audience_id": None}, "destination.audience_id: Field required"),
-        ({"mode": "mirror"}, "mode: 'mirror' is not supported by destination type 'meta_custom_audiences'"),
+        ({"mode": "insert"}, "mode: 'insert' is not supported by destination type 'meta_custom_audiences'"),
         ({"mapping": {"EMAIL": "email", "SHOE_SIZE": "x"}}, "mapping.SHOE_SIZE: unknown field"),
         ({"mapping": {"FN": "first_name"}}, "mapping: needs at least one identifier"),
         ({"schedule": "every day"}, "schedule: 'every day' is not a valid cron string"),

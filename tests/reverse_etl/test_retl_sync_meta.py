@@ -282,3 +282,43 @@ def test_duplicated_keys_are_refused_only_where_they_would_be_sent(
     assert (loud.rejected, loud.sent_rows) == (2, 0)  # both rows of the key
     assert h("user.3@example.com") in meta.members("EMAIL")  # the last good version stays at the destination
     assert h("other@example.com") not in meta.members("EMAIL")
+
+
+def test_meta_mirror_removes_only_what_it_created(warehouse, meta: MetaStandin, meta_sync) -> None:
+    # another sync already keeps p000001..p000003 in the same audience
+    make_audience(warehouse, 4, table="audience_other", start=1)
+    other = meta_sync(name="meta_other", model="audience_other")
+    run_sync(warehouse, other)
+    make_audience(warehouse, 10)
+    mirror = meta_sync(name="meta_mirror", mode="mirror")
+    run_sync(warehouse, mirror)
+    created = dict(
+        warehouse.execute('SELECT __pk, __created_by_sync FROM sync."state__meta_mirror"').fetchall()
+    )
+    assert [pk for pk, c in sorted(created.items()) if not c] == ["p000001", "p000002", "p000003", "p000004"]
+
+    # everyone leaves the mirror's audience: only what it created is taken out of the Meta audience
+    warehouse.execute("DELETE FROM audience_test WHERE person_id <> 'p000000'")
+    warehouse.execute("UPDATE audience_test SET email = 'moved.0@example.com'")  # a changed identifier
+    result = run_sync(warehouse, mirror)
+    assert result.status == "success" and result.removed == 9
+    assert meta.members("EMAIL") == {h(f"user.{i}@example.com") for i in range(1, 5)} | {
+        h("moved.0@example.com")
+    }
+    # the other sync's members are still its own to remove
+    warehouse.execute("DELETE FROM audience_other")
+    run_sync(warehouse, other)
+    assert meta.members("EMAIL") == {h("moved.0@example.com")}
+
+
+def test_meta_mirror_never_removes_an_identifier_another_sync_now_holds(
+    warehouse, meta: MetaStandin, meta_sync
+) -> None:
+    make_audience(warehouse, 3)
+    mirror = meta_sync(name="meta_mirror", mode="mirror")
+    run_sync(warehouse, mirror)  # created all three
+    make_audience(warehouse, 1, table="audience_other", start=2)
+    run_sync(warehouse, meta_sync(name="meta_other", model="audience_other"))  # p000002 added again later
+    warehouse.execute("DELETE FROM audience_test")
+    assert run_sync(warehouse, mirror).removed == 3
+    assert meta.members("EMAIL") == {h("user.2@example.com")}
