@@ -1,9 +1,9 @@
 -- Tracking events with the person behind each one: the `events` collection of segment definitions and the input of
--- the cart, channel, attribution and recommendation programs. A view: staging events and int_record_persons are
--- tables, the join itself is cheap, and each reader scans only the columns and time range it needs, where
--- materializing tens of millions of rows would cost more than all the reads together (bench/bench_segments.py).
+-- the cart, channel, attribution and recommendation programs. A table: a dozen models read it, and as a view each
+-- of them repeated the join of all events with int_record_persons, which at 50 M events (hash tables larger than
+-- memory) cost more than writing the join once (bench/bench_segments.py, docs/segments.md).
 -- Not incremental on purpose: identity merges move old events to another person. Erased persons are left out.
-{{ config(materialized='view') }}
+{{ config(materialized='table') }}
 
 with
 

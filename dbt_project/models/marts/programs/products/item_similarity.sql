@@ -47,8 +47,8 @@ views as (
     where view_rank <= 10
 ),
 
--- Co-occurrence is symmetric: each unordered pair is counted once (sku_a < sku_b), then mirrored, which halves
--- the self-join and its aggregation.
+-- Co-occurrence and similarity are symmetric: each unordered pair is counted and scored once (sku_a < sku_b) and
+-- mirrored before ranking, which halves the self-joins, their aggregation and the pair joins.
 co_purchase_half as (
     select
         a.sku as sku_a,
@@ -57,20 +57,6 @@ co_purchase_half as (
     from purchases as a
     inner join purchases as b on a.person_id = b.person_id and a.sku < b.sku
     group by a.sku, b.sku
-),
-
-co_purchase as (
-    select
-        sku_a,
-        sku_b,
-        co_purchases
-    from co_purchase_half
-    union all
-    select
-        sku_b as sku_a,
-        sku_a as sku_b,
-        co_purchases
-    from co_purchase_half
 ),
 
 co_view_half as (
@@ -82,20 +68,6 @@ co_view_half as (
     inner join views as b
         on a.person_id = b.person_id and a.occurred_date = b.occurred_date and a.sku < b.sku
     group by a.sku, b.sku
-),
-
-co_view as (
-    select
-        sku_a,
-        sku_b,
-        co_views
-    from co_view_half
-    union all
-    select
-        sku_b as sku_a,
-        sku_a as sku_b,
-        co_views
-    from co_view_half
 ),
 
 popularity as (
@@ -122,15 +94,16 @@ popularity as (
 
 pairs as (
     select
-        coalesce(co_purchase.sku_a, co_view.sku_a) as sku_a,
-        coalesce(co_purchase.sku_b, co_view.sku_b) as sku_b,
-        coalesce(co_purchase.co_purchases, 0) as co_purchases,
-        coalesce(co_view.co_views, 0) as co_views
-    from co_purchase
-    full outer join co_view on co_purchase.sku_a = co_view.sku_a and co_purchase.sku_b = co_view.sku_b
+        coalesce(co_purchase_half.sku_a, co_view_half.sku_a) as sku_a,
+        coalesce(co_purchase_half.sku_b, co_view_half.sku_b) as sku_b,
+        coalesce(co_purchase_half.co_purchases, 0) as co_purchases,
+        coalesce(co_view_half.co_views, 0) as co_views
+    from co_purchase_half
+    full outer join co_view_half
+        on co_purchase_half.sku_a = co_view_half.sku_a and co_purchase_half.sku_b = co_view_half.sku_b
 ),
 
-scored as (
+scored_half as (
     select
         pairs.sku_a,
         pairs.sku_b,
@@ -140,6 +113,24 @@ scored as (
     from pairs
     inner join popularity as pop_a on pairs.sku_a = pop_a.sku
     inner join popularity as pop_b on pairs.sku_b = pop_b.sku
+),
+
+scored as (
+    select
+        sku_a,
+        sku_b,
+        co_purchases,
+        co_views,
+        similarity
+    from scored_half
+    union all
+    select
+        sku_b as sku_a,
+        sku_a as sku_b,
+        co_purchases,
+        co_views,
+        similarity
+    from scored_half
 ),
 
 ranked as (
