@@ -194,14 +194,22 @@ class Batch:
     ) -> tuple[str, int]:
         """(JSON array of arrays of the given fields, row count), built in SQL: the fast path for big
         audiences (row order inside a batch is irrelevant, so no sort). `exclude`: primary keys left out."""
+        text, n = self.json_rows_utf8(fields, missing, exclude)
+        return text.decode("utf-8"), n
+
+    def json_rows_utf8(
+        self, fields: tuple[str, ...], missing: str = "", exclude: list[str] | None = None
+    ) -> tuple[bytes, int]:
+        """`json_rows` as UTF-8 bytes straight from DuckDB: a request body needs no decode and re-encode
+        of megabytes of hashes."""
         items = ", ".join(f"coalesce(\"f_{f}\", '{missing}')" for f in fields)
         skip = " AND NOT list_contains($exclude, __pk)" if exclude else ""
         sql = (
-            f"SELECT coalesce(to_json(list([{items}])), '[]'), count(*) "
+            f"SELECT encode(coalesce(CAST(to_json(list([{items}])) AS VARCHAR), '[]')), count(*) "
             f"FROM {self.plan_table} WHERE {self._where()}{skip}"
         )
-        text, n = self.conn.execute(sql, {"exclude": exclude} if exclude else None).fetchone()
-        return str(text), int(n)
+        data, n = self.conn.execute(sql, {"exclude": exclude} if exclude else None).fetchone()
+        return bytes(data), int(n)
 
     def pks_shared_with(
         self, tables: list[str], fields: tuple[str, ...], columns: list[set[str]]

@@ -129,27 +129,29 @@ class MetaAudienceClient(BatchDestination):
                 self._created[batch.index] = {pk: pk not in shared for pk in batch.pks()}
             elif batch.op == "remove":
                 exclude = sorted(shared)
-        data_json, n_rows = batch.json_rows(batch.fields, exclude=exclude)
+        data_json, n_rows = batch.json_rows_utf8(batch.fields, exclude=exclude)
         session_obj = {
             "session_id": session["session_id"],
             "batch_seq": batch.seq,
             "last_batch_flag": batch.is_last,
             "estimated_num_total": session["estimated_num_total"],
         }
-        # assembled as text so the (large) data array built in SQL is never parsed in Python
-        body = (
-            '{"payload":{"schema":'
-            + json.dumps(schema)
-            + ',"data":'
-            + data_json
-            + '},"session":'
-            + json.dumps(session_obj)
-            + ',"access_token":'
-            + json.dumps(self._token.reveal())
-            + "}"
+        # assembled as bytes so the (large) data array built in SQL is never parsed or re-encoded in Python
+        body = b"".join(
+            [
+                b'{"payload":{"schema":',
+                json.dumps(schema).encode(),
+                b',"data":',
+                data_json,
+                b'},"session":',
+                json.dumps(session_obj).encode(),
+                b',"access_token":',
+                json.dumps(self._token.reveal()).encode(),
+                b"}",
+            ]
         )
         method, path = self._path(batch.op)
-        return method, path, body.encode("utf-8"), n_rows
+        return method, path, body, n_rows
 
     def transmit(self, prepared: tuple[str, str, bytes, int]) -> dict[str, Any]:
         method, path, body, _ = prepared
