@@ -344,6 +344,13 @@ def dbt(args: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def slowest_models(run_results: Path, top: int = 12) -> dict[str, float]:
+    """Execution time of the slowest models of the last dbt run (dbt test overwrites run_results.json)."""
+    results = json.loads(run_results.read_text(encoding="utf-8"))["results"]
+    ranked = sorted(results, key=lambda result: result["execution_time"], reverse=True)[:top]
+    return {result["unique_id"].split(".")[-1]: round(result["execution_time"], 1) for result in ranked}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=1_000_000)
@@ -403,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     run_s = dbt(["run", "--quiet", "--vars", vars_arg, "--select", *SELECT], env)
     summary["dbt_run_models_s"] = round(run_s, 1)
     print(f"  dbt run (every segment, program and audience model): {run_s:.1f} s", flush=True)
+    summary["slowest_models_s"] = slowest_models(args.workdir / "target" / "run_results.json")
     if not args.skip_tests:
         test_s = dbt(["test", "--quiet", "--vars", vars_arg, "--select", *SELECT], env)
         summary["dbt_test_s"] = round(test_s, 1)
