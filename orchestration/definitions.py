@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.assets.clv import clv_assets
 from orchestration.assets.dbt import dbt_assets_defs
@@ -15,7 +14,7 @@ from orchestration.assets.ingestion import ingestion_assets
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
 from orchestration.dbt_project import dbt_project
-from orchestration.resources import Warehouse
+from orchestration.resources import SenDbtCliResource, Warehouse
 from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 from orchestration.serving import build_serving_asset
@@ -38,7 +37,7 @@ defs = dg.Definitions(
     sensors=sensors,
     resources={
         "warehouse": Warehouse(),
-        "dbt": DbtCliResource(
+        "dbt": SenDbtCliResource(
             project_dir=dbt_project,
             profiles_dir=str(dbt_project.profiles_dir),
             # The dbt installed beside this interpreter, so a venv works without being activated.
