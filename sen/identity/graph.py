@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sen.identity.config import IdentityConfig
+from sen.identity.hash_index import HashIndex
 from sen.normalize import active_blocklist
 
 # Ordering key of a node: type rank (3 bits) | seconds since 2000 (34 bits) | hash bits (26 bits).
@@ -26,12 +27,41 @@ _EPOCH_2000 = 946_684_800
 _SECONDS_BITS = 34
 _HASH_BITS = 26
 _UNKNOWN_SECONDS = (1 << _SECONDS_BITS) - 1
+NULL_US = np.iinfo(np.int64).min  # a NULL timestamp, read as microseconds
 NODE_COLUMNS = ["identifier_type", "identifier_value", "first_seen_at", "last_seen_at"]
 EDGE_COLUMNS = ["id_a_type", "id_a", "id_b_type", "id_b", "first_seen_at", "last_seen_at", "n_records"]
 
 
 class IdentityInputError(ValueError):
     """The node or edge table is missing or malformed; the message names the table and the problem."""
+
+
+@dataclass
+class PreviousMap:
+    """The previous run's identifier_person_map, aligned with the current nodes."""
+
+    person: np.ndarray  # int32 per node: index into person_ids, -1 when the identifier is new
+    person_ids: pa.Array  # string: the previous map's person ids (a dictionary)
+    rowid: np.ndarray  # int64 per node: its row in the previous map, -1 when none
+    same_row: np.ndarray  # bool per node: that row holds the node's current first/last seen dates
+    cut: np.ndarray  # bool per node: that row had a cut_reason
+    orphan_rowids: np.ndarray  # rows of the previous map whose identifier is no longer a node
+    exists: bool  # there was a previous map
+    unique: bool  # no identifier had two rows (else the map is rewritten whole)
+
+    @classmethod
+    def empty(cls, n: int) -> PreviousMap:
+        none = np.full(n, -1, dtype=np.int64)
+        return cls(
+            person=np.full(n, -1, dtype=np.int32),
+            person_ids=pa.array([], type=pa.string()),
+            rowid=none,
+            same_row=np.zeros(n, dtype=bool),
+            cut=np.zeros(n, dtype=bool),
+            orphan_rowids=np.zeros(0, dtype=np.int64),
+            exists=False,
+            unique=True,
+        )
 
 
 @dataclass
@@ -50,9 +80,10 @@ class IdentityGraph:
     src: np.ndarray  # int32 edge ends as node positions, one row per input edge row (duplicates possible)
     dst: np.ndarray
     edges_table: str
-    node_index: pd.Index  # node hash -> position
-    prev_person: np.ndarray  # int32 index into prev_person_ids, -1 when the identifier is new
-    prev_person_ids: pa.Array  # string: person ids of the previous run's map
+    node_index: HashIndex  # node hash -> position
+    first_seen_us: np.ndarray  # int64 microseconds since 1970 (NULL_US when unknown)
+    last_seen_us: np.ndarray
+    previous: PreviousMap
     temp_tables: tuple[str, ...] = ()
 
     @property
@@ -136,37 +167,55 @@ def blocked_sql(config: IdentityConfig, type_col: str, value_col: str) -> str:
     return "(" + " or ".join(terms) + ")"
 
 
-def _type_code_sql(config: IdentityConfig, type_col: str) -> str:
-    whens = " ".join(f"when {quote(t)} then {i}" for i, t in enumerate(config.all_types))
-    return f"(case {type_col} {whens} else -1 end)::tinyint"
-
-
-def _node_key_sql(config: IdentityConfig) -> str:
-    """The node ordering key, computed in DuckDB: type rank | seconds since 2000 | top hash bits."""
-    ranks = " ".join(f"when {quote(t)} then {config.type_priority.index(t)}" for t in config.all_types)
-    seconds = (
-        f"least(greatest(coalesce(epoch(first_seen_at)::bigint - {_EPOCH_2000}, {_UNKNOWN_SECONDS}), 0), "
-        f"{_UNKNOWN_SECONDS})"
-    )
-    return (
-        f"(((case identifier_type {ranks} else 7 end)::bigint << {_SECONDS_BITS + _HASH_BITS}) "
-        f"| ({seconds} << {_HASH_BITS}) "
-        f"| (hash(identifier_type, identifier_value) >> {64 - _HASH_BITS})::bigint)"
-    )
-
-
 def _node_query(config: IdentityConfig, relation: str, rowid: bool = True, blocked: bool = False) -> str:
-    # Scalar expressions only: the blocklist's long IN lists become joins that return rows out of order,
-    # so the blocked rows of the node table are read by a query of their own.
+    # Cheap scalar expressions only; type codes and ordering keys are computed from them in numpy (a CASE
+    # over 10M type strings cost more than the rest of the query). The blocklist's long IN lists become
+    # joins that return rows out of order, so the blocked rows of the node table are read by a query of
+    # their own.
     blocked_column = (
         f", {blocked_sql(config, 'identifier_type', 'identifier_value')} as blocked" if blocked else ""
     )
     return f"""
         select {"rowid" if rowid else "0::bigint"} as rid, hash(identifier_type, identifier_value) as h,
-               {_type_code_sql(config, "identifier_type")} as type_code,
-               {_node_key_sql(config)} as node_key{blocked_column}
+               hash(identifier_type) as type_hash, epoch_us(first_seen_at) as first_seen_us,
+               epoch_us(last_seen_at) as last_seen_us{blocked_column}
         from {relation}
     """
+
+
+def _type_hashes(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> np.ndarray:
+    """DuckDB's hash of each configured type name, in config.all_types order."""
+    listed = ", ".join(f"hash({quote(t)})" for t in config.all_types)
+    return np.array(conn.execute(f"select [{listed}]").fetchall()[0][0], dtype=np.uint64)
+
+
+def _node_numbers(table: pa.Table, config: IdentityConfig, type_hashes: np.ndarray) -> dict[str, np.ndarray]:
+    """rid, h, type_code (-1: unknown type), node_key (and blocked, if read) of a node query's result."""
+    out = {c: table.column(c).to_numpy() for c in ("rid", "h")}
+    order = np.argsort(type_hashes)
+    type_hash = table.column("type_hash").to_numpy()
+    at = np.minimum(np.searchsorted(type_hashes[order], type_hash), len(order) - 1)
+    type_code = np.where(type_hashes[order][at] == type_hash, order[at], -1).astype(np.int8)
+    out["type_code"] = type_code
+    rank = np.array([*(config.type_priority.index(t) for t in config.all_types), 7], dtype=np.int64)
+    us = pc.fill_null(table.column("first_seen_us"), NULL_US).to_numpy()
+    # Kept to tell which rows of the previous person map still hold the same dates.
+    out["first_seen_us"] = us
+    out["last_seen_us"] = pc.fill_null(table.column("last_seen_us"), NULL_US).to_numpy()
+    seconds = np.where(
+        us == NULL_US,
+        _UNKNOWN_SECONDS,
+        np.clip(np.floor_divide(us, 1_000_000) - _EPOCH_2000, 0, _UNKNOWN_SECONDS),
+    )
+    # Type rank (3 bits) | seconds since 2000 (34 bits) | top hash bits (26 bits): names new persons.
+    out["node_key"] = (
+        (rank[type_code] << (_SECONDS_BITS + _HASH_BITS))
+        | (seconds << _HASH_BITS)
+        | (out["h"] >> np.uint64(64 - _HASH_BITS)).astype(np.int64)
+    )
+    if "blocked" in table.column_names:
+        out["blocked"] = table.column("blocked").to_numpy(zero_copy_only=False).astype(bool)
+    return out
 
 
 def _blocked_rowids(
@@ -177,7 +226,10 @@ def _blocked_rowids(
             conn.sql(
                 f"select rowid as rid from {relation} "
                 f"where {blocked_sql(config, 'identifier_type', 'identifier_value')}"
-            ).fetchnumpy()["rid"]
+            )
+            .to_arrow_table()
+            .column("rid")
+            .to_numpy()
         )
     finally:
         if close:
@@ -204,7 +256,7 @@ def _in_rowid_order(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _base_nodes(
     conn: duckdb.DuckDBPyConnection, config: IdentityConfig, pool: ThreadPoolExecutor
-) -> tuple[str, dict[str, np.ndarray], pd.Index, list[str]]:
+) -> tuple[str, dict[str, np.ndarray], HashIndex, list[str]]:
     """The relation whose rows are the nodes, and its numeric columns in scan order.
 
     A view is materialized first (its scan order is not stable); duplicate rows of one identifier are
@@ -217,11 +269,17 @@ def _base_nodes(
         relation = _temp_name("nodes")
         conn.execute(f"create temp table {relation} as select {', '.join(NODE_COLUMNS)} from {table}")
         temps.append(relation)
-    arrays = _in_rowid_order(conn.sql(_node_query(config, relation)).fetchnumpy())
+    type_hashes = _type_hashes(conn, config)
+
+    def read(relation: str) -> dict[str, np.ndarray]:
+        table = conn.sql(_node_query(config, relation)).to_arrow_table()
+        return _in_rowid_order(_node_numbers(table, config, type_hashes))
+
+    arrays = read(relation)
     blocked_future = None
     if not temps:  # a second connection sees base tables, not this connection's temp tables
         blocked_future = pool.submit(_blocked_rowids, conn.cursor(), config, relation, close=True)
-    index = pd.Index(arrays["h"])
+    index = HashIndex(arrays["h"])
     if not index.is_unique:
         if blocked_future is not None:
             blocked_future.result()  # for the old relation: not used
@@ -236,8 +294,8 @@ def _base_nodes(
             """
         )
         temps.append(relation)
-        arrays = _in_rowid_order(conn.sql(_node_query(config, relation)).fetchnumpy())
-        index = pd.Index(arrays["h"])
+        arrays = read(relation)
+        index = HashIndex(arrays["h"])
         if not index.is_unique:
             raise IdentityInputError(f"{table}: two distinct identifiers share a 64-bit hash")
     blocked = np.zeros(len(arrays["h"]), dtype=bool)
@@ -253,13 +311,15 @@ def _base_nodes(
 
 def _read_edges(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> dict[str, np.ndarray]:
     # Only the two hashes: dates and record counts are read later for the few edges that need them.
-    return conn.sql(
+    # Arrow hands the columns over without a copy (fetchnumpy converts them in Python).
+    table = conn.sql(
         f"""
         select hash(id_a_type, id_a) as ha, hash(id_b_type, id_b) as hb
         from {config.edges_table}
         where id_a is not null and id_b is not null
         """
-    ).fetchnumpy()
+    ).to_arrow_table()
+    return {c: table.column(c).to_numpy() for c in ("ha", "hb")}
 
 
 def edge_details(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, nodes: np.ndarray) -> pd.DataFrame:
@@ -267,7 +327,7 @@ def edge_details(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, nodes: n
     name = _temp_name("edge_nodes")
     conn.register(name, pa.table({"h": graph.node_hash[nodes]}))
     try:
-        rows = conn.sql(
+        found = conn.sql(
             f"""
             with hashed as (
                 select hash(id_a_type, id_a) as ha, hash(id_b_type, id_b) as hb, first_seen_at, n_records
@@ -281,7 +341,8 @@ def edge_details(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, nodes: n
             where ha in (select h from {name}) or hb in (select h from {name})
             group by ha, hb
             """
-        ).fetchnumpy()
+        ).to_arrow_table()
+        rows = {c: found.column(c).to_numpy() for c in found.column_names}
     finally:
         conn.unregister(name)
     a, b = graph.node_index.get_indexer(rows["ha"]), graph.node_index.get_indexer(rows["hb"])
@@ -322,7 +383,7 @@ def _missing_endpoint_nodes(
     finally:
         conn.unregister(name)
     strings = both.select(NODE_COLUMNS)
-    numbers = {c: both.column(c).to_numpy() for c in ("rid", "h", "type_code", "node_key", "blocked")}
+    numbers = _node_numbers(both, config, _type_hashes(conn, config))
     order = pd.Index(numbers["h"]).get_indexer(missing)
     return strings.take(pa.array(order)).combine_chunks(), {k: v[order] for k, v in numbers.items()}
 
@@ -345,39 +406,60 @@ def _check_types(
 
 
 def _previous_map(
-    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, index: pd.Index, n: int
-) -> tuple[np.ndarray, pa.Array]:
+    conn: duckdb.DuckDBPyConnection,
+    config: IdentityConfig,
+    index: HashIndex,
+    first_seen_us: np.ndarray,
+    last_seen_us: np.ndarray,
+) -> PreviousMap:
     table = f"{config.output_schema}.identifier_person_map"
-    prev_person = np.full(n, -1, dtype=np.int32)
+    n = len(first_seen_us)
     if not relation_exists(conn, table):
-        return prev_person, pa.array([], type=pa.string())
+        return PreviousMap.empty(n)
     previous = conn.sql(
-        f"select hash(identifier_type, identifier_value) as h, person_id from {table}"
+        f"""
+        select rowid as rid, hash(identifier_type, identifier_value) as h, person_id,
+               coalesce(epoch_us(first_seen_at), {NULL_US}) as first_seen_us,
+               coalesce(epoch_us(last_seen_at), {NULL_US}) as last_seen_us, cut_reason is not null as cut
+        from {table}
+        """
     ).to_arrow_table()
     encoded = pc.dictionary_encode(previous.column("person_id")).combine_chunks()
     positions = index.get_indexer(previous.column("h").to_numpy())
     present = positions >= 0
-    prev_person[positions[present]] = encoded.indices.to_numpy()[present]
-    return prev_person, encoded.dictionary
+    at = positions[present]
+    result = PreviousMap.empty(n)
+    result.exists = True
+    result.person_ids = encoded.dictionary
+    result.person[at] = encoded.indices.to_numpy()[present]
+    rid = previous.column("rid").to_numpy()
+    result.rowid[at] = rid[present]
+    result.same_row[at] = (previous.column("first_seen_us").to_numpy()[present] == first_seen_us[at]) & (
+        previous.column("last_seen_us").to_numpy()[present] == last_seen_us[at]
+    )
+    result.cut[at] = previous.column("cut").to_numpy(zero_copy_only=False)[present]
+    result.orphan_rowids = rid[~present]
+    result.unique = len(np.unique(at)) == len(at)
+    return result
 
 
 def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> IdentityGraph:
     """Read nodes, edges and the previous run's person map into an IdentityGraph."""
     _require_columns(conn, config.nodes_table, NODE_COLUMNS)
     _require_columns(conn, config.edges_table, EDGE_COLUMNS)
-    # DuckDB and pandas' hash tables release the GIL: read the edges on a second connection while the
-    # node hash table is built, then look up both edge ends at once.
+    # DuckDB releases the GIL: the edges are read on a second connection while the nodes are read and
+    # indexed, then both edge ends are looked up at once.
     edge_conn = conn.cursor()
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             edges_future = pool.submit(_read_edges, edge_conn, config)
             relation, nodes, index, temps = _base_nodes(conn, config, pool)
             edges = edges_future.result()
-            src_future = pool.submit(index.get_indexer, edges["ha"])
-            dst = index.get_indexer(edges["hb"])
-            src = src_future.result()
     finally:
         edge_conn.close()
+    n_edges = len(edges["ha"])
+    ends = index.get_indexer(np.concatenate([edges["ha"], edges["hb"]]))
+    src, dst = ends[:n_edges], ends[n_edges:]
     n_base = len(nodes["h"])
     _check_types(conn, config, relation, nodes["type_code"])
     extra = pa.table(
@@ -392,11 +474,11 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
                 f"{sorted(set(pc.filter(extra.column('identifier_type'), pa.array(numbers['type_code'] < 0)).to_pylist()))}"
             )
         nodes = {k: np.concatenate([nodes[k], numbers[k]]) for k in nodes}
-        index = pd.Index(nodes["h"])
+        index = HashIndex(nodes["h"])
         src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
 
     type_code = nodes["type_code"].astype(np.int8, copy=False)
-    prev_person, prev_ids = _previous_map(conn, config, index, len(type_code))
+    previous = _previous_map(conn, config, index, nodes["first_seen_us"], nodes["last_seen_us"])
     return IdentityGraph(
         base_relation=relation,
         n_base=n_base,
@@ -410,8 +492,9 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
         dst=dst.astype(np.int32),
         edges_table=config.edges_table,
         node_index=index,
-        prev_person=prev_person,
-        prev_person_ids=prev_ids,
+        first_seen_us=nodes["first_seen_us"],
+        last_seen_us=nodes["last_seen_us"],
+        previous=previous,
         temp_tables=tuple(temps),
     )
 

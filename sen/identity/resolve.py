@@ -26,7 +26,7 @@ from sen.identity.graph import (
 )
 from sen.identity.guards import DegreeCuts, degree_cuts, edge_order, over_cap_components, resolve_capped
 from sen.identity.person_ids import CREATED, MERGED, REMOVED, SPLIT, assign_person_ids
-from sen.identity.store import append, append_created, ensure_tables, fast_string_writes, replace_person_map
+from sen.identity.store import append, append_created, ensure_tables, fast_string_writes, write_person_map
 
 logger = logging.getLogger(__name__)
 BLOCKLISTED = "blocklisted"
@@ -316,8 +316,8 @@ def _resolve_loaded(
             node_key=g.node_key,
             node_first_seen=g.first_seen,
             identifiers=lambda positions: identifiers_at(conn, g, positions, person_hash=True, ordered=False),
-            prev_person=g.prev_person,
-            prev_person_ids=g.prev_person_ids,
+            prev_person=g.previous.person,
+            prev_person_ids=g.previous.person_ids,
             history_table=history if relation_exists(conn, history) else None,
         )
     cut = np.zeros(g.n_nodes, dtype=bool)
@@ -342,13 +342,19 @@ def _resolve_loaded(
         conn.execute("begin transaction")
         try:
             ensure_tables(conn, schema)
-            replace_person_map(
+            map_write = write_person_map(
                 conn,
                 schema,
                 g,
                 assignment.person_ids,
                 np.where(lab.labels >= 0, assignment.person_index[lab.labels], -1),
                 cut,
+            )
+            logger.info(
+                "identity map: %s, %d rows deleted, %d inserted",
+                "rewritten" if map_write.rewritten else "updated in place",
+                map_write.rows_deleted,
+                map_write.rows_inserted,
             )
             append_created(conn, schema, assignment.created, run_id, run_at)
             append(conn, schema, "person_id_history", events)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -106,9 +107,27 @@ def replace_person_map(
     """
     target = f"{schema}.identifier_person_map"
     conn.execute(f"create or replace table {target} ({PERSON_MAP_DDL})")
+    _insert_rows(conn, target, graph, person_ids, labels, cut)
+
+
+def _insert_rows(
+    conn: duckdb.DuckDBPyConnection,
+    target: str,
+    graph: IdentityGraph,
+    person_ids: pa.Array,
+    labels: np.ndarray,
+    cut: np.ndarray,
+    *,
+    into_empty: bool = True,
+) -> None:
+    """Insert the rows of nodes with labels[i] >= 0 into `target`.
+
+    Into an empty table, all base nodes are joined by position; otherwise (a few changed rows), the rows
+    are joined by rowid.
+    """
     reasons = pa.array(["degree_limit"], pa.string())
 
-    def assignment(rows: slice) -> pa.Table:
+    def assignment(rows: slice | np.ndarray) -> pa.Table:
         part = labels[rows]
         return pa.table(
             {
@@ -122,10 +141,23 @@ def replace_person_map(
         )
 
     name = "_sen_person_assignment"
-    base = assignment(slice(0, graph.n_base)).append_column("rid", pa.array(graph.base_rowid))
-    expected = int((labels[: graph.n_base] >= 0).sum())
     columns = """n.identifier_type, n.identifier_value, a.person_id::varchar, n.first_seen_at, n.last_seen_at,
                  a.cut_reason::varchar"""
+    if not into_empty:
+        rows = np.flatnonzero(labels[: graph.n_base] >= 0)
+        if len(rows):
+            conn.register(name, assignment(rows).append_column("rid", pa.array(graph.base_rowid[rows])))
+            try:
+                conn.execute(
+                    f"insert into {target} select {columns} "
+                    f"from {graph.base_relation} n join {name} a on n.rowid = a.rid"
+                )
+            finally:
+                conn.unregister(name)
+        _insert_extra(conn, target, graph, assignment)
+        return
+    base = assignment(slice(0, graph.n_base)).append_column("rid", pa.array(graph.base_rowid))
+    expected = int((labels[: graph.n_base] >= 0).sum())
     conn.register(name, base)
     try:
         # Joining by position needs no hash table; rows whose rowid differs (the scan order was not the
@@ -150,6 +182,17 @@ def replace_person_map(
             )
     finally:
         conn.unregister(name)
+    _insert_extra(conn, target, graph, assignment)
+
+
+def _insert_extra(
+    conn: duckdb.DuckDBPyConnection,
+    target: str,
+    graph: IdentityGraph,
+    assignment: Callable[[slice], pa.Table],
+) -> None:
+    """Rows of the nodes that only the edge table named (their strings are held in graph.extra_nodes)."""
+    name = "_sen_person_assignment"
     if graph.extra_nodes.num_rows:
         extra = assignment(slice(graph.n_base, graph.n_nodes))
         table = graph.extra_nodes.append_column("person_id", extra.column("person_id"))
@@ -166,6 +209,62 @@ def replace_person_map(
             )
         finally:
             conn.unregister(name)
+
+
+# Above this share of changed rows, rewriting the map is cheaper than deleting and inserting rows.
+REWRITE_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class MapWrite:
+    """How identifier_person_map was written: whole, or only the rows that changed."""
+
+    rewritten: bool
+    rows_deleted: int
+    rows_inserted: int
+
+
+def write_person_map(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    graph: IdentityGraph,
+    person_ids: pa.Array,
+    labels: np.ndarray,
+    cut: np.ndarray,
+) -> MapWrite:
+    """Bring identifier_person_map up to date; labels[i] is node i's index into person_ids (-1: not mapped).
+
+    person_ids starts with the previous map's ids in the order of graph.previous.person_ids, so a node keeps
+    its row when its index equals its previous one and its dates and cut are unchanged. Only the other rows
+    are deleted and inserted; a first run, a large change or a map that does not line up is rewritten whole.
+    """
+    previous = graph.previous
+    mapped = labels >= 0
+    if not previous.exists or not previous.unique:
+        replace_person_map(conn, schema, graph, person_ids, labels, cut)
+        return MapWrite(True, 0, int(mapped.sum()))
+    kept = mapped & (labels == previous.person) & previous.same_row & (cut == previous.cut)
+    stale = np.concatenate([previous.rowid[(previous.rowid >= 0) & ~kept], previous.orphan_rowids])
+    changed = mapped & ~kept
+    n_changed = int(changed.sum())
+    if len(stale) + n_changed > REWRITE_SHARE * max(graph.n_nodes, 1):
+        replace_person_map(conn, schema, graph, person_ids, labels, cut)
+        return MapWrite(True, 0, int(mapped.sum()))
+    target = f"{schema}.identifier_person_map"
+    if len(stale):
+        conn.register("_sen_stale", pa.table({"rid": pa.array(stale, pa.int64())}))
+        try:
+            deleted = conn.execute(
+                f"delete from {target} where rowid in (select rid from _sen_stale)"
+            ).fetchall()[0][0]
+        finally:
+            conn.unregister("_sen_stale")
+        if deleted != len(stale):  # the map changed since it was read: start over
+            replace_person_map(conn, schema, graph, person_ids, labels, cut)
+            return MapWrite(True, 0, int(mapped.sum()))
+    if n_changed:
+        _insert_rows(conn, target, graph, person_ids, np.where(changed, labels, -1), cut, into_empty=False)
+    return MapWrite(False, len(stale), n_changed)
 
 
 def append_created(
