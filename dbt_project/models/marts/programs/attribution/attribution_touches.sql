@@ -2,20 +2,17 @@
 -- the click id on the landing page), email clicks, push opens and site or app visits. A visit starts after
 -- visit_gap_minutes without page or screen views; visits that an ad click or an email click already stands for
 -- (a click id of a known ad click, or utm_medium = email) are not counted twice.
+-- Each CTE reads person_events itself (no shared `events` CTE): a CTE used three times is materialized with every
+-- column, where separate scans read only the columns and rows each part needs.
 with
-
-events as (
-    select * from {{ ref('person_events') }}
-    where occurred_at <= {{ as_of() }}
-),
 
 -- The person behind each click id (a click id seen with two different persons is ambiguous and not used).
 click_people as (
     select
         click_id,
         min(person_id) as person_id
-    from events
-    where click_id is not null
+    from {{ ref('person_events') }}
+    where click_id is not null and occurred_at <= {{ as_of() }}
     group by click_id
     having count(distinct person_id) = 1
 ),
@@ -60,8 +57,8 @@ push_opens as (
         'push_open' as touch_type,
         'push' as channel,
         campaign_id
-    from events
-    where event_name = 'push_notification_opened'
+    from {{ ref('person_events') }}
+    where event_name = 'push_notification_opened' and occurred_at <= {{ as_of() }}
 ),
 
 views as (
@@ -75,8 +72,8 @@ views as (
         utm_campaign,
         click_id,
         lag(occurred_at) over (partition by person_id order by occurred_at, event_id) as previous_at
-    from events
-    where event_type in ('page', 'screen')
+    from {{ ref('person_events') }}
+    where event_type in ('page', 'screen') and occurred_at <= {{ as_of() }}
 ),
 
 visit_starts as (
