@@ -31,7 +31,7 @@ class HashIndex:
         self._bits = _partition_bits(len(hashes))
         part = self._partition(hashes)
         self._order = np.argsort(part, kind="stable")  # radix sort on uint16
-        self._bounds = self._starts(part)
+        self._bounds = self._starts(part[self._order])
         ordered = hashes[self._order]
         self._tables = [
             pd.Index(ordered[a:b], copy=False)
@@ -47,11 +47,9 @@ class HashIndex:
             return np.zeros(len(values), dtype=np.uint16)
         return (values >> np.uint64(64 - self._bits)).astype(np.uint16)
 
-    def _starts(self, part: np.ndarray) -> np.ndarray:
-        """Where each partition starts among values sorted by partition (and the total at the end)."""
-        starts = np.zeros((1 << self._bits) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(part, minlength=1 << self._bits), out=starts[1:])
-        return starts
+    def _starts(self, sorted_part: np.ndarray) -> np.ndarray:
+        """Where each partition starts in partition numbers sorted ascending (and the total at the end)."""
+        return np.searchsorted(sorted_part, np.arange((1 << self._bits) + 1, dtype=np.uint16))
 
     def get_indexer(self, values: np.ndarray) -> np.ndarray:
         """int64 position of each value in the indexed hashes, -1 where absent."""
@@ -62,7 +60,7 @@ class HashIndex:
             return np.zeros(0, dtype=np.int64)
         part = self._partition(values)
         order = np.argsort(part, kind="stable")
-        bounds = self._starts(part)
+        bounds = self._starts(part[order])
         ordered = values[order]
         found = np.empty(len(values), dtype=np.int64)
         for p, table in enumerate(self._tables):

@@ -1,15 +1,19 @@
-"""The person map is written correctly even when the node table's scan order differs from rowid order."""
+"""The person map: written correctly when scan order differs from rowid order, updated in place on reruns."""
 
 from __future__ import annotations
+
+import logging
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pytest
 
-from sen.identity import load_identity_config
+from sen.identity import load_identity_config, resolve_identities
 from sen.identity.graph import load_graph
+from sen.identity.hash_index import HashIndex
 from sen.identity.store import replace_person_map
-from tests.identity.conftest import write_graph
+from tests.identity.conftest import day, events, person_map, write_graph
 
 
 def test_map_falls_back_to_a_rowid_join_when_positions_do_not_line_up(
@@ -42,3 +46,124 @@ def test_map_falls_back_to_a_rowid_join_when_positions_do_not_line_up(
         "select identifier_type, identifier_value, person_id from identity.identifier_person_map"
     ).fetchall()
     assert {(t, v): p for t, v, p in rows} == expected
+
+
+def _full_map(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return conn.sql(
+        "select identifier_type, identifier_value, person_id, first_seen_at, last_seen_at, cut_reason "
+        "from identity.identifier_person_map order by all"
+    ).fetchall()
+
+
+def _rewritten_map(records, seen_at, extra_nodes=()) -> list[tuple]:
+    """The map a first run would write for the final graph, with the ids the incremental runs gave."""
+    fresh = duckdb.connect()
+    try:
+        write_graph(fresh, records, seen_at, extra_nodes)
+        resolve_identities(fresh, load_identity_config(), day(9))
+        return _full_map(fresh)
+    finally:
+        fresh.close()
+
+
+def test_rerun_writes_only_changed_map_rows_and_ends_with_the_full_map(
+    conn: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = [[("customer_id", f"C{i}"), ("email", f"c{i}@shop.vn")] for i in range(40)]
+    write_graph(conn, people, [day(0)] * 40)
+    resolve_identities(conn, load_identity_config(), day(0))
+    rows_before = dict(
+        ((t, v), rid)
+        for t, v, rid in conn.sql(
+            "select identifier_type, identifier_value, rowid from identity.identifier_person_map"
+        ).fetchall()
+    )
+
+    # One person seen again (last_seen moves), one identifier gone, one new identifier joining person 3.
+    changed = [*people[:39], people[0], [("customer_id", "C3"), ("phone", "+84912000003")]]
+    seen = [day(0)] * 39 + [day(5), day(5)]
+    write_graph(conn, changed, seen)
+    with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+        resolve_identities(conn, load_identity_config(), day(5))
+    # Deleted: C0, c0 and C3 (last seen moved to day 5), C39 and c39 (gone). Inserted: C0, c0, C3 and the
+    # new phone; c3's row stays as it was.
+    assert "updated in place, 5 rows deleted, 4 inserted" in caplog.text
+    after = _full_map(conn)
+    assert after == _rewritten_map(changed, seen)
+    # Untouched rows were not rewritten: they keep their row ids.
+    kept = conn.sql(
+        "select identifier_type, identifier_value, rowid from identity.identifier_person_map "
+        "where identifier_value in ('C10', 'c20@shop.vn')"
+    ).fetchall()
+    assert all(rows_before[(t, v)] == rid for t, v, rid in kept) and len(kept) == 2
+
+
+def test_rerun_on_unchanged_input_writes_no_map_row(
+    conn: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_graph(conn, [[("customer_id", "C1"), ("email", "a@shop.vn")], [("anonymous_id", "a1")]])
+    resolve_identities(conn, load_identity_config(), day(0))
+    before = _full_map(conn)
+    with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+        resolve_identities(conn, load_identity_config(), day(1))
+    assert "updated in place, 0 rows deleted, 0 inserted" in caplog.text
+    assert _full_map(conn) == before
+
+
+def test_large_change_rewrites_the_map(
+    conn: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_graph(conn, [[("customer_id", f"C{i}")] for i in range(10)])
+    resolve_identities(conn, load_identity_config(), day(0))
+    records = [[("customer_id", f"C{i}"), ("email", f"c{i}@shop.vn")] for i in range(10)]
+    write_graph(conn, records)
+    with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+        resolve_identities(conn, load_identity_config(), day(1))
+    assert "identity map: rewritten" in caplog.text
+    assert len(_full_map(conn)) == 20
+
+
+def test_hash_index_finds_positions_across_partitions() -> None:
+    rng = np.random.default_rng(7)
+    hashes = rng.integers(0, 2**63, 100_000, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    index = HashIndex(hashes)
+    assert index.is_unique
+    absent = hashes[:50] - np.uint64(1)  # even: never indexed
+    queries = np.concatenate([hashes[::-1], absent, hashes[:3]])
+    expected = np.concatenate([np.arange(len(hashes))[::-1], np.full(50, -1), np.arange(3)])
+    assert np.array_equal(index.get_indexer(queries), expected)
+    duplicated = HashIndex(np.concatenate([hashes, hashes[:1]]))
+    assert not duplicated.is_unique
+    with pytest.raises(ValueError, match="not unique"):
+        duplicated.get_indexer(hashes[:1])
+
+
+def test_merge_and_blocked_identifier_update_the_map_in_place(
+    conn: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = [[("customer_id", f"C{i}"), ("email", f"c{i}@shop.vn")] for i in range(40)]
+    write_graph(conn, [*people, [("anonymous_id", "a1"), ("customer_id", "C5")]])
+    resolve_identities(conn, load_identity_config(), day(0))
+    before = person_map(conn)
+    # C1 and C2 meet through a new phone (one id survives, the other is merged); a1 turns into junk.
+    records = [
+        *people,
+        [("customer_id", "C1"), ("phone", "+84912000001")],
+        [("customer_id", "C2"), ("phone", "+84912000001")],
+    ]
+    write_graph(conn, [*records, [("anonymous_id", "null"), ("customer_id", "C5")]], [day(0)] * 42 + [day(0)])
+    with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+        run = resolve_identities(conn, load_identity_config(), day(1))
+    assert "updated in place" in caplog.text
+    after = person_map(conn)
+    two = {before[("customer_id", "C1")], before[("customer_id", "C2")]}
+    joined = ("customer_id", "C1"), ("customer_id", "C2"), ("email", "c1@shop.vn"), ("email", "c2@shop.vn")
+    survivors = {after[k] for k in [*joined, ("phone", "+84912000001")]}
+    assert len(survivors) == 1 and survivors <= two
+    (merged,) = two - survivors
+    assert (merged, "merged", *survivors) in events(conn, run.run_id)
+    # a1 became junk: no row; every other row is as it was.
+    assert ("anonymous_id", "null") not in after and ("anonymous_id", "a1") not in after
+    untouched = {k: v for k, v in before.items() if k not in joined and k != ("anonymous_id", "a1")}
+    assert {k: v for k, v in after.items() if k in untouched} == untouched
+    assert len(after) == len(before)  # + the phone, - a1
