@@ -71,6 +71,7 @@ class _Labels:
     n_components: int
     labels: np.ndarray  # -1 for blocklisted nodes
     merged_share: float
+    sizes: np.ndarray  # identifiers per component
     degree: DegreeCuts
     edges: int  # distinct pairs
     edges_cut_blocklist: int
@@ -91,7 +92,10 @@ def _components_with_guards(
 ) -> _Labels:
     n = g.n_nodes
     not_loop = g.src != g.dst
-    touches_blocked = (g.blocked[g.src] | g.blocked[g.dst]) & not_loop
+    if g.blocked.any():
+        touches_blocked = (g.blocked[g.src] | g.blocked[g.dst]) & not_loop
+    else:  # two gathers over every edge saved in the common case
+        touches_blocked = np.zeros(len(g.src), dtype=bool)
     if touches_blocked.any() or not not_loop.all():
         edge_ok = not_loop & ~touches_blocked
         graph = adjacency(n, g.src[edge_ok], g.dst[edge_ok])  # distinct pairs
@@ -141,7 +145,9 @@ def _components_with_guards(
         n_labels = int(capped.labels.max()) + 1
         unused.append(over)
         cap_cut = (low[capped.cut_edges], high[capped.cut_edges], capped.cut_type, capped.cut_count)
-    n_components, labels = compact_labels(labels, n_labels, np.concatenate(unused), g.blocked)
+    unused_labels = np.concatenate(unused)
+    if len(unused_labels) or g.blocked.any():
+        n_components, labels = compact_labels(labels, n_labels, unused_labels, g.blocked)
     if len(over):
         per_type = type_counts(labels, g.node_type, n_components, len(config.all_types), skip=g.blocked)
     else:
@@ -152,6 +158,7 @@ def _components_with_guards(
         n_components=n_components,
         labels=labels,
         merged_share=_merged_share(config, per_type),
+        sizes=per_type.sum(axis=1),
         degree=degree,
         edges=len(src) + _distinct_pairs(g.src[touches_blocked], g.dst[touches_blocked], n),
         edges_cut_blocklist=_distinct_pairs(g.src[touches_blocked], g.dst[touches_blocked], n),
@@ -332,7 +339,7 @@ def _resolve_loaded(
         cuts = _cuts_table(conn, config, g, lab, run_id)
     in_map = lab.labels >= 0
 
-    sizes = np.bincount(lab.labels[in_map], minlength=lab.n_components) if lab.n_components else np.zeros(1)
+    sizes = lab.sizes if lab.n_components else np.zeros(1, dtype=np.int64)
     edges_cut_blocklist = lab.edges_cut_blocklist
     edges_cut_degree = lab.edges_cut_degree
     edges_cut_cap = len(lab.cap_cut_src)
