@@ -417,13 +417,25 @@ def _previous_map(
     n = len(first_seen_us)
     if not relation_exists(conn, table):
         return PreviousMap.empty(n)
+    schema, name = _split(table)
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    # A map written by an older layout cannot be compared row by row: every row counts as changed (so the
+    # map is rewritten), the person ids still carry over.
+    comparable = {"first_seen_at", "last_seen_at", "cut_reason"} <= columns
+    compared = (
+        f"""coalesce(epoch_us(first_seen_at), {NULL_US}) as first_seen_us,
+            coalesce(epoch_us(last_seen_at), {NULL_US}) as last_seen_us, cut_reason is not null as cut"""
+        if comparable
+        else f"{NULL_US} as first_seen_us, {NULL_US} as last_seen_us, false as cut"
+    )
     previous = conn.sql(
-        f"""
-        select rowid as rid, hash(identifier_type, identifier_value) as h, person_id,
-               coalesce(epoch_us(first_seen_at), {NULL_US}) as first_seen_us,
-               coalesce(epoch_us(last_seen_at), {NULL_US}) as last_seen_us, cut_reason is not null as cut
-        from {table}
-        """
+        f"select rowid as rid, hash(identifier_type, identifier_value) as h, person_id, {compared} from {table}"
     ).to_arrow_table()
     encoded = pc.dictionary_encode(previous.column("person_id")).combine_chunks()
     positions = index.get_indexer(previous.column("h").to_numpy())
@@ -435,9 +447,10 @@ def _previous_map(
     result.person[at] = encoded.indices.to_numpy()[present]
     rid = previous.column("rid").to_numpy()
     result.rowid[at] = rid[present]
-    result.same_row[at] = (previous.column("first_seen_us").to_numpy()[present] == first_seen_us[at]) & (
-        previous.column("last_seen_us").to_numpy()[present] == last_seen_us[at]
-    )
+    if comparable:
+        result.same_row[at] = (previous.column("first_seen_us").to_numpy()[present] == first_seen_us[at]) & (
+            previous.column("last_seen_us").to_numpy()[present] == last_seen_us[at]
+        )
     result.cut[at] = previous.column("cut").to_numpy(zero_copy_only=False)[present]
     result.orphan_rowids = rid[~present]
     result.unique = len(at) == 0 or int(np.bincount(at, minlength=n).max()) <= 1

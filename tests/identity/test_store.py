@@ -167,3 +167,19 @@ def test_merge_and_blocked_identifier_update_the_map_in_place(
     untouched = {k: v for k, v in before.items() if k not in joined and k != ("anonymous_id", "a1")}
     assert {k: v for k, v in after.items() if k in untouched} == untouched
     assert len(after) == len(before)  # + the phone, - a1
+
+
+def test_map_of_an_older_layout_is_rewritten_and_keeps_the_ids(
+    conn: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_graph(conn, [[("customer_id", "C1"), ("email", "a@shop.vn")]])
+    conn.execute("create schema identity")
+    conn.execute(
+        "create table identity.identifier_person_map as select * from (values "
+        "('customer_id', 'C1', 'p_old'), ('email', 'a@shop.vn', 'p_old')) v(identifier_type, identifier_value, person_id)"
+    )
+    with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+        resolve_identities(conn, load_identity_config(), day(1))
+    assert "identity map: rewritten" in caplog.text
+    assert set(person_map(conn).values()) == {"p_old"}
+    assert "cut_reason" in {c[0] for c in conn.sql("describe identity.identifier_person_map").fetchall()}
