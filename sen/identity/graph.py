@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sen.identity.config import IdentityConfig
-from sen.identity.hash_index import HashIndex
 from sen.normalize import active_blocklist
 
 # Ordering key of a node: type rank (3 bits) | seconds since 2000 (34 bits) | hash bits (26 bits).
@@ -80,7 +79,7 @@ class IdentityGraph:
     src: np.ndarray  # int32 edge ends as node positions, one row per input edge row (duplicates possible)
     dst: np.ndarray
     edges_table: str
-    node_index: HashIndex  # node hash -> position
+    node_index: pd.Index  # node hash -> position
     first_seen_us: np.ndarray  # int64 microseconds since 1970 (NULL_US when unknown)
     last_seen_us: np.ndarray
     previous: PreviousMap
@@ -167,53 +166,49 @@ def blocked_sql(config: IdentityConfig, type_col: str, value_col: str) -> str:
     return "(" + " or ".join(terms) + ")"
 
 
-def _node_query(config: IdentityConfig, relation: str, rowid: bool = True, blocked: bool = False) -> str:
-    # Cheap scalar expressions only; type codes and ordering keys are computed from them in numpy (a CASE
-    # over 10M type strings cost more than the rest of the query). The blocklist's long IN lists become
-    # joins that return rows out of order, so the blocked rows of the node table are read by a query of
-    # their own.
-    blocked_column = (
-        f", {blocked_sql(config, 'identifier_type', 'identifier_value')} as blocked" if blocked else ""
+def _node_query(config: IdentityConfig, relation: str, rowid: bool = True, extra: bool = False) -> str:
+    """rid, h, type_code (-1: unknown type), node_key, first/last seen (microseconds, NULL_US when unknown).
+
+    The type is cast to an ENUM once (DuckDB casts a dictionary-compressed column per distinct value), so
+    the rest is integer arithmetic: a CASE over 10M type strings, or the same key built in numpy, cost
+    three times more. Node key: type rank (3 bits) | seconds since 2000 (34 bits) | top hash bits (26 bits).
+    The blocklist's long IN lists become joins that return rows out of order, so the blocked rows of the
+    node table are read by a query of their own; `extra` (the few nodes that only edges name) adds the
+    blocked flag and the node columns.
+    """
+    extra_columns = (
+        f", {blocked_sql(config, 'identifier_type', 'identifier_value')} as blocked, {', '.join(NODE_COLUMNS)}"
+        if extra
+        else ""
     )
+    types = ", ".join(quote(t) for t in config.all_types)
+    ranks = ", ".join(str(config.type_priority.index(t)) for t in config.all_types)
     return f"""
-        select {"rowid" if rowid else "0::bigint"} as rid, hash(identifier_type, identifier_value) as h,
-               hash(identifier_type) as type_hash, epoch_us(first_seen_at) as first_seen_us,
-               epoch_us(last_seen_at) as last_seen_us{blocked_column}
-        from {relation}
+        with coded as (
+            select {", ".join(NODE_COLUMNS)}, {"rowid" if rowid else "0::bigint"} as rid,
+                   hash(identifier_type, identifier_value) as h,
+                   enum_code(try_cast(identifier_type as enum({types}))) as code,
+                   coalesce(epoch_us(first_seen_at), {NULL_US}) as first_seen_us,
+                   coalesce(epoch_us(last_seen_at), {NULL_US}) as last_seen_us
+            from {relation}
+        )
+        select rid, h, coalesce(code::tinyint, -1::tinyint) as type_code,
+               (coalesce([{ranks}][code + 1], 7)::bigint << {_SECONDS_BITS + _HASH_BITS})
+               | ((case when first_seen_us = {NULL_US} then {_UNKNOWN_SECONDS}
+                        else least(greatest(first_seen_us // 1000000 - {_EPOCH_2000}, 0), {_UNKNOWN_SECONDS})
+                   end) << {_HASH_BITS})
+               | (h >> {64 - _HASH_BITS})::bigint as node_key,
+               first_seen_us, last_seen_us{extra_columns}
+        from coded
     """
 
 
-def _type_hashes(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> np.ndarray:
-    """DuckDB's hash of each configured type name, in config.all_types order."""
-    listed = ", ".join(f"hash({quote(t)})" for t in config.all_types)
-    return np.array(conn.execute(f"select [{listed}]").fetchall()[0][0], dtype=np.uint64)
+_NUMBERS = ("rid", "h", "type_code", "node_key", "first_seen_us", "last_seen_us")
 
 
-def _node_numbers(table: pa.Table, config: IdentityConfig, type_hashes: np.ndarray) -> dict[str, np.ndarray]:
-    """rid, h, type_code (-1: unknown type), node_key (and blocked, if read) of a node query's result."""
-    out = {c: table.column(c).to_numpy() for c in ("rid", "h")}
-    type_hash = table.column("type_hash").to_numpy()
-    type_code = np.full(len(type_hash), -1, dtype=np.int8)
-    for code, known in enumerate(type_hashes.tolist()):  # a few vectorized compares beat a lookup
-        type_code[type_hash == known] = code
-    out["type_code"] = type_code
-    rank = np.array([*(config.type_priority.index(t) for t in config.all_types), 7], dtype=np.int64)
-    us = pc.fill_null(table.column("first_seen_us"), NULL_US).to_numpy()
-    # Kept to tell which rows of the previous person map still hold the same dates.
-    out["first_seen_us"] = us
-    out["last_seen_us"] = pc.fill_null(table.column("last_seen_us"), NULL_US).to_numpy()
-    # Type rank (3 bits) | seconds since 2000 (34 bits) | top hash bits (26 bits): names new persons.
-    # Computed in place: each pass over 10M rows costs about as much as the query that read them.
-    seconds = np.floor_divide(us, 1_000_000)
-    seconds -= _EPOCH_2000
-    np.clip(seconds, 0, _UNKNOWN_SECONDS, out=seconds)
-    seconds[us == NULL_US] = _UNKNOWN_SECONDS
-    seconds <<= _HASH_BITS
-    key = rank[type_code]
-    key <<= _SECONDS_BITS + _HASH_BITS
-    key |= seconds
-    key |= (out["h"] >> np.uint64(64 - _HASH_BITS)).astype(np.int64)
-    out["node_key"] = key
+def _node_numbers(table: pa.Table) -> dict[str, np.ndarray]:
+    """The numeric columns of a node query's result as numpy arrays."""
+    out = {c: table.column(c).to_numpy() for c in _NUMBERS}
     if "blocked" in table.column_names:
         out["blocked"] = table.column("blocked").to_numpy(zero_copy_only=False).astype(bool)
     return out
@@ -237,6 +232,11 @@ def _blocked_rowids(
             conn.close()
 
 
+def _index(hashes: np.ndarray) -> pd.Index:
+    """Node hash -> position (pandas' hash table); copy=False: the hashes are not copied again."""
+    return pd.Index(hashes, copy=False)
+
+
 def _temp_name(prefix: str) -> str:
     return f"_sen_{prefix}_{uuid.uuid4().hex[:8]}"
 
@@ -257,7 +257,7 @@ def _in_rowid_order(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _base_nodes(
     conn: duckdb.DuckDBPyConnection, config: IdentityConfig, pool: ThreadPoolExecutor
-) -> tuple[str, dict[str, np.ndarray], HashIndex, list[str]]:
+) -> tuple[str, dict[str, np.ndarray], pd.Index, list[str]]:
     """The relation whose rows are the nodes, and its numeric columns in scan order.
 
     A view is materialized first (its scan order is not stable); duplicate rows of one identifier are
@@ -270,17 +270,15 @@ def _base_nodes(
         relation = _temp_name("nodes")
         conn.execute(f"create temp table {relation} as select {', '.join(NODE_COLUMNS)} from {table}")
         temps.append(relation)
-    type_hashes = _type_hashes(conn, config)
 
     def read(relation: str) -> dict[str, np.ndarray]:
-        table = conn.sql(_node_query(config, relation)).to_arrow_table()
-        return _in_rowid_order(_node_numbers(table, config, type_hashes))
+        return _in_rowid_order(_node_numbers(conn.sql(_node_query(config, relation)).to_arrow_table()))
 
     arrays = read(relation)
     blocked_future = None
     if not temps:  # a second connection sees base tables, not this connection's temp tables
         blocked_future = pool.submit(_blocked_rowids, conn.cursor(), config, relation, close=True)
-    index = HashIndex(arrays["h"])
+    index = _index(arrays["h"])
     if not index.is_unique:
         if blocked_future is not None:
             blocked_future.result()  # for the old relation: not used
@@ -296,7 +294,7 @@ def _base_nodes(
         )
         temps.append(relation)
         arrays = read(relation)
-        index = HashIndex(arrays["h"])
+        index = _index(arrays["h"])
         if not index.is_unique:
             raise IdentityInputError(f"{table}: two distinct identifiers share a 64-bit hash")
     blocked = np.zeros(len(arrays["h"]), dtype=bool)
@@ -379,12 +377,12 @@ def _missing_endpoint_nodes(
                 from {config.edges_table} where hash(id_b_type, id_b) in (select h from {name})
             ) group by all
         )"""
-        numeric = _node_query(config, relation, rowid=False, blocked=True).replace("select ", "select *, ", 1)
+        numeric = _node_query(config, relation, rowid=False, extra=True)
         both = conn.sql(numeric).to_arrow_table()
     finally:
         conn.unregister(name)
     strings = both.select(NODE_COLUMNS)
-    numbers = _node_numbers(both, config, _type_hashes(conn, config))
+    numbers = _node_numbers(both)
     order = pd.Index(numbers["h"]).get_indexer(missing)
     return strings.take(pa.array(order)).combine_chunks(), {k: v[order] for k, v in numbers.items()}
 
@@ -409,7 +407,7 @@ def _check_types(
 def _previous_map(
     conn: duckdb.DuckDBPyConnection,
     config: IdentityConfig,
-    index: HashIndex,
+    index: pd.Index,
     first_seen_us: np.ndarray,
     last_seen_us: np.ndarray,
 ) -> PreviousMap:
@@ -462,7 +460,7 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
     _require_columns(conn, config.nodes_table, NODE_COLUMNS)
     _require_columns(conn, config.edges_table, EDGE_COLUMNS)
     # DuckDB releases the GIL: the edges are read on a second connection while the nodes are read and
-    # indexed, then both edge ends are looked up at once.
+    # indexed, then both edge ends are looked up.
     edge_conn = conn.cursor()
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -471,9 +469,7 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
             edges = edges_future.result()
     finally:
         edge_conn.close()
-    n_edges = len(edges["ha"])
-    ends = index.get_indexer(np.concatenate([edges["ha"], edges["hb"]]))
-    src, dst = ends[:n_edges], ends[n_edges:]
+    src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
     n_base = len(nodes["h"])
     _check_types(conn, config, relation, nodes["type_code"])
     extra = pa.table(
@@ -488,7 +484,7 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
                 f"{sorted(set(pc.filter(extra.column('identifier_type'), pa.array(numbers['type_code'] < 0)).to_pylist()))}"
             )
         nodes = {k: np.concatenate([nodes[k], numbers[k]]) for k in nodes}
-        index = HashIndex(nodes["h"])
+        index = _index(nodes["h"])
         src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
 
     type_code = nodes["type_code"].astype(np.int8, copy=False)

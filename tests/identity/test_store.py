@@ -11,7 +11,6 @@ import pytest
 
 from sen.identity import load_identity_config, resolve_identities
 from sen.identity.graph import load_graph
-from sen.identity.hash_index import HashIndex
 from sen.identity.store import replace_person_map
 from tests.identity.conftest import day, events, person_map, write_graph
 
@@ -121,21 +120,6 @@ def test_large_change_rewrites_the_map(
         resolve_identities(conn, load_identity_config(), day(1))
     assert "identity map: rewritten" in caplog.text
     assert len(_full_map(conn)) == 20
-
-
-def test_hash_index_finds_positions_across_partitions() -> None:
-    rng = np.random.default_rng(7)
-    hashes = rng.integers(0, 2**63, 100_000, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    index = HashIndex(hashes)
-    assert index.is_unique
-    absent = hashes[:50] - np.uint64(1)  # even: never indexed
-    queries = np.concatenate([hashes[::-1], absent, hashes[:3]])
-    expected = np.concatenate([np.arange(len(hashes))[::-1], np.full(50, -1), np.arange(3)])
-    assert np.array_equal(index.get_indexer(queries), expected)
-    duplicated = HashIndex(np.concatenate([hashes, hashes[:1]]))
-    assert not duplicated.is_unique
-    with pytest.raises(ValueError, match="not unique"):
-        duplicated.get_indexer(hashes[:1])
 
 
 def test_merge_and_blocked_identifier_update_the_map_in_place(
