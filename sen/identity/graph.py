@@ -459,17 +459,19 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
     """Read nodes, edges and the previous run's person map into an IdentityGraph."""
     _require_columns(conn, config.nodes_table, NODE_COLUMNS)
     _require_columns(conn, config.edges_table, EDGE_COLUMNS)
-    # DuckDB releases the GIL: the edges are read on a second connection while the nodes are read and
-    # indexed, then both edge ends are looked up.
+    # DuckDB and pandas' hash table lookups release the GIL: the edges are read on a second connection
+    # while the nodes are read and indexed, then the two edge ends are looked up on two threads.
     edge_conn = conn.cursor()
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             edges_future = pool.submit(_read_edges, edge_conn, config)
             relation, nodes, index, temps = _base_nodes(conn, config, pool)
             edges = edges_future.result()
+            src_future = pool.submit(index.get_indexer, edges["ha"])
+            dst = index.get_indexer(edges["hb"])
+            src = src_future.result()
     finally:
         edge_conn.close()
-    src, dst = index.get_indexer(edges["ha"]), index.get_indexer(edges["hb"])
     n_base = len(nodes["h"])
     _check_types(conn, config, relation, nodes["type_code"])
     extra = pa.table(
