@@ -267,12 +267,16 @@ def build_plan(
     summary.added, summary.changed = int(counts.get("add", 0)), int(counts.get("change", 0))
     summary.removed = int(counts.get("remove", 0))
     # last acknowledged values of rows that left or changed, fetched by row id: only their rows are read
+    # (the row ids are materialized first: a join against a small table lets DuckDB skip to those rows)
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
+        SELECT d.__st_rid, c.__op FROM {_DIFF} d JOIN {_CHANGED} c
+          ON c.__key = d.__st_pk AND c.__op IN ('remove', 'change')
+        WHERE d.__pk IS NULL"""
+    )
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
-        SELECT st.*, c.__op AS __diff_op FROM {state} st
-        JOIN (SELECT d.__st_rid, c.__op FROM {_DIFF} d JOIN {_CHANGED} c
-              ON c.__key = d.__st_pk AND c.__op IN ('remove', 'change')
-              WHERE d.__pk IS NULL) c ON c.__st_rid = st.rowid"""
+        SELECT st.*, g.__op AS __diff_op FROM {state} st JOIN {_DIFF} g ON g.__st_rid = st.rowid"""
     )
     conn.execute(f"DROP TABLE {_DIFF}")
     if summary.removed:
