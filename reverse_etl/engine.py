@@ -409,10 +409,12 @@ class _Run:
         self._record_destination_rejections(group, indexes, outcome.rejected)
         if group == "remove":
             if ops.get("remove"):
+                # by the superseded row's 64-bit hash (it covers the key): an integer column, not the
+                # million text keys. Only a hash collision could delete another row: then it is resent.
                 _x(
                     c,
-                    f"DELETE FROM {self.state} WHERE __pk IN "
-                    f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'remove')",
+                    f"DELETE FROM {self.state} WHERE __row_hash IN "
+                    f"(SELECT p.__prev_hash FROM {PLAN} p WHERE {in_batch} AND p.__op = 'remove')",
                     params,
                 )
             return
@@ -439,8 +441,8 @@ class _Run:
             # delete + insert: far cheaper in DuckDB than an UPDATE joined against the whole state
             _x(
                 c,
-                f"DELETE FROM {self.state} WHERE __pk IN "
-                f"(SELECT p.__pk FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change')",
+                f"DELETE FROM {self.state} WHERE __row_hash IN "
+                f"(SELECT p.__prev_hash FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change')",
                 params,
             )
             _x(

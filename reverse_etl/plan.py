@@ -9,6 +9,8 @@ never leaves DuckDB. The result is the temp table `__sen_plan`:
     __op     add | change | remove | remove_old (old identifiers of a changed row) | replace
     __batch  batch number within its group (NULL for rejected rows)
     __reject reason the row cannot be sent (validation), else NULL
+    __prev_hash the state row's __row_hash a remove/change supersedes: state rows are deleted by this
+             integer, ~5x cheaper than matching a million text keys
     f_<field> the value the destination receives (normalized/hashed)
 """
 
@@ -217,7 +219,7 @@ def build_plan(
     first_sync = not conn.execute(f"SELECT 1 FROM {state} LIMIT 1").fetchall()
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
-        SELECT s.*, st.__st_rid, st.__st_pk, st.__st_created
+        SELECT s.*, st.__st_rid, st.__st_pk, st.__st_created, st.__st_hash
         FROM {good_src} s FULL OUTER JOIN (
             SELECT rowid AS __st_rid, __pk AS __st_pk, __row_hash AS __st_hash,
                    __created_by_sync AS __st_created FROM {state}) st
@@ -227,20 +229,22 @@ def build_plan(
     if first_sync:
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT s.*, s.__pk AS __key, 'add' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created
+            SELECT s.*, s.__pk AS __key, 'add' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created,
+                   CAST(NULL AS UBIGINT) AS __prev_hash
             FROM {good_src} s"""
         )
     else:
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT n.* EXCLUDE (__st_rid, __st_pk, __st_created), n.__pk AS __key,
+            SELECT n.* EXCLUDE (__st_rid, __st_pk, __st_created, __st_hash), n.__pk AS __key,
                    CASE WHEN g.__st_pk IS NULL THEN 'add' ELSE 'change' END AS __op,
-                   g.__st_created AS __prev_created
+                   g.__st_created AS __prev_created, g.__st_hash AS __prev_hash
             FROM (SELECT * FROM {_DIFF} WHERE __st_pk IS NULL) n
-            LEFT JOIN (SELECT __st_pk, __st_created FROM {_DIFF} WHERE __pk IS NULL) g
+            LEFT JOIN (SELECT __st_pk, __st_created, __st_hash FROM {_DIFF} WHERE __pk IS NULL) g
               ON g.__st_pk = n.__pk
             UNION ALL BY NAME
-            SELECT g.__st_pk AS __key, 'remove' AS __op, g.__st_created AS __prev_created
+            SELECT g.__st_pk AS __key, 'remove' AS __op, g.__st_created AS __prev_created,
+                   g.__st_hash AS __prev_hash
             FROM {_DIFF} g WHERE g.__pk IS NULL
               AND g.__st_pk NOT IN (SELECT __pk FROM {_DIFF} WHERE __st_pk IS NULL)"""
         )
@@ -287,7 +291,8 @@ def build_plan(
         # replace-all sends the whole audience in one session whenever anything changed
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT s.*, s.__pk AS __key, 'replace' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created
+            SELECT s.*, s.__pk AS __key, 'replace' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created,
+                   CAST(NULL AS UBIGINT) AS __prev_hash
             FROM {good_src} s"""
         )
 
@@ -304,9 +309,10 @@ def build_plan(
             f"""CREATE OR REPLACE TEMP TABLE __sen_prepared AS
             SELECT * EXCLUDE ({clean_cols}) FROM (
                 SELECT *, {_reject_sql(cfg)} AS __reject FROM (
-                    SELECT b.__op, b.__pk, b.__person_id, b.__row_hash, b.__prev_created, {clean_cols},
-                           {", ".join(selects)}
-                    FROM (SELECT __op, __pk, __person_id, __row_hash, __prev_created, {cleaned} FROM {_CHANGED}) b
+                    SELECT b.__op, b.__pk, b.__person_id, b.__row_hash, b.__prev_created, b.__prev_hash,
+                           {clean_cols}, {", ".join(selects)}
+                    FROM (SELECT __op, __pk, __person_id, __row_hash, __prev_created, __prev_hash, {cleaned}
+                          FROM {_CHANGED}) b
                     {" ".join(joins)}
                 )
             )"""
@@ -316,18 +322,20 @@ def build_plan(
         f_defs = ", ".join(f"{q('f_' + f)} VARCHAR" for f in cfg.mapping)
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE __sen_prepared (__op VARCHAR, __pk VARCHAR, __person_id VARCHAR,
-                __row_hash UBIGINT, __prev_created BOOLEAN, {f_defs}, __reject VARCHAR)"""
+                __row_hash UBIGINT, __prev_created BOOLEAN, __prev_hash UBIGINT, {f_defs}, __reject VARCHAR)"""
         )
 
     f_cols = ", ".join(q("f_" + f) for f in cfg.mapping)
     match_fields = sorted({f for g in cfg.destination.match_groups for f in g if f in cfg.mapping})
     sources = [
-        f"SELECT __op, __pk, __person_id, __row_hash, __prev_created, {f_cols}, __reject FROM __sen_prepared"
+        f"SELECT __op, __pk, __person_id, __row_hash, __prev_created, __prev_hash, {f_cols}, __reject "
+        "FROM __sen_prepared"
     ]
     if not replace:
         sources.append(
             f"SELECT 'remove' AS __op, __pk, __person_id, __row_hash, __created_by_sync AS __prev_created, "
-            f"{f_cols}, CAST(NULL AS VARCHAR) AS __reject FROM {_REMOVED} WHERE __diff_op = 'remove'"
+            f"__row_hash AS __prev_hash, {f_cols}, CAST(NULL AS VARCHAR) AS __reject "
+            f"FROM {_REMOVED} WHERE __diff_op = 'remove'"
         )
     if cfg.mode in ("add_remove", "mirror") and match_fields:
         # a changed identifier: take the old one out before the new one goes in
@@ -335,14 +343,16 @@ def build_plan(
         st_cols = ", ".join(f"st.{q('f_' + f)}" for f in cfg.mapping)
         sources.append(
             f"""SELECT 'remove_old' AS __op, st.__pk, st.__person_id, st.__row_hash,
-                st.__created_by_sync AS __prev_created, {st_cols}, CAST(NULL AS VARCHAR) AS __reject
+                st.__created_by_sync AS __prev_created, st.__row_hash AS __prev_hash, {st_cols},
+                CAST(NULL AS VARCHAR) AS __reject
             FROM {_REMOVED} st JOIN __sen_prepared p ON p.__pk = st.__pk
             WHERE st.__diff_op = 'change' AND p.__op = 'change' AND p.__reject IS NULL AND ({differs})"""
         )
     f_defs = ", ".join(f"{q('f_' + f)} VARCHAR" for f in cfg.mapping)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {PLAN} (__op VARCHAR, __pk VARCHAR, __person_id VARCHAR,
-            __row_hash UBIGINT, __prev_created BOOLEAN, {f_defs}, __reject VARCHAR, __group VARCHAR,
+            __row_hash UBIGINT, __prev_created BOOLEAN, __prev_hash UBIGINT, {f_defs}, __reject VARCHAR,
+            __group VARCHAR,
             __batch BIGINT)"""
     )
     group = _group_sql(cfg.mode)
