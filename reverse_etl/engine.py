@@ -43,6 +43,7 @@ from reverse_etl.destinations.base import (
 )
 from reverse_etl.errors import DestinationError, RetryableError, SyncRunError
 from reverse_etl.http import RequestStats
+from reverse_etl.identifiers import TRANSFORMS
 from reverse_etl.plan import PLAN, PlanSummary, build_plan, check_columns, drop_plan, q, resolve_relation
 from reverse_etl.result import SyncResult
 from reverse_etl.secrets import get_logger, redact
@@ -114,7 +115,7 @@ def run_sync(
         run = _Run(conn, cfg, result, started, fixed=now is not None or bool(os.environ.get("CDP_AS_OF")))
         relation = resolve_relation(conn, cfg)
         check_columns(conn, cfg, relation)
-        run.state = ensure_state_table(conn, cfg.name, cfg.fields)
+        run.state = ensure_state_table(conn, cfg.name, cfg.fields, _unique_digest_fields(cfg))
         if not dry:
             client = cfg.destination.build_client(stats, cfg.name)  # reads secrets: fail before planning
             client.sync_mode = cfg.mode
@@ -168,6 +169,12 @@ def run_sync(
         result.duration_s,
     )
     return result
+
+
+def _unique_digest_fields(cfg: SyncConfig) -> frozenset[str]:
+    """Mapped fields sent as a per-member digest (hashed email, phone; not names or country)."""
+    rules = {f: TRANSFORMS[cfg.field_rule(f).transform] for f in cfg.mapping}
+    return frozenset(f for f, t in rules.items() if t.hashed and not t.few_values)
 
 
 # ---------------------------------------------------------------------------- run bookkeeping
