@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 
+from orchestration.run_clock import pin_run_as_of
 from sen import config
 
 
@@ -16,6 +17,9 @@ class Warehouse(dg.ConfigurableResource):
     """The embedded DuckDB warehouse. One writer at a time: connections are opened per step and closed."""
 
     path: str = ""  # empty = CDP_WAREHOUSE or the default file
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        pin_run_as_of(context)  # one "now" for every step of the run (orchestration/run_clock.py)
 
     def resolved_path(self) -> str:
         return self.path or str(config.warehouse_path())
@@ -38,6 +42,10 @@ class SenDbtCliResource(DbtCliResource):
     for ``fetch_column_metadata()`` / ``fetch_row_counts()``, which Sen does not call, and already runs
     without one when it cannot be created. Sen's dbt steps run dbt as a subprocess either way.
     """
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        pin_run_as_of(context)  # before any step builds its --vars from CDP_AS_OF
+        super().setup_for_execution(context)
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
         return None

@@ -14,6 +14,7 @@ from datetime import datetime
 import dagster as dg
 
 from orchestration.partitions import main_run_partition_key
+from orchestration.run_clock import as_of_tag
 
 WAREHOUSE_TAG = {"sen/warehouse": "write"}
 DAILY_CRON = "0 2 * * *"
@@ -61,7 +62,7 @@ def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     keys = repository.asset_graph.get_all_asset_keys()
     return dg.RunRequest(
         partition_key=run_partition_key(repository, keys, context.scheduled_execution_time),
-        tags={**WAREHOUSE_TAG, "sen/trigger": "sen_daily"},
+        tags={**WAREHOUSE_TAG, **as_of_tag(context.scheduled_execution_time), "sen/trigger": "sen_daily"},
     )
 
 

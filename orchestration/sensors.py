@@ -21,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.run_clock import as_of_tag
 from orchestration.schedules import WAREHOUSE_TAG, automation_default_status, run_partition_key, sen_all_job
 from sen import config
 from sen.contracts import load_contract
@@ -89,14 +90,20 @@ def new_data_files(context: dg.SensorEvaluationContext):
     graph = context.repository_def.asset_graph
     keys = selection.resolve(graph)
     checks = [k for k in graph.asset_check_keys if k.asset_key in keys]  # incl. the blocking raw checks
+    requested_at = datetime.now(UTC)
     context.log.info(f"{len(changed)} new or changed file(s) in {', '.join(sources)}: {changed[:10]}")
     return dg.RunRequest(
         run_key=run_key_for(current, changed),
         asset_selection=sorted(keys, key=lambda k: k.path),
         asset_check_keys=sorted(checks, key=lambda k: (k.asset_key.path, k.name)),
         # The event-sized dbt models are daily-partitioned: the run takes the last complete day.
-        partition_key=run_partition_key(context.repository_def, keys, datetime.now(UTC)),
-        tags={**WAREHOUSE_TAG, "sen/trigger": "new_data_files", "sen/sources": ",".join(sources)[:200]},
+        partition_key=run_partition_key(context.repository_def, keys, requested_at),
+        tags={
+            **WAREHOUSE_TAG,
+            **as_of_tag(requested_at),
+            "sen/trigger": "new_data_files",
+            "sen/sources": ",".join(sources)[:200],
+        },
     )
 
 

@@ -1,0 +1,68 @@
+"""Every step of a Dagster run sees one reference time (CDP_AS_OF), however the run was launched."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from orchestration.resources import Warehouse
+from orchestration.run_clock import AS_OF_TAG, as_of_tag
+from sen import config
+
+
+@dg.asset
+def first_step(warehouse: Warehouse) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"as_of": config.as_of().isoformat()})
+
+
+@dg.asset(deps=[first_step])
+def later_step(warehouse: Warehouse) -> dg.MaterializeResult:
+    import time
+
+    time.sleep(1.1)  # a later step must not get a later "now"
+    return dg.MaterializeResult(metadata={"as_of": config.as_of().isoformat()})
+
+
+def run_as_ofs(tmp_path, tags: dict[str, str] | None = None) -> tuple[str, str, datetime]:
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [first_step, later_step],
+        resources={"warehouse": Warehouse(path=str(tmp_path / "w.duckdb"))},
+        instance=instance,
+        tags=tags,
+    )
+    created = instance.get_run_record_by_id(result.run_id).create_timestamp
+    values = [
+        m.metadata["as_of"].value
+        for m in result.asset_materializations_for_node("first_step")
+        + result.asset_materializations_for_node("later_step")
+    ]
+    return values[0], values[1], created
+
+
+def test_a_run_without_a_reference_time_uses_its_creation_time_in_every_step(tmp_path, monkeypatch):
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    first, later, created = run_as_ofs(tmp_path)
+    assert first == later == created.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def test_a_scheduled_run_uses_the_time_in_its_tag(tmp_path, monkeypatch):
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    first, later, _ = run_as_ofs(tmp_path, as_of_tag(datetime(2026, 11, 20, 19, 0, tzinfo=UTC)))
+    assert first == later == "2026-11-20T19:00:00+00:00"
+
+
+def test_the_operators_reference_time_wins_over_the_tag(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDP_AS_OF", "2026-11-21T00:00:00")
+    first, later, _ = run_as_ofs(tmp_path, {AS_OF_TAG: "2030-01-01T00:00:00+00:00"})
+    assert first == later == "2026-11-21T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("moment", ["2026-11-20T19:00:00+00:00", "2026-11-21T02:00:00+07:00"])
+def test_two_runs_in_one_process_each_pin_their_own_time(tmp_path, monkeypatch, moment):
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    run_as_ofs(tmp_path, {AS_OF_TAG: "2026-01-01T00:00:00+00:00"})
+    first, later, _ = run_as_ofs(tmp_path, {AS_OF_TAG: moment})
+    assert first == later == datetime.fromisoformat(moment).astimezone(UTC).isoformat()
