@@ -37,37 +37,7 @@ batch as (
 ),
 
 touched as (
-    select
-        record_source,
-        identifier_type,
-        identifier_value
-    from batch
-    union
-    select
-        stored.source as record_source,
-        stored.id_b_type as identifier_type,
-        stored.id_b as identifier_value
-    from {{ this }} as stored
-    where exists (
-        select 1 from batch
-        where
-            batch.record_source = stored.source
-            and batch.identifier_type = stored.id_a_type
-            and batch.identifier_value = stored.id_a
-    )
-    union
-    select
-        stored.source as record_source,
-        stored.id_a_type as identifier_type,
-        stored.id_a as identifier_value
-    from {{ this }} as stored
-    where exists (
-        select 1 from batch
-        where
-            batch.record_source = stored.source
-            and batch.identifier_type = stored.id_b_type
-            and batch.identifier_value = stored.id_b
-    )
+    {{ identity_graph_touched('batch', this) }}
 ),
 
 -- Every record of a source that carries an identifier touched in that source.
@@ -134,21 +104,7 @@ pairs as (
 recomputed_pairs as (
     select pairs.* from pairs
     {%- if incremental %}
-    where
-        exists (
-            select 1 from touched
-            where
-                touched.record_source = pairs.source
-                and touched.identifier_type = pairs.id_a_type
-                and touched.identifier_value = pairs.id_a
-        )
-        or exists (
-            select 1 from touched
-            where
-                touched.record_source = pairs.source
-                and touched.identifier_type = pairs.id_b_type
-                and touched.identifier_value = pairs.id_b
-        )
+    where {{ identity_edge_touched('pairs') }}
     {%- endif %}
 ),
 
@@ -183,22 +139,7 @@ gone as (
         stored._loaded_at
     from {{ this }} as stored
     where
-        (
-            exists (
-                select 1 from touched
-                where
-                    touched.record_source = stored.source
-                    and touched.identifier_type = stored.id_a_type
-                    and touched.identifier_value = stored.id_a
-            )
-            or exists (
-                select 1 from touched
-                where
-                    touched.record_source = stored.source
-                    and touched.identifier_type = stored.id_b_type
-                    and touched.identifier_value = stored.id_b
-            )
-        )
+        {{ identity_edge_touched('stored') }}
         and not exists (
             select 1 from edges
             where

@@ -1,9 +1,9 @@
 {#- One row per distinct normalized identifier: the nodes of the identity graph. -#}
 {#- Incremental (docs/incremental.md): a run recomputes, from every occurrence, only the identifiers it touches:
     those of the records in the batch (loaded since the last run, or in the partition window) and the old
-    identifiers of those records, found as their neighbours in the graph before the run (a record seen again
-    with a new email still carries its customer id, linked to the old email). An identifier no record carries
-    any more gets a tombstone row (n_records = 0) that replaces the stored one and the post-hook deletes. -#}
+    identifiers of those records, found as their neighbours in the graph before the run (macro
+    identity_graph_touched). An identifier no record carries any more gets a tombstone row (n_records = 0) that
+    replaces the stored one and the post-hook deletes. -#}
 {{ config(
     materialized='incremental',
     unique_key=['identifier_type', 'identifier_value'],
@@ -34,37 +34,12 @@ batch as (
     where {{ incremental_batch('observed_at') }}
 ),
 
+-- Identifiers of the batch and their neighbours before the run, whatever the source that links them.
 touched as (
-    select
+    select distinct
         identifier_type,
         identifier_value
-    from batch
-    {%- if edges_before is not none %}
-    union
-    select
-        edges.id_b_type as identifier_type,
-        edges.id_b as identifier_value
-    from {{ edges_before }} as edges
-    where exists (
-        select 1 from batch
-        where
-            batch.record_source = edges.source
-            and batch.identifier_type = edges.id_a_type
-            and batch.identifier_value = edges.id_a
-    )
-    union
-    select
-        edges.id_a_type as identifier_type,
-        edges.id_a as identifier_value
-    from {{ edges_before }} as edges
-    where exists (
-        select 1 from batch
-        where
-            batch.record_source = edges.source
-            and batch.identifier_type = edges.id_b_type
-            and batch.identifier_value = edges.id_b
-    )
-    {%- endif %}
+    from ({{ identity_graph_touched('batch', edges_before) }}) as touched_by_source
 ),
 
 {% endif -%}
