@@ -15,9 +15,9 @@ import pytest
 
 from sen.contracts import load_contract
 from sen.ingest import load_source
-from tests.conftest import SAMPLE_DIR
 from tests.orchestration.test_incremental_models import (
     NEW_DAY,
+    built_sample_warehouse,
     dbt_run,
     differing_rows,
     new_day_file,
@@ -90,12 +90,7 @@ def crm_changes(conn: duckdb.DuckDBPyConnection, folder) -> dict[str, dict[str, 
 def graph_run(tmp_path_factory):
     """Sample -> full build; new day + CRM changes -> marked old rows -> daily run; snapshot; full refresh."""
     workdir = tmp_path_factory.mktemp("incremental_identity")
-    warehouse = workdir / "wh.duckdb"
-    with duckdb.connect(str(warehouse)) as conn:
-        conn.execute("set TimeZone = 'UTC'")
-        for source in load_contract().sources.values():
-            load_source(conn, source, SAMPLE_DIR)
-    dbt_run(workdir, warehouse)
+    warehouse = built_sample_warehouse(workdir)
 
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("set TimeZone = 'UTC'")

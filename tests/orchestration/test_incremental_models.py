@@ -134,16 +134,22 @@ def differing_rows(conn: duckdb.DuckDBPyConnection, table: str, snapshot: str) -
     ).fetchall()[0][0]
 
 
-@pytest.fixture(scope="module")
-def daily_run(tmp_path_factory):
-    """Sample -> full build; new day -> tampered old rows -> incremental run; snapshot; full refresh."""
-    workdir = tmp_path_factory.mktemp("incremental")
+def built_sample_warehouse(workdir: Path) -> Path:
+    """The committed sample loaded and every model built (a full run) in workdir/wh.duckdb."""
     warehouse = workdir / "wh.duckdb"
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("set TimeZone = 'UTC'")
         for source in load_contract().sources.values():
             load_source(conn, source, SAMPLE_DIR)
     dbt_run(workdir, warehouse)
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def daily_run(tmp_path_factory):
+    """Sample -> full build; new day -> tampered old rows -> incremental run; snapshot; full refresh."""
+    workdir = tmp_path_factory.mktemp("incremental")
+    warehouse = built_sample_warehouse(workdir)
 
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         valid = {
