@@ -5,6 +5,8 @@ Outputs (all marked generated; a test fails when they are stale):
 - models/marts/segments/generated/segment_members_current.sql: the union of every segment's members
 - models/marts/segments/generated/campaign_occasions.sql: per campaign the time a person's occasion began
 - models/audiences/audience_<campaign>_<destination>.sql + _audiences__models.yml
+- models/audiences/audience_members.sql: every audience's members in one table
+- tests/assert_audience*.sql: consent, control groups and identifiers over every audience
 - seeds/segments/*.csv: segment parameters and definitions, campaigns, variants, caps, program settings
 """
 
@@ -164,6 +166,19 @@ def _audiences_yaml(campaigns: list[Campaign]) -> str:
                     "columns": columns,
                 }
             )
+    models.append(
+        {
+            "name": AUDIENCE_MEMBERS,
+            "description": (
+                "Members of every audience above, one row per audience and person: audience sizes and overlaps "
+                "for BI, and the input of the audience-wide consent and control-group tests."
+            ),
+            "columns": [
+                {"name": name, "description": description, "data_tests": ["not_null"]}
+                for name, description in AUDIENCE_MEMBERS_COLUMNS
+            ],
+        }
+    )
     return f"# {GENERATED_MARKER}; do not edit.\n" + yaml.safe_dump(
         {"version": 2, "models": models}, sort_keys=False, allow_unicode=True, width=110
     )
@@ -212,20 +227,37 @@ def _occasions_sql(campaigns: list[Campaign], catalog: Catalog) -> str:
     return header + "\nunion all\n\n".join(parts) + "\n"
 
 
-def _audience_union(campaigns: list[Campaign]) -> str:
+AUDIENCE_MEMBERS = "audience_members"
+AUDIENCE_MEMBERS_COLUMNS = [
+    ("audience", "Audience model name (audience_<campaign>_<destination>)."),
+    ("campaign", "Campaign name (dbt_project/campaigns.yml)."),
+    ("destination", "Destination type the audience is built for (email, push, sms, zalo, meta, google)."),
+    ("channel", "Channel whose consent and frequency caps apply (email, push, sms, zalo, ads)."),
+    ("variant", "A/B variant of the person in the campaign."),
+    ("person_id", "A member (marts.customers.person_id)."),
+]
+
+
+def _audience_members_sql(campaigns: list[Campaign]) -> str:
+    """Every audience's members in one table: what BI reads for audience sizes and overlaps, and what the
+    audience-wide singular tests check."""
+    header = (
+        f"-- {GENERATED_MARKER}; do not edit.\n"
+        "-- Members of every audience, one row per audience and person. A view: it always shows the audience\n"
+        "-- tables as they are (the serving file publishes it as a table).\n"
+        "{{ config(materialized='view', tags=['audiences']) }}\n\n"
+    )
     parts = [
-        f"    select\n        '{_audience_name(c, d)}' as audience,\n        '{c.name}' as campaign,\n"
-        f"        '{DESTINATION_CHANNEL[d].value}' as channel,\n        person_id\n"
-        f"    from {{{{ ref('{_audience_name(c, d)}') }}}}"
+        f"select\n    '{_audience_name(c, d)}' as audience,\n    '{c.name}' as campaign,\n"
+        f"    '{d.value}' as destination,\n    '{DESTINATION_CHANNEL[d].value}' as channel,\n"
+        f"    variant,\n    person_id\nfrom {{{{ ref('{_audience_name(c, d)}') }}}}"
         for c in campaigns
         for d in c.destinations
     ]
     if not parts:
-        return (
-            "    select\n        cast(null as varchar) as audience,\n        cast(null as varchar) as campaign,\n"
-            "        cast(null as varchar) as channel,\n        cast(null as varchar) as person_id\n    where false"
-        )
-    return "\n    union all\n".join(parts)
+        nulls = ",\n".join(f"    cast(null as varchar) as {name}" for name, _ in AUDIENCE_MEMBERS_COLUMNS)
+        return header + f"select\n{nulls}\nwhere false\n"
+    return header + "\nunion all\n\n".join(parts) + "\n"
 
 
 def _consent_test(campaigns: list[Campaign]) -> str:
@@ -236,16 +268,15 @@ def _consent_test(campaigns: list[Campaign]) -> str:
         f"-- {GENERATED_MARKER}; do not edit.\n"
         "-- Fails when an audience holds a person who did not consent to the audience's channel (marts.customers consent\n"
         "-- flags, read directly rather than through channel_eligibility), is not a customer any more, or asked to be\n"
-        "-- erased. One query over every audience model.\n"
-        f"with\n\naudience_rows as (\n{_audience_union(campaigns)}\n)\n\n"
-        "select\n    audience_rows.*,\n"
+        "-- erased. One query over every audience (audience_members).\n"
+        "select\n    members.*,\n"
         "    case\n        when erased.person_id is not null then 'erased'\n"
         "        when customers.person_id is null then 'not a customer'\n        else 'no consent'\n    end as problem\n"
-        "from audience_rows\n"
-        "left join {{ ref('customers') }} as customers on audience_rows.person_id = customers.person_id\n"
-        "left join {{ ref('int_erased_persons') }} as erased on audience_rows.person_id = erased.person_id\n"
+        f"from {{{{ ref('{AUDIENCE_MEMBERS}') }}}} as members\n"
+        "left join {{ ref('customers') }} as customers on members.person_id = customers.person_id\n"
+        "left join {{ ref('int_erased_persons') }} as erased on members.person_id = erased.person_id\n"
         "where\n    erased.person_id is not null\n    or customers.person_id is null\n"
-        "    or not coalesce(\n        case audience_rows.channel\n"
+        "    or not coalesce(\n        case members.channel\n"
         f"{checks}\n        end,\n        false\n    )\n"
     )
 
@@ -255,15 +286,16 @@ def _controls_test(campaigns: list[Campaign]) -> str:
         f"-- {GENERATED_MARKER}; do not edit.\n"
         "-- Fails when a person of a campaign's control group, or one a frequency cap held back this run, appears in\n"
         "-- one of the campaign's audiences: controls are never sent, holdbacks wait for the next run.\n"
-        f"with\n\naudience_rows as (\n{_audience_union(campaigns)}\n)\n\n"
-        "select\n    audience_rows.*,\n    'control' as problem\nfrom audience_rows\n"
+        "select\n    members.*,\n    'control' as problem\n"
+        f"from {{{{ ref('{AUDIENCE_MEMBERS}') }}}} as members\n"
         "inner join {{ ref('campaign_assignments') }} as assignments\n"
-        "    on audience_rows.campaign = assignments.campaign and audience_rows.person_id = assignments.person_id\n"
+        "    on members.campaign = assignments.campaign and members.person_id = assignments.person_id\n"
         "where assignments.is_control\n"
         "union all\n"
-        "select\n    audience_rows.*,\n    'held back by a frequency cap' as problem\nfrom audience_rows\n"
+        "select\n    members.*,\n    'held back by a frequency cap' as problem\n"
+        f"from {{{{ ref('{AUDIENCE_MEMBERS}') }}}} as members\n"
         "inner join {{ ref('frequency_cap_holdbacks') }} as holdbacks\n"
-        "    on audience_rows.campaign = holdbacks.campaign and audience_rows.person_id = holdbacks.person_id\n"
+        "    on members.campaign = holdbacks.campaign and members.person_id = holdbacks.person_id\n"
     )
 
 
@@ -366,6 +398,7 @@ def build_outputs(
             files[AUDIENCES_DIR / f"{_audience_name(campaign, destination)}.sql"] = _audience_sql(
                 campaign, destination, catalog
             )
+    files[AUDIENCES_DIR / f"{AUDIENCE_MEMBERS}.sql"] = _audience_members_sql(campaigns)
     files[AUDIENCES_DIR / "_audiences__models.yml"] = _audiences_yaml(campaigns)
     files[TESTS_DIR / "assert_audiences_have_consent.sql"] = _consent_test(campaigns)
     files[TESTS_DIR / "assert_audiences_exclude_controls_and_holdbacks.sql"] = _controls_test(campaigns)

@@ -148,5 +148,7 @@ def test_every_campaign_destination_has_an_audience_model_and_tests():
             assert f"campaign='{c.name}'" in outputs.files[path]
             assert (
                 f"ref('audience_{c.name}_{d.value}')"
-                in outputs.files[generate.TESTS_DIR / "assert_audiences_have_consent.sql"]
+                in outputs.files[generate.AUDIENCES_DIR / "audience_members.sql"]
             )
+    for test in ("assert_audiences_have_consent.sql", "assert_audiences_exclude_controls_and_holdbacks.sql"):
+        assert "ref('audience_members')" in outputs.files[generate.TESTS_DIR / test]
