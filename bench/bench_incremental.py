@@ -64,6 +64,15 @@ INCREMENTAL_TABLES = [
 FILE_DAY = r"regexp_extract(s._source_file, '(\d{4}-\d{2}-\d{2})', 1)::date"
 
 
+def connect(warehouse: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """A connection of this script (not dbt's) under the same memory limit: without one, DuckDB may take 80%
+    of the machine's memory moving millions of rows, and the kernel kills the benchmark."""
+    conn = duckdb.connect(str(warehouse))
+    conn.execute("set TimeZone = 'UTC'")
+    conn.execute(f"set memory_limit = '{memory_limit}'")
+    return conn
+
+
 def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     return conn.execute(sql, params or []).fetchall()[0][0]
 
@@ -151,11 +160,11 @@ def backdate_other_sources(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def load_history_chunks(
-    warehouse: Path, chunks: int, workdir: Path, history_vars: dict[str, str]
+    warehouse: Path, chunks: int, workdir: Path, history_vars: dict[str, str], memory_limit: str
 ) -> tuple[float, list[float]]:
     """Move the pending history into raw.events in `chunks` consecutive loads (by load time) and run the
     event-sized models after each: a full refresh after the first, incremental runs after the others."""
-    with duckdb.connect(str(warehouse)) as conn:
+    with connect(warehouse, memory_limit) as conn:
         loads = [
             row[0]
             for row in conn.execute(
@@ -167,7 +176,7 @@ def load_history_chunks(
     per_model: dict[str, float] = {}
     lower = None
     for upper in bounds:
-        with duckdb.connect(str(warehouse)) as conn:
+        with connect(warehouse, memory_limit) as conn:
             condition = "_loaded_at <= ?" + (" and _loaded_at > ?" if lower is not None else "")
             params = [upper] if lower is None else [upper, lower]
             conn.execute(
@@ -179,7 +188,7 @@ def load_history_chunks(
         for name, seconds in model_times(workdir).items():
             per_model[name] = per_model.get(name, 0.0) + seconds
         lower = upper
-    with duckdb.connect(str(warehouse)) as conn:
+    with connect(warehouse, memory_limit) as conn:
         conn.execute("drop table history.pending_events")
         conn.execute("checkpoint")
     print(f"  per model, all loads: {describe_times(per_model)}")
@@ -297,9 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     write_profiles(args.workdir, args.memory_limit, args.max_temp)
     try:
         started = time.perf_counter()
-        with duckdb.connect(str(warehouse)) as conn:
-            conn.execute("set TimeZone = 'UTC'")
-            conn.execute(f"set memory_limit = '{args.memory_limit}'")
+        with connect(warehouse, args.memory_limit) as conn:
             for source in load_contract().sources.values():
                 load_source(conn, source, SAMPLE_DIR)
             last_day, history_rows = write_history(conn, args.events, args.days)
@@ -321,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
             run_vars,
         )
 
-        full, loads = load_history_chunks(warehouse, args.chunks, args.workdir, {"as_of": run_vars["as_of"]})
+        full, loads = load_history_chunks(
+            warehouse, args.chunks, args.workdir, {"as_of": run_vars["as_of"]}, args.memory_limit
+        )
         if args.chunks == 1:
             print(f"full rebuild (dbt run --full-refresh): {full:.1f} s")
         else:
@@ -330,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"runs): {full:.1f} s = " + " + ".join(f"{t:.0f}" for t in loads)
             )
 
-        with duckdb.connect(str(warehouse)) as conn:
-            conn.execute("set TimeZone = 'UTC'")
+        with connect(warehouse, args.memory_limit) as conn:
             load_sample_events(conn)
             new_rows = add_new_day(conn, last_day)
         print(f"new day {new_day}: {new_rows:,} events loaded (incl. late events and retries)")
