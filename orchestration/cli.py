@@ -156,7 +156,25 @@ def main(argv: list[str] | None = None) -> int:
         help="let the syncs send to their destinations (needs their base URLs and tokens in the environment); "
         "without it the syncs run dry: the planned diff is recorded in sync.sync_runs and nothing is sent",
     )
+    rebuild_cmd = sub.add_parser(
+        "rebuild-events",
+        help="rebuild the event-sized dbt models from raw in load-time batches (a full refresh that fits in "
+        "memory and disk on a large history; docs/incremental.md)",
+    )
+    rebuild_cmd.add_argument(
+        "--batches", type=int, default=5, help="how many batches of loads (default 5; 1 = one full refresh)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "rebuild-events":
+        from orchestration.rebuild import rebuild_event_models
+
+        pin_as_of()
+        try:
+            rebuild_event_models(args.batches)
+        except (RuntimeError, ValueError) as error:
+            print(f"rebuild-events: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "build":
         if args.full_refresh:
             os.environ["CDP_FULL_REFRESH"] = "1"

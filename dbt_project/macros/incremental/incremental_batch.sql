@@ -8,7 +8,10 @@
       the stored one (delete+insert on the unique key), as in a full build where the latest load wins;
     - with a partition window (vars min_date and max_date, ISO dates, from a Dagster partition range), also every
       row whose event time falls in [min_date - lookback_days, max_date): backfills and reprocessing after a
-      change of logic recompute those days from raw.
+      change of logic recompute those days from raw;
+    - with var loaded_until (a UTC timestamp), only rows loaded up to then, in every case: a rebuild of a large
+      history in load batches (`python -m orchestration.cli rebuild-events`) is a full build capped at the first
+      batch's last load, then incremental runs capped at the next ones.
 -#}
 
 {#- The partition window as (start, end) ISO date strings, start already moved back by lookback_days; none
@@ -50,6 +53,19 @@
     {{ return((start.isoformat(), dates['max_date'].isoformat())) }}
 {%- endmacro %}
 
+{#- The load-time cap of a batched rebuild: a SQL condition on `loaded_at`, or none without var loaded_until. -#}
+{% macro incremental_load_cap(loaded_at) -%}
+    {%- set until = var('loaded_until', '') | string -%}
+    {%- if not until -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if not modules.re.match('^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$', until) -%}
+        {{ exceptions.raise_compiler_error(
+            "incremental load cap: var loaded_until must be an ISO timestamp (UTC), got '" ~ until ~ "'") }}
+    {%- endif -%}
+    {{ return(loaded_at ~ " <= cast('" ~ until ~ "+00' as timestamp with time zone)") }}
+{%- endmacro %}
+
 {#- The latest value of `column` already in this model (text, UTC), or none when it is empty. Only meaningful
     inside is_incremental(); `where` restricts it to a part of the model (e.g. one record source). -#}
 {% macro incremental_watermark(column='_loaded_at', where=none) -%}
@@ -70,8 +86,9 @@
 {% macro incremental_batch(event_time, loaded_at='_loaded_at', watermark_where=none) -%}
     {#- Validated on every build, so a bad window fails the first run too, not only later ones. -#}
     {%- set window = incremental_window() -%}
+    {%- set cap = incremental_load_cap(loaded_at) -%}
     {%- if not is_incremental() -%}
-        true
+        {{ cap if cap is not none else 'true' }}
     {%- else -%}
         {%- set watermark = incremental_watermark(loaded_at, watermark_where) -%}
         {%- set conditions = [] -%}
@@ -85,6 +102,6 @@
                 "(" ~ event_time ~ " >= cast('" ~ window[0] ~ "' as timestamp) and "
                 ~ event_time ~ " < cast('" ~ window[1] ~ "' as timestamp))") -%}
         {%- endif -%}
-        ({{ conditions | join(' or ') }})
+        ({{ conditions | join(' or ') }}){% if cap is not none %} and {{ cap }}{% endif %}
     {%- endif -%}
 {%- endmacro %}
