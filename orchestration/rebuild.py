@@ -42,10 +42,15 @@ def plan_batches(conn: duckdb.DuckDBPyConnection, batches: int) -> list[Batch]:
     """Load-time cuts splitting raw.events into `batches` parts of about equal rows, then the uncapped run."""
     if batches < 1:
         raise ValueError(f"--batches must be at least 1, got {batches}")
-    loads = conn.execute(
-        """select strftime(_loaded_at at time zone 'UTC', '%Y-%m-%d %H:%M:%S.%f'), count(*)
-           from raw.events group by 1 order by 1"""
-    ).fetchall()
+    try:
+        loads = conn.execute(
+            """select strftime(_loaded_at at time zone 'UTC', '%Y-%m-%d %H:%M:%S.%f'), count(*)
+               from raw.events group by 1 order by 1"""
+        ).fetchall()
+    except duckdb.CatalogException as error:
+        raise RuntimeError(
+            f"{config.warehouse_path()} has no raw.events: load the sources first (python -m orchestration.cli build)"
+        ) from error
     total = sum(n for _, n in loads)
     plan: list[Batch] = []
     seen = 0
@@ -80,7 +85,10 @@ def _dbt(args: list[str], dbt_vars: dict[str, str]) -> None:
 
 def rebuild_event_models(batches: int) -> list[tuple[Batch, float]]:
     """Run the batched rebuild; returns each run's batch and seconds. Raises RuntimeError on a failed run."""
-    with duckdb.connect(str(config.warehouse_path()), read_only=True) as conn:
+    warehouse = config.warehouse_path()
+    if not warehouse.exists():
+        raise RuntimeError(f"no warehouse at {warehouse}: build it first (python -m orchestration.cli build)")
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
         plan = plan_batches(conn, batches)
     base_vars = {"as_of": config.as_of_sql_literal()}
     done: list[tuple[Batch, float]] = []
