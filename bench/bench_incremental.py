@@ -47,20 +47,12 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from orchestration.rebuild import EVENT_SIZED, EVENT_SIZED_TABLES  # noqa: E402
 from sen.config import DBT_PROJECT_DIR  # noqa: E402
 from sen.contracts import load_contract  # noqa: E402
 from sen.ingest import load_source  # noqa: E402
 
 SAMPLE_DIR = REPO_ROOT / "data_samples" / "sample"
-EVENT_SIZED = "tag:event_sized"
-INCREMENTAL_TABLES = [
-    "staging.stg_tracking__events",
-    "staging.stg_esp__email_events",
-    "staging.stg_ads__touchpoints",
-    "intermediate.int_identifier_occurrences",
-    "intermediate.int_identity_nodes",
-    "intermediate.int_identity_edges",
-]
 FILE_DAY = r"regexp_extract(s._source_file, '(\d{4}-\d{2}-\d{2})', 1)::date"
 
 
@@ -277,7 +269,7 @@ def fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         return {
             table: tuple(conn.execute(f"select count(*), sum(hash(columns(*))) from {table}").fetchall()[0])
-            for table in INCREMENTAL_TABLES
+            for table in EVENT_SIZED_TABLES
         }
 
 
@@ -359,13 +351,13 @@ def main(argv: list[str] | None = None) -> int:
             after_daily = fingerprints(warehouse)
             dbt(["run", "--select", EVENT_SIZED, "--full-refresh"], args.workdir, warehouse, run_vars)
             after_full = fingerprints(warehouse)
-            for table in INCREMENTAL_TABLES:
+            for table in EVENT_SIZED_TABLES:
                 same = after_daily[table] == after_full[table]
                 print(f"  {table}: {after_full[table][0]:,} rows, incremental == full refresh: {same}")
             if after_daily != after_full:
                 return 1
         with duckdb.connect(str(warehouse), read_only=True) as conn:
-            for table in INCREMENTAL_TABLES:
+            for table in EVENT_SIZED_TABLES:
                 print(f"  {table}: {scalar(conn, f'select count(*) from {table}'):,} rows")
     finally:
         if not args.keep:

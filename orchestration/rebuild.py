@@ -30,6 +30,15 @@ from orchestration.dbt_target import dbt_target_dir
 from sen import config
 
 EVENT_SIZED = "tag:event_sized"
+# The tables that selection builds (a test keeps this list in step with the models' tags).
+EVENT_SIZED_TABLES = (
+    "staging.stg_tracking__events",
+    "staging.stg_esp__email_events",
+    "staging.stg_ads__touchpoints",
+    "intermediate.int_identifier_occurrences",
+    "intermediate.int_identity_nodes",
+    "intermediate.int_identity_edges",
+)
 
 
 @dataclass(frozen=True)

@@ -13,26 +13,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.rebuild import plan_batches
+from orchestration.rebuild import EVENT_SIZED_TABLES, plan_batches
 from sen.config import DBT_PROJECT_DIR, REPO_ROOT
 from tests.orchestration.test_incremental_models import VARS, built_sample_warehouse
 
 pytestmark = pytest.mark.e2e
 
-TABLES = [
-    "staging.stg_tracking__events",
-    "staging.stg_esp__email_events",
-    "staging.stg_ads__touchpoints",
-    "intermediate.int_identifier_occurrences",
-    "intermediate.int_identity_nodes",
-    "intermediate.int_identity_edges",
-]
-
 
 def fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         return {
-            t: conn.execute(f"select count(*), sum(hash(columns(*))) from {t}").fetchall()[0] for t in TABLES
+            t: conn.execute(f"select count(*), sum(hash(columns(*))) from {t}").fetchall()[0]
+            for t in EVENT_SIZED_TABLES
         }
 
 
@@ -44,6 +36,15 @@ def dbt(warehouse: Path, workdir: Path, *args: str) -> subprocess.CompletedProce
         capture_output=True,
         text=True,
     )
+
+
+def test_the_event_sized_table_list_matches_the_models_tags():
+    tagged = {
+        f"{path.relative_to(DBT_PROJECT_DIR / 'models').parts[0]}.{path.stem}"
+        for path in (DBT_PROJECT_DIR / "models").rglob("*.sql")
+        if "'event_sized'" in path.read_text()
+    }
+    assert tagged == set(EVENT_SIZED_TABLES)
 
 
 @pytest.fixture(scope="module")
