@@ -5,13 +5,16 @@ what does not fit in memory, and at tens of millions of events that is more temp
 (at 50 million events with 14 GB of memory, `stg_tracking__events` stopped at the 56 GB spill limit). This
 command does the same rebuild in batches of loads, in the order they were loaded:
 
-1. a full refresh of the event-sized models capped at the last load of the first batch (var loaded_until);
-2. an incremental run per further batch, capped at its last load: exactly the runs that would have happened
-   had the loads arrived in those batches, so the result equals a full refresh;
-3. an uncapped incremental run for anything loaded after the last cut.
+1. a full refresh of the event staging models and the identifier occurrences, capped at the last load of the
+   first batch (var loaded_until);
+2. an incremental run of those per further batch, capped at its last load, then an uncapped one for anything
+   loaded after the last cut: exactly the runs that would have happened had the loads arrived in those batches;
+3. one full refresh of the identity graph (int_identity_nodes, int_identity_edges) over all occurrences. Its
+   incremental path is made for a day of data: over a batch of millions of events it costs about as much as a
+   full refresh and needs more memory (at 50 million events, more than 14 GB for 2.5 million new events).
 
-Batches are cut where raw.events, by far the largest source, reaches k/N of its rows. The next `build` then
-starts from the rebuilt models with its usual incremental run.
+Batches are cut where raw.events, by far the largest source, reaches k/N of its rows. The result equals a
+one-statement full refresh; the next `build` then starts from it with its usual incremental run.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from orchestration.dbt_target import dbt_target_dir
 from sen import config
 
 EVENT_SIZED = "tag:event_sized"
+IDENTITY_GRAPH = ("int_identity_nodes", "int_identity_edges")
 # The tables that selection builds (a test keeps this list in step with the models' tags).
 EVENT_SIZED_TABLES = (
     "staging.stg_tracking__events",
@@ -77,8 +81,6 @@ def _dbt(args: list[str], dbt_vars: dict[str, str]) -> None:
     command = [
         str(Path(sys.executable).parent / "dbt"),
         *args,
-        "--select",
-        EVENT_SIZED,
         "--vars",
         json.dumps(dbt_vars),
         "--target-path",
@@ -92,24 +94,31 @@ def _dbt(args: list[str], dbt_vars: dict[str, str]) -> None:
         )
 
 
-def rebuild_event_models(batches: int) -> list[tuple[Batch, float]]:
-    """Run the batched rebuild; returns each run's batch and seconds. Raises RuntimeError on a failed run."""
+def rebuild_event_models(batches: int) -> list[tuple[str, float]]:
+    """Run the batched rebuild; returns each step and its seconds. Raises RuntimeError on a failed run."""
     warehouse = config.warehouse_path()
     if not warehouse.exists():
         raise RuntimeError(f"no warehouse at {warehouse}: build it first (python -m orchestration.cli build)")
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         plan = plan_batches(conn, batches)
     base_vars = {"as_of": config.as_of_sql_literal()}
-    done: list[tuple[Batch, float]] = []
+    batched = ["--select", EVENT_SIZED, "--exclude", *IDENTITY_GRAPH]
+    done: list[tuple[str, float]] = []
+
+    def step(label: str, args: list[str], dbt_vars: dict[str, str]) -> None:
+        started = time.perf_counter()
+        _dbt(args, dbt_vars)
+        done.append((label, time.perf_counter() - started))
+        print(f"{label} in {done[-1][1]:.1f} s", flush=True)
+
     for i, batch in enumerate(plan):
         cap = {"loaded_until": batch.loaded_until} if batch.loaded_until else {}
-        started = time.perf_counter()
-        _dbt(["run", *(["--full-refresh"] if i == 0 else [])], {**base_vars, **cap})
-        done.append((batch, time.perf_counter() - started))
         until = f"loaded up to {batch.loaded_until} UTC" if batch.loaded_until else "everything loaded"
-        print(
-            f"batch {i + 1}/{len(plan)}: {until} ({batch.events:,} raw events) in {done[-1][1]:.1f} s",
-            flush=True,
+        step(
+            f"batch {i + 1}/{len(plan)}: {until} ({batch.events:,} raw events)",
+            ["run", *batched, *(["--full-refresh"] if i == 0 else [])],
+            {**base_vars, **cap},
         )
-    _dbt(["test"], base_vars)
+    step("identity graph: full refresh", ["run", "--select", *IDENTITY_GRAPH, "--full-refresh"], base_vars)
+    _dbt(["test", "--select", EVENT_SIZED], base_vars)
     return done
