@@ -5,7 +5,7 @@ Outputs (all marked generated; a test fails when they are stale):
 - models/marts/segments/generated/segment_members_current.sql: the union of every segment's members
 - models/marts/segments/generated/campaign_occasions.sql: per campaign the time a person's occasion began
 - models/audiences/audience_<campaign>_<destination>.sql + _audiences__models.yml
-- models/audiences/audience_members.sql: every audience's members in one table
+- models/audiences/audience_members.sql: every audience's members in one view
 - tests/assert_audience*.sql: consent, control groups and identifiers over every audience
 - seeds/segments/*.csv: segment parameters and definitions, campaigns, variants, caps, program settings
 """
@@ -42,6 +42,16 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds" / "segments"
 TESTS_DIR = DBT_PROJECT_DIR / "tests"
 CONSENT_COLUMNS = {"email": "consent_email", "push": "consent_push", "sms": "consent_sms", "zalo": "consent_zalo",
                    "ads": "consent_ads"}  # fmt: skip
+
+AUDIENCE_MEMBERS = "audience_members"
+AUDIENCE_MEMBERS_COLUMNS = [
+    ("audience", "Audience model name (audience_<campaign>_<destination>)."),
+    ("campaign", "Campaign name (dbt_project/campaigns.yml)."),
+    ("destination", "Destination type the audience is built for (email, push, sms, zalo, meta, google)."),
+    ("channel", "Channel whose consent and frequency caps apply (email, push, sms, zalo, ads)."),
+    ("variant", "A/B variant of the person in the campaign."),
+    ("person_id", "A member (marts.customers.person_id)."),
+]
 
 # Columns of each destination type's audience (documented in the generated YAML and docs/segments.md).
 COMMON_COLUMNS = [
@@ -227,19 +237,8 @@ def _occasions_sql(campaigns: list[Campaign], catalog: Catalog) -> str:
     return header + "\nunion all\n\n".join(parts) + "\n"
 
 
-AUDIENCE_MEMBERS = "audience_members"
-AUDIENCE_MEMBERS_COLUMNS = [
-    ("audience", "Audience model name (audience_<campaign>_<destination>)."),
-    ("campaign", "Campaign name (dbt_project/campaigns.yml)."),
-    ("destination", "Destination type the audience is built for (email, push, sms, zalo, meta, google)."),
-    ("channel", "Channel whose consent and frequency caps apply (email, push, sms, zalo, ads)."),
-    ("variant", "A/B variant of the person in the campaign."),
-    ("person_id", "A member (marts.customers.person_id)."),
-]
-
-
 def _audience_members_sql(campaigns: list[Campaign]) -> str:
-    """Every audience's members in one table: what BI reads for audience sizes and overlaps, and what the
+    """Every audience's members in one view: what BI reads for audience sizes and overlaps, and what the
     audience-wide singular tests check."""
     header = (
         f"-- {GENERATED_MARKER}; do not edit.\n"
