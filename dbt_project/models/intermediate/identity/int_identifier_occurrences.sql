@@ -3,7 +3,9 @@
     source contributes one row per record with one column per identifier type, then one unpivot (a cross join
     with the type list, a single scan of each source) turns the columns into rows. -#}
 {#- Incremental (docs/incremental.md): each source contributes only the records loaded since the last run (its
-    staging `_loaded_at`, kept here as the watermark); a record seen again replaces all its rows. -#}
+    staging `_loaded_at`, kept here as the watermark); a record seen again replaces all its rows and keeps its
+    `_first_loaded_at`, the load that first brought it here. The identity graph adds the occurrences of records
+    first loaded since its last run to its figures, and recomputes those of records seen again. -#}
 {{ config(
     materialized='incremental',
     unique_key=['record_source', 'record_id'],
@@ -289,4 +291,29 @@ occurrences as (
     where identifier_value is not null
 )
 
-select * from occurrences
+{%- if is_incremental() %},
+
+-- Records of this batch already stored (seen again, or recomputed for the partition window): their first load.
+seen_before as (
+    select
+        stored.record_source,
+        stored.record_id,
+        min(stored._first_loaded_at) as _first_loaded_at
+    from {{ this }} as stored
+    where exists (
+        select 1 from occurrences
+        where occurrences.record_source = stored.record_source and occurrences.record_id = stored.record_id
+    )
+    group by stored.record_source, stored.record_id
+)
+{%- endif %}
+
+select
+    occurrences.*,
+    {{ 'coalesce(seen_before._first_loaded_at, occurrences._loaded_at)' if is_incremental()
+        else 'occurrences._loaded_at' }} as _first_loaded_at
+from occurrences
+{%- if is_incremental() %}
+left join seen_before
+    on occurrences.record_source = seen_before.record_source and occurrences.record_id = seen_before.record_id
+{%- endif %}

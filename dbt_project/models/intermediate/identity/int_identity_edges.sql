@@ -3,11 +3,13 @@
     at most one identifier per type, so at most 28 pairs, which stays linear in the number of records, and the
     over-merge guards of sen.identity need the direct pairs (an email typed with many phones) that a star would
     hide. Erasure requests and email engagement never create edges. -#}
-{#- Incremental (docs/incremental.md): a run recomputes only the edges with an end it touches, per source: the
-    identifiers of the records in the batch (loaded since the last run, or in the partition window) and their
-    neighbours before the run (the old identifiers of a record seen again). An edge's figures come from every
-    record of its source carrying one of its ends, so those records are the only ones paired. An edge no record
-    links any more gets a tombstone row (n_records = 0) that the post-hook deletes. -#}
+{#- Incremental (docs/incremental.md), in proportion to the new data. The occurrences loaded since the last run
+    split in two (macro identity_graph_batches):
+    - the pairs of records first loaded since then add their figures to the stored edges (min, max, count);
+    - records seen again may have linked other identifiers before: every edge with an end they touch, per
+      source (their identifiers and those identifiers' neighbours before the run), is recomputed from every
+      record of that source carrying a touched identifier. An edge no record links any more gets a tombstone row
+      (n_records = 0) that the post-hook deletes. -#}
 {{ config(
     materialized='incremental',
     unique_key=['id_a_type', 'id_a', 'id_b_type', 'id_b', 'source'],
@@ -19,6 +21,9 @@
 {#- Runs after the nodes, which read the edges as they were before the run. -#}
 -- depends_on: {{ ref('int_identity_nodes') }}
 {%- set incremental = is_incremental() %}
+{%- if incremental %}
+    {%- set batches = identity_graph_batches() %}
+{%- endif %}
 with
 
 occurrences as (
@@ -27,17 +32,17 @@ occurrences as (
 ),
 
 {% if incremental -%}
-batch as (
+seen_again as (
     select distinct
         record_source,
         identifier_type,
         identifier_value
     from occurrences
-    where {{ incremental_batch('observed_at') }}
+    where {{ batches.seen_again }}
 ),
 
 touched as (
-    {{ identity_graph_touched('batch', this) }}
+    {{ identity_graph_touched('seen_again', this) }}
 ),
 
 -- Every record of a source that carries an identifier touched in that source.
@@ -57,12 +62,17 @@ related as (
 
 {% endif -%}
 scoped as (
-    select occurrences.* from occurrences
+    select
+        occurrences.*,
+        {{ batches.new if incremental else 'true' }} as is_new
+    from occurrences
     {%- if incremental %}
-    where exists (
-        select 1 from related
-        where related.record_source = occurrences.record_source and related.record_id = occurrences.record_id
-    )
+    where
+        {{ batches.new }}
+        or exists (
+            select 1 from related
+            where related.record_source = occurrences.record_source and related.record_id = occurrences.record_id
+        )
     {%- endif %}
 ),
 
@@ -87,7 +97,8 @@ pairs as (
         b.identifier_type as id_b_type,
         b.identifier_value as id_b,
         a.observed_at,
-        a._loaded_at
+        a._loaded_at,
+        a.is_new
     from linkable as a
     inner join linkable as b
         on
@@ -100,28 +111,27 @@ pairs as (
             )
 ),
 
--- In an incremental run, only pairs with a touched end: the records paired above are all their records.
-recomputed_pairs as (
-    select pairs.* from pairs
-    {%- if incremental %}
-    where {{ identity_edge_touched('pairs') }}
-    {%- endif %}
-),
-
-edges as (
-    select
-        id_a_type,
-        id_a,
-        id_b_type,
-        id_b,
-        source,
+{%- set edge_figures -%}
         min(observed_at) as first_seen_at,
         max(observed_at) as last_seen_at,
         count(*) as n_records,
         -- The watermark of the incremental runs: the latest load of a linking record.
         max(_loaded_at) as _loaded_at
-    from recomputed_pairs
-    group by id_a_type, id_a, id_b_type, id_b, source
+{%- endset %}
+{%- set edge_key = 'id_a_type, id_a, id_b_type, id_b, source' %}
+
+
+-- Every edge in a full build; in an incremental run, those with a touched end, from all their records (the
+-- records paired above).
+recomputed as (
+    select
+        {{ edge_key }},
+        {{ edge_figures }}
+    from pairs
+    {%- if incremental %}
+    where {{ identity_edge_touched('pairs') }}
+    {%- endif %}
+    group by {{ edge_key }}
 )
 
 {%- if incremental %},
@@ -141,20 +151,54 @@ gone as (
     where
         {{ identity_edge_touched('stored') }}
         and not exists (
-            select 1 from edges
+            select 1 from recomputed
             where
-                edges.id_a_type = stored.id_a_type
-                and edges.id_a = stored.id_a
-                and edges.id_b_type = stored.id_b_type
-                and edges.id_b = stored.id_b
-                and edges.source = stored.source
+                recomputed.id_a_type = stored.id_a_type
+                and recomputed.id_a = stored.id_a
+                and recomputed.id_b_type = stored.id_b_type
+                and recomputed.id_b = stored.id_b
+                and recomputed.source = stored.source
         )
+),
+
+-- The pairs of the new records, for the edges not recomputed above.
+added as (
+    select
+        {{ edge_key }},
+        {{ edge_figures }}
+    from pairs
+    where is_new and not {{ identity_edge_touched('pairs') }}
+    group by {{ edge_key }}
+),
+
+merged as (
+    select
+        added.id_a_type,
+        added.id_a,
+        added.id_b_type,
+        added.id_b,
+        added.source,
+        -- least/greatest skip nulls: an edge new to the graph keeps the new figures.
+        least(stored.first_seen_at, added.first_seen_at) as first_seen_at,
+        greatest(stored.last_seen_at, added.last_seen_at) as last_seen_at,
+        coalesce(stored.n_records, 0) + added.n_records as n_records,
+        greatest(stored._loaded_at, added._loaded_at) as _loaded_at
+    from added
+    left join {{ this }} as stored
+        on
+            added.id_a_type = stored.id_a_type
+            and added.id_a = stored.id_a
+            and added.id_b_type = stored.id_b_type
+            and added.id_b = stored.id_b
+            and added.source = stored.source
 )
 
 {%- endif %}
 
-select * from edges
+select * from recomputed
 {%- if incremental %}
 union all
 select * from gone
+union all
+select * from merged
 {%- endif %}

@@ -1,9 +1,11 @@
 {#- One row per distinct normalized identifier: the nodes of the identity graph. -#}
-{#- Incremental (docs/incremental.md): a run recomputes, from every occurrence, only the identifiers it touches:
-    those of the records in the batch (loaded since the last run, or in the partition window) and the old
-    identifiers of those records, found as their neighbours in the graph before the run (macro
-    identity_graph_touched). An identifier no record carries any more gets a tombstone row (n_records = 0) that
-    replaces the stored one and the post-hook deletes. -#}
+{#- Incremental (docs/incremental.md), in proportion to the new data. The occurrences loaded since the last run
+    split in two (macro identity_graph_batches):
+    - records first loaded since then add their figures to the stored rows (min, max, count, sources);
+    - records seen again may have carried other identifiers before: those identifiers, and the neighbours in the
+      graph before the run of the ones they carry now (macro identity_graph_touched), are recomputed from every
+      occurrence. One no record carries any more gets a tombstone row (n_records = 0) that replaces the stored
+      one and the post-hook deletes. -#}
 {{ config(
     materialized='incremental',
     unique_key=['identifier_type', 'identifier_value'],
@@ -14,10 +16,19 @@
 ) }}
 {%- set incremental = is_incremental() -%}
 {%- if incremental -%}
+    {%- set batches = identity_graph_batches() -%}
     {#- The edges as they were before this run: int_identity_edges runs after this model (its depends_on). -#}
     {%- set edges_before = adapter.get_relation(
         database=this.database, schema=this.schema, identifier='int_identity_edges') -%}
-{%- endif %}
+{%- endif -%}
+{%- set node_figures -%}
+        min(observed_at) as first_seen_at,
+        max(observed_at) as last_seen_at,
+        count(*) as n_records,
+        {{ sorted_distinct_list('record_source') }} as sources,
+        -- The watermark of the incremental runs: the latest load of a record carrying the identifier.
+        max(_loaded_at) as _loaded_at
+{%- endset %}
 with
 
 occurrences as (
@@ -25,34 +36,30 @@ occurrences as (
 ),
 
 {% if incremental -%}
-batch as (
+seen_again as (
     select distinct
         record_source,
         identifier_type,
         identifier_value
     from occurrences
-    where {{ incremental_batch('observed_at') }}
+    where {{ batches.seen_again }}
 ),
 
--- Identifiers of the batch and their neighbours before the run, whatever the source that links them.
+-- Identifiers of the records seen again and their neighbours before the run, whatever the source linking them.
 touched as (
     select distinct
         identifier_type,
         identifier_value
-    from ({{ identity_graph_touched('batch', edges_before) }}) as touched_by_source
+    from ({{ identity_graph_touched('seen_again', edges_before) }}) as touched_by_source
 ),
 
 {% endif -%}
-nodes as (
+-- Every identifier in a full build; in an incremental run, the touched ones, from all their occurrences.
+recomputed as (
     select
         identifier_type,
         identifier_value,
-        min(observed_at) as first_seen_at,
-        max(observed_at) as last_seen_at,
-        count(*) as n_records,
-        {{ sorted_distinct_list('record_source') }} as sources,
-        -- The watermark of the incremental runs: the latest load of a record carrying the identifier.
-        max(_loaded_at) as _loaded_at
+        {{ node_figures }}
     from occurrences
     {%- if incremental %}
     where exists (
@@ -85,17 +92,57 @@ gone as (
                 and touched.identifier_value = stored.identifier_value
         )
         and not exists (
-            select 1 from nodes
+            select 1 from recomputed
             where
-                nodes.identifier_type = stored.identifier_type
-                and nodes.identifier_value = stored.identifier_value
+                recomputed.identifier_type = stored.identifier_type
+                and recomputed.identifier_value = stored.identifier_value
         )
+),
+
+-- The figures of the new records, for the identifiers not recomputed above.
+added as (
+    select
+        identifier_type,
+        identifier_value,
+        {{ node_figures }}
+    from occurrences
+    where
+        {{ batches.new }}
+        and not exists (
+            select 1 from touched
+            where
+                touched.identifier_type = occurrences.identifier_type
+                and touched.identifier_value = occurrences.identifier_value
+        )
+    group by identifier_type, identifier_value
+),
+
+merged as (
+    select
+        added.identifier_type,
+        added.identifier_value,
+        -- least/greatest skip nulls: an identifier new to the graph keeps the new figures.
+        least(stored.first_seen_at, added.first_seen_at) as first_seen_at,
+        greatest(stored.last_seen_at, added.last_seen_at) as last_seen_at,
+        coalesce(stored.n_records, 0) + added.n_records as n_records,
+        case
+            when stored.sources is null then added.sources
+            else {{ merge_sorted_distinct_lists('stored.sources', 'added.sources') }}
+        end as sources,
+        greatest(stored._loaded_at, added._loaded_at) as _loaded_at
+    from added
+    left join {{ this }} as stored
+        on
+            added.identifier_type = stored.identifier_type
+            and added.identifier_value = stored.identifier_value
 )
 
 {%- endif %}
 
-select * from nodes
+select * from recomputed
 {%- if incremental %}
 union all
 select * from gone
+union all
+select * from merged
 {%- endif %}
