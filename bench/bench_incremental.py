@@ -199,8 +199,9 @@ def load_history_chunks(
     return sum(times), times
 
 
-def add_new_day(conn: duckdb.DuckDBPyConnection, last_day: date) -> int:
-    """One more day of events with a new load time: an average day's volume, late events and retries."""
+def add_new_day(conn: duckdb.DuckDBPyConnection, last_day: date, replica_base: int = 1_000_000) -> int:
+    """One more day of events with a new load time: an average day's volume, late events and retries.
+    `replica_base` numbers its copies (ids and synthetic file checksums): a further day needs another one."""
     new_day = last_day + timedelta(days=1)
     busiest, busiest_rows = conn.execute(
         f"select {utc('timestamp')}::date, count(*) from sample_events group by 1 order by 2 desc limit 1"
@@ -215,13 +216,13 @@ def add_new_day(conn: duckdb.DuckDBPyConnection, last_day: date) -> int:
     shift = (new_day - busiest).days
     conn.execute(
         "insert into raw.events "
-        + copy_rows_sql("r.i + 1000000", str(shift), "now()", source, where=of_busiest)
+        + copy_rows_sql(f"r.i + {replica_base}", str(shift), "now()", source, where=of_busiest)
     )
     for days_late in (1, 2):  # 1% more rows dated one and two days earlier, in the same new file
         conn.execute(
             "insert into raw.events "
             + copy_rows_sql(
-                f"r.i + {1000000 * (days_late + 1)}",
+                f"r.i + {replica_base + 100_000 * days_late}",
                 str(shift - days_late),
                 "now()",
                 source,

@@ -9,9 +9,8 @@ command does the same rebuild in batches of loads, in the order they were loaded
    first batch (var loaded_until);
 2. an incremental run of those per further batch, capped at its last load, then an uncapped one for anything
    loaded after the last cut: exactly the runs that would have happened had the loads arrived in those batches;
-3. one full refresh of the identity graph (int_identity_nodes, int_identity_edges) over all occurrences. Its
-   incremental path is made for a day of data: over a batch of millions of events it costs about as much as a
-   full refresh and needs more memory (at 50 million events, more than 14 GB for 2.5 million new events).
+3. one full refresh of the identity graph (int_identity_nodes, int_identity_edges) over all occurrences: it
+   reads each occurrence once, and its memory is known to fit (14 GB at 50 million events).
 
 Batches are cut where raw.events, by far the largest source, reaches k/N of its rows. The result equals a
 one-statement full refresh; the next `build` then starts from it with its usual incremental run.

@@ -95,3 +95,25 @@
 {% macro duckdb__merge_sorted_distinct_lists(left, right) -%}
     array_to_string(list_sort(list_distinct(list_concat(string_split({{ left }}, ','), string_split({{ right }}, ',')))), ',')
 {%- endmacro %}
+
+{#- Hooks around an incremental run of the identity graph. The run joins small sets (the new records, the
+    touched identifiers: thousands of rows) with tables of ~100M rows, and every query is written with the small
+    set on the build side (the right side of a join, the subquery of an exists). DuckDB's estimates for
+    load-time filters are far off (millions of rows for a few hundred) and its build/probe optimizer then
+    builds hash tables on the 100M-row side: at 50M events a daily run of the edges took 52 s instead of 11 s.
+    On DuckDB the hook turns that one optimizer off for the model and back on after it; other engines keep
+    their planner. -#}
+{% macro identity_graph_join_hints(enable) -%}
+    {{ return(adapter.dispatch('identity_graph_join_hints', 'sen')(enable)) }}
+{%- endmacro %}
+
+{% macro default__identity_graph_join_hints(enable) -%}
+{%- endmacro %}
+
+{% macro duckdb__identity_graph_join_hints(enable) -%}
+    {%- if enable -%}
+        set disabled_optimizers = 'build_side_probe_side'
+    {%- else -%}
+        reset disabled_optimizers
+    {%- endif -%}
+{%- endmacro %}

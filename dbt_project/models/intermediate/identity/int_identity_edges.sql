@@ -16,7 +16,11 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     tags=['event_sized'],
-    post_hook="delete from {{ this }} where n_records = 0",
+    pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
+    post_hook=[
+        "delete from {{ this }} where n_records = 0",
+        "{{ identity_graph_join_hints(false) if is_incremental() }}",
+    ],
 ) }}
 {#- Runs after the nodes, which read the edges as they were before the run. -#}
 -- depends_on: {{ ref('int_identity_nodes') }}
@@ -24,12 +28,12 @@
 {%- if incremental %}
     {%- set batches = identity_graph_batches() %}
 {%- endif %}
+{%- set occurrences = ref('int_identifier_occurrences') %}
+{#- Erasure requests and email engagement never create edges. -#}
+{%- set linking = "occurrences.record_source not in ('erasure', 'email_events')" %}
+-- int_identifier_occurrences is read by each step below rather than through one shared CTE: DuckDB materializes a
+-- CTE read more than once (all ~100M rows at 50M events) and the load-time filters would no longer reach the scan.
 with
-
-occurrences as (
-    select * from {{ ref('int_identifier_occurrences') }}
-    where record_source not in ('erasure', 'email_events')
-),
 
 {% if incremental -%}
 seen_again as (
@@ -37,8 +41,8 @@ seen_again as (
         record_source,
         identifier_type,
         identifier_value
-    from occurrences
-    where {{ batches.seen_again }}
+    from {{ occurrences }} as occurrences
+    where {{ linking }} and {{ batches.seen_again }}
 ),
 
 touched as (
@@ -50,7 +54,7 @@ related as (
     select distinct
         occurrences.record_source,
         occurrences.record_id
-    from occurrences
+    from {{ occurrences }} as occurrences
     where exists (
         select 1 from touched
         where
@@ -61,17 +65,30 @@ related as (
 ),
 
 {% endif -%}
+-- The records to pair: the new ones, and in an incremental run the related ones seen before. Two disjoint
+-- parts rather than one `or exists`, which DuckDB may plan as a grouping of every stored record.
 scoped as (
     select
         occurrences.*,
-        {{ batches.new if incremental else 'true' }} as is_new
-    from occurrences
-    {%- if incremental %}
+        true as is_new
+    from {{ occurrences }} as occurrences
+    where {{ linking }}
+    {%- if incremental %} and {{ batches.new }}
+
+    union all
+
+    select
+        occurrences.*,
+        false as is_new
+    from {{ occurrences }} as occurrences
     where
-        {{ batches.new }}
-        or exists (
+        {{ linking }}
+        and not ({{ batches.new }})
+        and exists (
             select 1 from related
-            where related.record_source = occurrences.record_source and related.record_id = occurrences.record_id
+            where
+                related.record_source = occurrences.record_source
+                and related.record_id = occurrences.record_id
         )
     {%- endif %}
 ),
@@ -136,6 +153,31 @@ recomputed as (
 
 {%- if incremental %},
 
+-- Stored edges with a touched end: two semi joins rather than one `or exists` (see scoped).
+stored_touched as (
+    select stored.*
+    from {{ this }} as stored
+    where exists (
+        select 1 from touched
+        where
+            touched.record_source = stored.source
+            and touched.identifier_type = stored.id_a_type
+            and touched.identifier_value = stored.id_a
+    )
+
+    union
+
+    select stored.*
+    from {{ this }} as stored
+    where exists (
+        select 1 from touched
+        where
+            touched.record_source = stored.source
+            and touched.identifier_type = stored.id_b_type
+            and touched.identifier_value = stored.id_b
+    )
+),
+
 gone as (
     select
         stored.id_a_type,
@@ -147,18 +189,16 @@ gone as (
         stored.last_seen_at,
         0 as n_records,
         stored._loaded_at
-    from {{ this }} as stored
-    where
-        {{ identity_edge_touched('stored') }}
-        and not exists (
-            select 1 from recomputed
-            where
-                recomputed.id_a_type = stored.id_a_type
-                and recomputed.id_a = stored.id_a
-                and recomputed.id_b_type = stored.id_b_type
-                and recomputed.id_b = stored.id_b
-                and recomputed.source = stored.source
-        )
+    from stored_touched as stored
+    where not exists (
+        select 1 from recomputed
+        where
+            recomputed.id_a_type = stored.id_a_type
+            and recomputed.id_a = stored.id_a
+            and recomputed.id_b_type = stored.id_b_type
+            and recomputed.id_b = stored.id_b
+            and recomputed.source = stored.source
+    )
 ),
 
 -- The pairs of the new records, for the edges not recomputed above.
@@ -183,14 +223,15 @@ merged as (
         greatest(stored.last_seen_at, added.last_seen_at) as last_seen_at,
         coalesce(stored.n_records, 0) + added.n_records as n_records,
         greatest(stored._loaded_at, added._loaded_at) as _loaded_at
-    from added
-    left join {{ this }} as stored
+    -- The small side on the right, the build side of the hash join (identity_graph_join_hints).
+    from {{ this }} as stored
+    right join added
         on
-            added.id_a_type = stored.id_a_type
-            and added.id_a = stored.id_a
-            and added.id_b_type = stored.id_b_type
-            and added.id_b = stored.id_b
-            and added.source = stored.source
+            stored.id_a_type = added.id_a_type
+            and stored.id_a = added.id_a
+            and stored.id_b_type = added.id_b_type
+            and stored.id_b = added.id_b
+            and stored.source = added.source
 )
 
 {%- endif %}

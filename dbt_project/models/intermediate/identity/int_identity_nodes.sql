@@ -12,7 +12,11 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     tags=['event_sized'],
-    post_hook="delete from {{ this }} where n_records = 0",
+    pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
+    post_hook=[
+        "delete from {{ this }} where n_records = 0",
+        "{{ identity_graph_join_hints(false) if is_incremental() }}",
+    ],
 ) }}
 {%- set incremental = is_incremental() -%}
 {%- if incremental -%}
@@ -29,11 +33,10 @@
         -- The watermark of the incremental runs: the latest load of a record carrying the identifier.
         max(_loaded_at) as _loaded_at
 {%- endset %}
+{%- set occurrences = ref('int_identifier_occurrences') %}
+-- int_identifier_occurrences is read by each step below rather than through one shared CTE: DuckDB materializes a
+-- CTE read more than once (all ~100M rows at 50M events) and the load-time filters would no longer reach the scan.
 with
-
-occurrences as (
-    select * from {{ ref('int_identifier_occurrences') }}
-),
 
 {% if incremental -%}
 seen_again as (
@@ -41,7 +44,7 @@ seen_again as (
         record_source,
         identifier_type,
         identifier_value
-    from occurrences
+    from {{ occurrences }} as occurrences
     where {{ batches.seen_again }}
 ),
 
@@ -60,8 +63,8 @@ recomputed as (
         identifier_type,
         identifier_value,
         {{ node_figures }}
-    from occurrences
-    {%- if incremental %}
+    from {{ occurrences }}
+    {%- if incremental %} as occurrences
     where exists (
         select 1 from touched
         where
@@ -105,7 +108,7 @@ added as (
         identifier_type,
         identifier_value,
         {{ node_figures }}
-    from occurrences
+    from {{ occurrences }} as occurrences
     where
         {{ batches.new }}
         and not exists (
@@ -130,11 +133,12 @@ merged as (
             else {{ merge_sorted_distinct_lists('stored.sources', 'added.sources') }}
         end as sources,
         greatest(stored._loaded_at, added._loaded_at) as _loaded_at
-    from added
-    left join {{ this }} as stored
+    -- The small side on the right, the build side of the hash join (identity_graph_join_hints).
+    from {{ this }} as stored
+    right join added
         on
-            added.identifier_type = stored.identifier_type
-            and added.identifier_value = stored.identifier_value
+            stored.identifier_type = added.identifier_type
+            and stored.identifier_value = added.identifier_value
 )
 
 {%- endif %}
