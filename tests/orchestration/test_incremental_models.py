@@ -124,14 +124,34 @@ def table_rows(conn: duckdb.DuckDBPyConnection, table: str) -> int:
     return conn.execute(f"select count(*) from {table}").fetchall()[0][0]
 
 
+# Processing markers that a full refresh cannot reproduce: the load that first brought a record into the
+# occurrences (a full build sees only a record's latest load). The graph built on them must still be equal.
+RUN_MARKERS = {"int_identifier_occurrences": ["_first_loaded_at"]}
+
+
 def differing_rows(conn: duckdb.DuckDBPyConnection, table: str, snapshot: str) -> int:
-    """Rows in one table and not the other (multiset difference, both ways)."""
+    """Rows in one table and not the other (multiset difference, both ways), run markers aside."""
+    markers = RUN_MARKERS.get(table.split(".")[-1], [])
+    columns = f"* exclude ({', '.join(markers)})" if markers else "*"
     return conn.execute(
         f"""select count(*) from (
-            (select * from {table} except all select * from {snapshot})
+            (select {columns} from {table} except all select {columns} from {snapshot})
             union all
-            (select * from {snapshot} except all select * from {table}))"""
+            (select {columns} from {snapshot} except all select {columns} from {table}))"""
     ).fetchall()[0][0]
+
+
+def test_a_record_seen_again_keeps_its_first_load(daily_run):
+    conn = daily_run["conn"]
+    # snapshot: after the daily run; the table: after a full refresh, which sees only the latest load
+    kept = conn.execute(
+        """select count(*) from snapshot.int_identifier_occurrences as daily
+        join intermediate.int_identifier_occurrences as full_refresh
+            using (record_source, record_id, identifier_type)
+        where daily._first_loaded_at < daily._loaded_at and full_refresh._first_loaded_at = full_refresh._loaded_at"""
+    ).fetchall()[0][0]
+    # the SDK retry of the new day: first loaded with the sample, loaded again with the new day
+    assert kept > 0
 
 
 def built_sample_warehouse(workdir: Path) -> Path:
