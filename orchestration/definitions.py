@@ -14,6 +14,7 @@ from orchestration.assets.ingestion import ingestion_assets
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
 from orchestration.dbt_project import dbt_project
+from orchestration.rebuild_job import rebuild_events
 from orchestration.resources import SenDbtCliResource, Warehouse
 from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
@@ -32,7 +33,7 @@ all_assets.append(build_serving_asset(all_assets))
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=[*raw_quality_checks, raw_freshness_checks, *identity_checks],
-    jobs=[*jobs, freshness_job],
+    jobs=[*jobs, freshness_job, rebuild_events],
     schedules=[*schedules, freshness_schedule, *build_sync_schedules(SYNC_DIR)],
     sensors=sensors,
     resources={

@@ -37,3 +37,35 @@ def test_serving_asset_depends_on_every_mart_and_audience(defs):
     upstream = graph.get(dg.AssetKey(["serving", "published_marts"])).parent_keys
     assert published <= upstream
     assert all(k.path[0] in ("marts", "audiences", "identity") for k in upstream)
+
+
+def test_the_rebuild_job_records_every_event_sized_table(defs, monkeypatch):
+    from orchestration import rebuild
+
+    calls = []
+
+    def fake_rebuild(batches):
+        calls.append(batches)
+        return [("batch 1/2", 1.5), ("identity graph: full refresh", 2.0)]
+
+    monkeypatch.setattr(rebuild, "rebuild_event_models", fake_rebuild)
+    job = defs.resolve_job_def("rebuild_events")
+    result = job.execute_in_process(run_config={"ops": {"rebuild_event_models": {"config": {"batches": 3}}}})
+    assert result.success and calls == [3]
+    recorded = {
+        tuple(event.asset_key.path)
+        for event in result.all_events
+        if event.event_type_value == "ASSET_MATERIALIZATION"
+    }
+    assert recorded == {tuple(t.split(".")) for t in rebuild.EVENT_SIZED_TABLES}
+
+
+def test_a_failed_rebuild_fails_the_job(defs, monkeypatch):
+    from orchestration import rebuild
+
+    def failing(batches):
+        raise RuntimeError("`dbt run` failed (exit code 1); its log is above")
+
+    monkeypatch.setattr(rebuild, "rebuild_event_models", failing)
+    result = defs.resolve_job_def("rebuild_events").execute_in_process(raise_on_error=False)
+    assert not result.success
