@@ -40,24 +40,21 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- True when the edge row `edge` (columns source, id_a_type, id_a, id_b_type, id_b) has an end in `touched`. -#}
-{% macro identity_edge_touched(edge, touched='touched') -%}
-    (
-        exists (
-            select 1 from {{ touched }}
-            where
-                {{ touched }}.record_source = {{ edge }}.source
-                and {{ touched }}.identifier_type = {{ edge }}.id_a_type
-                and {{ touched }}.identifier_value = {{ edge }}.id_a
-        )
-        or exists (
-            select 1 from {{ touched }}
-            where
-                {{ touched }}.record_source = {{ edge }}.source
-                and {{ touched }}.identifier_type = {{ edge }}.id_b_type
-                and {{ touched }}.identifier_value = {{ edge }}.id_b
-        )
+{#- True when end `end` ('a' or 'b') of the edge row `edge` (columns source, id_a_type, id_a, id_b_type, id_b)
+    is in `touched`. -#}
+{% macro identity_edge_end_touched(edge, end, touched='touched') -%}
+    exists (
+        select 1 from {{ touched }}
+        where
+            {{ touched }}.record_source = {{ edge }}.source
+            and {{ touched }}.identifier_type = {{ edge }}.id_{{ end }}_type
+            and {{ touched }}.identifier_value = {{ edge }}.id_{{ end }}
     )
+{%- endmacro %}
+
+{#- True when the edge row `edge` has an end in `touched`. -#}
+{% macro identity_edge_touched(edge, touched='touched') -%}
+    ({{ identity_edge_end_touched(edge, 'a', touched) }} or {{ identity_edge_end_touched(edge, 'b', touched) }})
 {%- endmacro %}
 
 {#- How an incremental run of the identity graph splits the occurrences loaded since its last run (watermark:

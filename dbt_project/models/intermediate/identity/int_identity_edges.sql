@@ -157,25 +157,13 @@ recomputed as (
 stored_touched as (
     select stored.*
     from {{ this }} as stored
-    where exists (
-        select 1 from touched
-        where
-            touched.record_source = stored.source
-            and touched.identifier_type = stored.id_a_type
-            and touched.identifier_value = stored.id_a
-    )
+    where {{ identity_edge_end_touched('stored', 'a') }}
 
     union
 
     select stored.*
     from {{ this }} as stored
-    where exists (
-        select 1 from touched
-        where
-            touched.record_source = stored.source
-            and touched.identifier_type = stored.id_b_type
-            and touched.identifier_value = stored.id_b
-    )
+    where {{ identity_edge_end_touched('stored', 'b') }}
 ),
 
 gone as (
