@@ -116,19 +116,12 @@ def _source_sql(cfg: SyncConfig, relation: str) -> str:
     )
 
 
-def _has_rowid(conn: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    """A table has row ids (a view has none): the diff can then carry two integers per row."""
-    try:
-        conn.execute(f"SELECT rowid FROM {relation} LIMIT 0")
-    except duckdb.Error:
-        return False
-    return True
-
-
-def _diff_by_rowid(
+def _diff_against_state(
     conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, relation: str, state: str, pk_ok: str
 ) -> None:
-    """The diff (temp table __sen_diff, same shape as the joined form) when the source is a table.
+    """The diff against the last acknowledged state: temp table __sen_diff, the source rows without a match
+    in state (with their values) and the state rows without a match in the source (row id, key, created flag,
+    hash), plus __sen_old, those state rows whole.
 
     One join on the 64-bit row hash: the source side streams its mapped values through it (only the ~1%
     without a match are kept), the state side carries only its row id and hash, so the hash table stays
@@ -274,20 +267,19 @@ def build_plan(
     # cheaper than on the text key plus a hash compare, and only the ~1% that differ go further.
     # nothing to compare with on a first sync: every row is an add (and a join would only copy them)
     first_sync = not conn.execute(f"SELECT 1 FROM {state} LIMIT 1").fetchall()
-    by_rowid = not first_sync and _has_rowid(conn, relation)
-    if by_rowid:
-        bad_pk = f" AND {pk} NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)" if replace else ""
-        _diff_by_rowid(conn, cfg, relation, state, f"{pk} IS NOT NULL{bad_pk}")
-    else:  # a view: one join carrying the source columns and the state key
+    if first_sync:  # an empty diff of the same shape
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
-            SELECT s.*, st.__st_rid, st.__st_pk, st.__st_created, st.__st_hash
-            FROM {good_src} s FULL OUTER JOIN (
-                SELECT rowid AS __st_rid, __pk AS __st_pk, __row_hash AS __st_hash,
-                       __created_by_sync AS __st_created FROM {state}) st
-              ON st.__st_hash = s.__row_hash
-            WHERE s.__pk IS NULL OR st.__st_pk IS NULL{" LIMIT 0" if first_sync else ""}"""
+            SELECT s.*, CAST(NULL AS BIGINT) AS __st_rid, CAST(NULL AS VARCHAR) AS __st_pk,
+                   CAST(NULL AS BOOLEAN) AS __st_created, CAST(NULL AS UBIGINT) AS __st_hash
+            FROM {good_src} s LIMIT 0"""
         )
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT rowid AS __st_rid, * FROM {state} LIMIT 0"
+        )
+    else:
+        bad_pk = f" AND {pk} NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)" if replace else ""
+        _diff_against_state(conn, cfg, relation, state, f"{pk} IS NOT NULL{bad_pk}")
     if first_sync:
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
@@ -332,27 +324,20 @@ def build_plan(
     counts = dict(conn.execute(f"SELECT __op, count(*) FROM {_CHANGED} GROUP BY 1").fetchall())
     summary.added, summary.changed = int(counts.get("add", 0)), int(counts.get("change", 0))
     summary.removed = int(counts.get("remove", 0))
-    # last acknowledged values of rows that left or changed, fetched by row id: only their rows are read
-    # (the row ids are materialized first: a join against a small table lets DuckDB skip to those rows)
+    # last acknowledged values of rows that left or changed (read by the diff into __sen_old)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
         SELECT d.__st_rid, c.__op FROM {_DIFF} d JOIN {_CHANGED} c
           ON c.__key = d.__st_pk AND c.__op IN ('remove', 'change')
         WHERE d.__pk IS NULL"""
     )
-    if by_rowid:  # already read by the diff
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
-            SELECT st.* EXCLUDE (__st_rid), g.__op AS __diff_op
-            FROM {_OLD} st JOIN {_DIFF} g ON g.__st_rid = st.__st_rid"""
-        )
-    else:
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
-            SELECT st.*, g.__op AS __diff_op FROM {state} st JOIN {_DIFF} g ON g.__st_rid = st.rowid"""
-        )
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
+        SELECT st.* EXCLUDE (__st_rid), g.__op AS __diff_op
+        FROM {_OLD} st JOIN {_DIFF} g ON g.__st_rid = st.__st_rid"""
+    )
     conn.execute(f"DROP TABLE {_DIFF}")
-    conn.execute(f"DROP TABLE IF EXISTS {_OLD}")
+    conn.execute(f"DROP TABLE {_OLD}")
     if summary.removed:
         conn.execute(f"DELETE FROM {_CHANGED} WHERE __op = 'remove'")
     summary.unchanged = max(0, summary.source_rows - summary.invalid_keys - summary.added - summary.changed)
