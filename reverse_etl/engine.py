@@ -344,12 +344,23 @@ class _Run:
 
     # ------------------------------------------------------------------ batch destinations
     def send_batches(self, client: BatchDestination, summary: PlanSummary, hooks: SyncHooks | None) -> None:
-        """Send every batch, removals first (so a shared identifier ends up present)."""
+        """Send every batch, removals first (so a shared identifier ends up present).
+
+        The two groups overlap where order allows: the additions' first payload is built while the last
+        removal request is in flight, and the removals' acknowledgements are written while the first
+        addition request is. Additions are still sent only once every removal was acknowledged."""
         replace = self.cfg.mode == "replace"
         rejected_all: dict[str, str] = {}
-        for group in ("remove", "add"):
-            if (summary.batches or {}).get(group):
-                _GroupSender(self, client, summary, group, hooks, rejected_all).run()
+        senders = [
+            _GroupSender(self, client, summary, group, hooks, rejected_all)
+            for group in ("remove", "add")
+            if (summary.batches or {}).get(group)
+        ]
+        previous_flush: Callable[[], None] | None = None
+        for i, sender in enumerate(senders):
+            following = senders[i + 1] if i + 1 < len(senders) else None
+            sender.run(following, previous_flush)
+            previous_flush = sender.flush if following is not None else None
         if replace and (summary.batches or {}).get("add"):
             self._commit_replace(rejected_all)
         elif replace and summary.removed and not summary.source_rows:
@@ -778,9 +789,36 @@ class _GroupSender:
         self.acked: list[tuple[Batch, BatchOutcome]] = []
         self.failure: BaseException | None = None
         self.last_flush = time.monotonic()
+        self.sessions: list[Any] | None = None
+        self.early: tuple[Batch, Any] | None = None  # the first batch, built ahead by prefetch()
 
-    def run(self) -> None:
-        sessions = self.client.begin_group(self.group, self.total, self.count, self.lanes)
+    def _batch(self, index: int) -> Batch:
+        return Batch(
+            self.run_.conn,
+            PLAN,
+            self.group,
+            index,
+            self.count,
+            self.total,
+            self.run_.cfg.fields,
+            self.op,
+            self.lanes,
+        )
+
+    def prefetch(self) -> None:
+        """Begin the group and build its first payload (no request is sent)."""
+        self.sessions = self.client.begin_group(self.group, self.total, self.count, self.lanes)
+        batch = self._batch(0)
+        self.early = (batch, self.client.prepare(batch, self.sessions[batch.lane]))
+
+    def run(
+        self, following: _GroupSender | None = None, previous_flush: Callable[[], None] | None = None
+    ) -> None:
+        """Send the group. `following` (the next group) gets its first payload built while this group's
+        last requests are in flight, and then commits this group's last acknowledgements
+        (`previous_flush` on its own run) while its own first request is in flight."""
+        if self.sessions is None:
+            self.sessions = self.client.begin_group(self.group, self.total, self.count, self.lanes)
         name = self.run_.cfg.name
         executors = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sen-{name}-lane{i}")
@@ -791,29 +829,30 @@ class _GroupSender:
             for index in range(self.count):
                 if self.failure is not None:
                     break
-                batch = Batch(
-                    self.run_.conn,
-                    PLAN,
-                    self.group,
-                    index,
-                    self.count,
-                    self.total,
-                    self.run_.cfg.fields,
-                    self.op,
-                    self.lanes,
-                )
-                prepared = self.client.prepare(batch, sessions[batch.lane])
+                if index == 0 and self.early is not None:
+                    batch, prepared = self.early
+                else:
+                    batch = self._batch(index)
+                    prepared = self.client.prepare(batch, self.sessions[batch.lane])
                 pending.append(
                     (batch, prepared, executors[batch.lane].submit(self.client.transmit, prepared))
                 )
+                if previous_flush is not None:
+                    flush, previous_flush = previous_flush, None
+                    flush()
                 while len(pending) > 2 * self.lanes - 1 or (pending and pending[0][2].done()):
                     self._settle(*pending.popleft())
+            if following is not None and self.failure is None:
+                following.prefetch()
             while pending:
                 self._settle(*pending.popleft())
         finally:
             for executor in executors:
                 executor.shutdown(wait=True)
-            self._flush()
+            if previous_flush is not None:
+                previous_flush()
+            if following is None or self.failure is not None:
+                self.flush()
         if self.failure is not None:
             raise self.failure
         self.client.end_group(self.group, self.op)
@@ -830,9 +869,9 @@ class _GroupSender:
         result.unattributed_invalid += outcome.unattributed_invalid
         self.acked.append((batch, outcome))
         if len(self.acked) >= self.commit_every or time.monotonic() - self.last_flush >= COMMIT_INTERVAL_S:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Commit every acknowledged batch not yet committed, in one transaction."""
         self.last_flush = time.monotonic()
         if not self.acked:

@@ -36,8 +36,8 @@ PLAN = "__sen_plan"
 _CHANGED = "__sen_changed"
 _BADPK = "__sen_badpk"
 _PHONES = "__sen_phone_map"
+_VMAP = "__sen_value_map"
 _REMOVED = "__sen_removed"
-_DIFF = "__sen_diff"
 _KEYS = "__sen_diff_keys"
 _OLD = "__sen_old"
 _KEYS_PARAM = "dup_keys"
@@ -119,9 +119,9 @@ def _source_sql(cfg: SyncConfig, relation: str) -> str:
 def _diff_against_state(
     conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, relation: str, state: str, pk_ok: str
 ) -> None:
-    """The diff against the last acknowledged state: temp table __sen_diff, the source rows without a match
-    in state (with their values) and the state rows without a match in the source (row id, key, created flag,
-    hash), plus __sen_old, those state rows whole.
+    """The diff against the last acknowledged state: temp table __sen_diff_keys, the source rows without a
+    match in state (with their values; __st_rid NULL) and the row ids of the state rows without a match in
+    the source (__pk NULL), plus __sen_old, those state rows whole.
 
     One join on the 64-bit row hash: the source side streams its mapped values through it (only the ~1%
     without a match are kept), the state side carries only its row id and hash, so the hash table stays
@@ -142,19 +142,9 @@ def _diff_against_state(
         # joined against the small id list, so DuckDB only materializes those rows
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_OLD} AS
-            SELECT st.rowid AS __st_rid, st.* FROM {state} st
+            SELECT st.* FROM {state} st
             JOIN (SELECT __st_rid FROM {_KEYS} WHERE __pk IS NULL) k ON k.__st_rid = st.rowid"""
         )
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
-            SELECT * EXCLUDE (__st_rid), CAST(NULL AS BIGINT) AS __st_rid, CAST(NULL AS VARCHAR) AS __st_pk,
-                   CAST(NULL AS BOOLEAN) AS __st_created, CAST(NULL AS UBIGINT) AS __st_hash
-            FROM {_KEYS} WHERE __pk IS NOT NULL
-            UNION ALL BY NAME
-            SELECT __st_rid, __pk AS __st_pk, __created_by_sync AS __st_created, __row_hash AS __st_hash
-            FROM {_OLD}"""
-        )
-        conn.execute(f"DROP TABLE {_KEYS}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -188,21 +178,30 @@ def _load_phone_map(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
         )
 
 
-def _load_value_maps(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> list[str]:
-    """Few-valued fields (names, country...) are normalized and hashed once per distinct value."""
-    tables = []
-    for i, f in enumerate(cfg.mapping):
-        transform = TRANSFORMS[cfg.field_rule(f).transform]
-        if not transform.few_values or transform.phone:
-            continue
-        table = f"__sen_vmap{i}"
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {table} AS
-            SELECT c, {transform_sql(transform, "c")} AS f
-            FROM (SELECT DISTINCT {sql_clean(q("r_" + f))} AS c FROM {_CHANGED}) WHERE c IS NOT NULL"""
+def _load_value_maps(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
+    """Few-valued fields (names, country...) are normalized and hashed once per distinct value, by the
+    Python rules, into one lookup table (field index, cleaned value, result). Python, not SQL: the SQL
+    twin of the name rule is a Unicode-class regex that DuckDB compiles per statement and thread (~5 ms
+    a field, most of a small resync's preparation), and a handful of distinct values costs microseconds."""
+    fields = {i: TRANSFORMS[cfg.field_rule(f).transform] for i, f in enumerate(cfg.mapping)}
+    fields = {i: t for i, t in fields.items() if t.few_values and not t.phone}
+    names = list(cfg.mapping)
+    rows: list[tuple[int, str]] = []
+    if fields:
+        union = " UNION ALL ".join(
+            f"SELECT DISTINCT {i} AS i, {sql_clean(q('r_' + names[i]))} AS c FROM {_CHANGED}" for i in fields
         )
-        tables.append(table)
-    return tables
+        rows = conn.execute(f"SELECT i, c FROM ({union}) WHERE c IS NOT NULL").fetchall()
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_VMAP} AS
+        SELECT unnest(CAST($i AS INTEGER[])) AS i, unnest(CAST($c AS VARCHAR[])) AS c,
+               unnest(CAST($f AS VARCHAR[])) AS f""",
+        {
+            "i": [i for i, _ in rows],
+            "c": [c for _, c in rows],
+            "f": [fields[i].apply(c, cfg.default_region) for i, c in rows],
+        },
+    )
 
 
 def _field_exprs(cfg: SyncConfig, alias: str) -> tuple[list[str], list[str]]:
@@ -212,7 +211,7 @@ def _field_exprs(cfg: SyncConfig, alias: str) -> tuple[list[str], list[str]]:
         transform = TRANSFORMS[cfg.field_rule(f).transform]
         clean = f"{alias}.{q('c_' + f)}"
         if transform.few_values and not transform.phone:
-            joins.append(f"LEFT JOIN __sen_vmap{i} __vm{i} ON __vm{i}.c = {clean}")
+            joins.append(f"LEFT JOIN {_VMAP} __vm{i} ON __vm{i}.i = {i} AND __vm{i}.c = {clean}")
             selects.append(f"__vm{i}.f AS {q('f_' + f)}")
             continue
         e164_expr = None
@@ -267,20 +266,8 @@ def build_plan(
     # cheaper than on the text key plus a hash compare, and only the ~1% that differ go further.
     # nothing to compare with on a first sync: every row is an add (and a join would only copy them)
     first_sync = not conn.execute(f"SELECT 1 FROM {state} LIMIT 1").fetchall()
-    if first_sync:  # an empty diff of the same shape
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
-            SELECT s.*, CAST(NULL AS BIGINT) AS __st_rid, CAST(NULL AS VARCHAR) AS __st_pk,
-                   CAST(NULL AS BOOLEAN) AS __st_created, CAST(NULL AS UBIGINT) AS __st_hash
-            FROM {good_src} s LIMIT 0"""
-        )
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT rowid AS __st_rid, * FROM {state} LIMIT 0"
-        )
-    else:
-        bad_pk = f" AND {pk} NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)" if replace else ""
-        _diff_against_state(conn, cfg, relation, state, f"{pk} IS NOT NULL{bad_pk}")
     if first_sync:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT * FROM {state} LIMIT 0")
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
             SELECT s.*, s.__pk AS __key, 'add' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created,
@@ -288,21 +275,25 @@ def build_plan(
             FROM {good_src} s"""
         )
     else:
+        bad_pk = f" AND {pk} NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)" if replace else ""
+        _diff_against_state(conn, cfg, relation, state, f"{pk} IS NOT NULL{bad_pk}")
+        # a source row whose key state holds under another hash is a change; a state row whose key the
+        # source no longer sends is a removal
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT n.* EXCLUDE (__st_rid, __st_pk, __st_created, __st_hash), n.__pk AS __key,
-                   CASE WHEN g.__st_pk IS NULL THEN 'add' ELSE 'change' END AS __op,
-                   g.__st_created AS __prev_created, g.__st_hash AS __prev_hash
-            FROM (SELECT * FROM {_DIFF} WHERE __st_pk IS NULL) n
-            LEFT JOIN (SELECT __st_pk, __st_created, __st_hash FROM {_DIFF} WHERE __pk IS NULL) g
-              ON g.__st_pk = n.__pk
+            SELECT n.* EXCLUDE (__st_rid), n.__pk AS __key,
+                   CASE WHEN g.__pk IS NULL THEN 'add' ELSE 'change' END AS __op,
+                   g.__created_by_sync AS __prev_created, g.__row_hash AS __prev_hash
+            FROM (SELECT * FROM {_KEYS} WHERE __pk IS NOT NULL) n
+            LEFT JOIN {_OLD} g ON g.__pk = n.__pk
             UNION ALL BY NAME
-            SELECT g.__st_pk AS __key, 'remove' AS __op, g.__st_created AS __prev_created,
-                   g.__st_hash AS __prev_hash
-            FROM {_DIFF} g WHERE g.__pk IS NULL
-              AND g.__st_pk NOT IN (SELECT __pk FROM {_DIFF} WHERE __st_pk IS NULL)"""
+            SELECT g.__pk AS __key, 'remove' AS __op, g.__created_by_sync AS __prev_created,
+                   g.__row_hash AS __prev_hash
+            FROM {_OLD} g WHERE g.__pk NOT IN (SELECT __pk FROM {_KEYS} WHERE __pk IS NOT NULL)"""
         )
+        conn.execute(f"DROP TABLE {_KEYS}")
     summary.source_rows = int(conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])
+    bad_keys = bool(null_keys) or replace
     if not replace:
         # A duplicated key matters only where it would be sent: then at least one copy differs from state
         # (or is new). Two such copies show up twice among the changed rows; a copy next to one that still
@@ -314,34 +305,30 @@ def build_plan(
             SEMI JOIN (SELECT __key FROM {_CHANGED} WHERE __op = 'add') a ON a.__key = st.__pk"""
         keys = [r[0] for r in conn.execute(dup_keys).fetchall()]
         if keys:
+            bad_keys = True
             _insert_duplicates(
                 conn, relation, pk, f"list_contains(${_KEYS_PARAM}, {pk})", {_KEYS_PARAM: keys}
             )
-        conn.execute(
-            f"DELETE FROM {_CHANGED} WHERE __key IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)"
-        )
-    summary.invalid_keys = int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM {_BADPK}").fetchone()[0])
+            conn.execute(
+                f"DELETE FROM {_CHANGED} WHERE __key IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)"
+            )
+    if bad_keys:
+        summary.invalid_keys = int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM {_BADPK}").fetchone()[0])
     counts = dict(conn.execute(f"SELECT __op, count(*) FROM {_CHANGED} GROUP BY 1").fetchall())
     summary.added, summary.changed = int(counts.get("add", 0)), int(counts.get("change", 0))
     summary.removed = int(counts.get("remove", 0))
-    # last acknowledged values of rows that left or changed (read by the diff into __sen_old)
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
-        SELECT d.__st_rid, c.__op FROM {_DIFF} d JOIN {_CHANGED} c
-          ON c.__key = d.__st_pk AND c.__op IN ('remove', 'change')
-        WHERE d.__pk IS NULL"""
-    )
+    # the last acknowledged values of the rows that left or changed (a bad key's rows are left alone)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
-        SELECT st.* EXCLUDE (__st_rid), g.__op AS __diff_op
-        FROM {_OLD} st JOIN {_DIFF} g ON g.__st_rid = st.__st_rid"""
+        SELECT st.*, c.__op AS __diff_op
+        FROM {_OLD} st JOIN {_CHANGED} c ON c.__key = st.__pk AND c.__op IN ('remove', 'change')"""
     )
-    conn.execute(f"DROP TABLE {_DIFF}")
     conn.execute(f"DROP TABLE {_OLD}")
     if summary.removed:
         conn.execute(f"DELETE FROM {_CHANGED} WHERE __op = 'remove'")
     summary.unchanged = max(0, summary.source_rows - summary.invalid_keys - summary.added - summary.changed)
 
+    pending = summary.added + summary.changed
     if replace and (summary.added or summary.changed or summary.removed):
         # replace-all sends the whole audience in one session whenever anything changed
         conn.execute(
@@ -350,12 +337,11 @@ def build_plan(
                    CAST(NULL AS UBIGINT) AS __prev_hash
             FROM {good_src} s"""
         )
+        pending = int(conn.execute(f"SELECT count(*) FROM {_CHANGED}").fetchone()[0])
 
-    pending = int(conn.execute(f"SELECT count(*) FROM {_CHANGED}").fetchone()[0])
-    value_maps: list[str] = []
     if pending:
         _load_phone_map(conn, cfg)
-        value_maps = _load_value_maps(conn, cfg)
+        _load_value_maps(conn, cfg)
         selects, joins = _field_exprs(cfg, "b")
         clean_cols = ", ".join(q("c_" + f) for f in cfg.mapping)
         cleaned = ", ".join(f"{sql_clean(q('r_' + f))} AS {q('c_' + f)}" for f in cfg.mapping)
@@ -413,31 +399,43 @@ def build_plan(
     group = _group_sql(cfg.mode)
     size = int(batch_size)
     placed = {"remove": 0, "add": 0}
-    # every source in one statement per group: statements, not rows, are what a small plan costs
-    grouped = f"SELECT *, {group} AS __group FROM ({' UNION ALL '.join(f'({s})' for s in sources)})"
+    # prepared rows (add, change, replace) can only be sent as additions, the superseded state rows only
+    # as removals (or skipped, per mode); each group's statement reads only its own sources
+    by_group = {
+        "add": sources[:1] if pending else [],
+        "remove": sources[1:] if summary.removed or summary.changed else [],
+    }
+
+    def grouped(parts: list[str]) -> str:
+        return f"SELECT *, {group} AS __group FROM ({' UNION ALL '.join(f'({s})' for s in parts)})"
+
     for g in ("remove", "add"):
+        if not by_group[g]:
+            continue
         # ROW_NUMBER() OVER () streams without sorting, and rows land clustered by batch (insertion
         # order is kept), so fetching one batch later reads only its own row group
         inserted = conn.execute(
             f"""INSERT INTO {PLAN} SELECT *, (row_number() OVER () - 1) // {size}
-            FROM ({grouped}) WHERE __group = '{g}' AND __reject IS NULL"""
+            FROM ({grouped(by_group[g])}) WHERE __group = '{g}' AND __reject IS NULL"""
         ).fetchone()[0]
         placed[g] = int(inserted)
-    conn.execute(
-        f"""INSERT INTO {PLAN}
-        SELECT * REPLACE (CASE WHEN __group = 'add' THEN __reject END AS __reject), NULL
-        FROM ({grouped}) WHERE __group = 'skip' OR __reject IS NOT NULL"""
-    )
-    for name in (_CHANGED, "__sen_prepared", _REMOVED, *value_maps):
+    every = by_group["add"] + by_group["remove"]
+    if every:
+        conn.execute(
+            f"""INSERT INTO {PLAN}
+            SELECT * REPLACE (CASE WHEN __group = 'add' THEN __reject END AS __reject), NULL
+            FROM ({grouped(every)}) WHERE __group = 'skip' OR __reject IS NOT NULL"""
+        )
+    for name in (_CHANGED, "__sen_prepared", _REMOVED, _VMAP):
         conn.execute(f"DROP TABLE IF EXISTS {name}")
-    summary.rejected = summary.invalid_keys + int(
-        conn.execute(f"SELECT count(*) FROM {PLAN} WHERE __reject IS NOT NULL").fetchone()[0]
-    )
     summary.ops = {}
-    for g, b, op, n in conn.execute(
-        f"SELECT __group, __batch, __op, count(*) FROM {PLAN} GROUP BY ALL"
+    summary.rejected = summary.invalid_keys
+    for g, b, op, rejected, n in conn.execute(
+        f"SELECT __group, __batch, __op, __reject IS NOT NULL, count(*) FROM {PLAN} GROUP BY ALL"
     ).fetchall():
-        summary.ops.setdefault((g, -1 if b is None else int(b)), {})[op] = int(n)
+        ops = summary.ops.setdefault((g, -1 if b is None else int(b)), {})
+        ops[op] = ops.get(op, 0) + int(n)
+        summary.rejected += int(n) if rejected else 0
     summary.to_send = {g: n for g, n in placed.items() if n}
     summary.batches = {g: (n + size - 1) // size for g, n in placed.items() if n}
     return summary
@@ -474,5 +472,5 @@ def _group_sql(mode: str) -> str:
 
 
 def drop_plan(conn: duckdb.DuckDBPyConnection) -> None:
-    for name in (PLAN, _BADPK, _PHONES, _CHANGED, "__sen_prepared", _REMOVED, _DIFF, _KEYS, _OLD):
+    for name in (PLAN, _BADPK, _PHONES, _VMAP, _CHANGED, "__sen_prepared", _REMOVED, _KEYS, _OLD):
         conn.execute(f"DROP TABLE IF EXISTS {name}")
