@@ -102,6 +102,7 @@ def run_sync(
     )
     stats = RequestStats()
     client: Destination | None = None
+    early: list[_GroupSender] = []  # removals sent while the additions are planned
     failure: BaseException | None = None
     try:
         conn.execute("SET enable_progress_bar = false")
@@ -119,7 +120,26 @@ def run_sync(
         if not dry:
             client = cfg.destination.build_client(stats, cfg.name)  # reads secrets: fail before planning
             client.sync_mode = cfg.mode
-        summary = build_plan(conn, cfg, relation, run.state, cfg.destination.effective_batch_size())
+
+        def send_removals_early(partial: PlanSummary) -> None:
+            # removals go out while the additions are planned (they are sent first in any case)
+            if isinstance(client, BatchDestination) and cfg.mode != "replace":
+                sender = _GroupSender(run, client, partial, "remove", hooks, run.rejected_all)
+                sender.start()
+                early.append(sender)
+
+        try:
+            summary = build_plan(
+                conn,
+                cfg,
+                relation,
+                run.state,
+                cfg.destination.effective_batch_size(),
+                on_removals=None if dry else send_removals_early,
+            )
+        except BaseException:
+            _abandon(early)
+            raise
         run.apply_summary(summary)
         run.record_validation_rejections()
         if dry:
@@ -130,7 +150,7 @@ def run_sync(
             if skipped:
                 run.commit_skipped()
             if isinstance(client, BatchDestination):
-                run.send_batches(client, summary, hooks)
+                run.send_batches(client, summary, hooks, early[0] if early else None)
             elif isinstance(client, MessageDestination):
                 run.send_messages(client, summary, hooks)
             elif isinstance(client, FileDestination):
@@ -139,6 +159,7 @@ def run_sync(
         result.status = "success"
     except Exception as exc:  # recorded, then re-raised as SyncRunError
         failure = exc
+        _abandon(early)
         result.status = "failed"
         result.error = redact(f"{type(exc).__name__}: {exc}")[:2000]
         _rollback_quietly(conn)
@@ -169,6 +190,16 @@ def run_sync(
         result.duration_s,
     )
     return result
+
+
+def _as_expected(outcome: BatchOutcome, expected: BatchOutcome) -> bool:
+    """Would the outcome write the same state as the expected one?"""
+    return not outcome.rejected and not expected.rejected and outcome.created == expected.created
+
+
+def _abandon(senders: list[_GroupSender]) -> None:
+    for sender in senders:
+        sender.abandon()
 
 
 def _unique_digest_fields(cfg: SyncConfig) -> frozenset[str]:
@@ -214,6 +245,16 @@ def _finish_run(conn: duckdb.DuckDBPyConnection, r: SyncResult) -> None:
 
 
 def _register(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, state: str, now: datetime) -> None:
+    """Record which destination object the sync writes to (other syncs sharing it read this);
+    `updated_at` is when that registration last changed."""
+    entry = (cfg.destination.type, cfg.fingerprint(), state, cfg.destination.destination_key())
+    current = conn.execute(
+        f"SELECT destination, fingerprint, state_table, destination_key FROM {SCHEMA}.sync_registry "
+        "WHERE sync_name = ?",
+        [cfg.name],
+    ).fetchone()
+    if current == entry:
+        return
     conn.execute(
         f"""INSERT OR REPLACE INTO {SCHEMA}.sync_registry
             (sync_name, destination, fingerprint, state_table, updated_at, destination_key)
@@ -284,6 +325,7 @@ class _Run:
         self.result = result
         self.now = now
         self.state = ""
+        self.rejected_all: dict[str, str] = {}  # destination refusals of a replace-all run
         f_cols = [q("f_" + f) for f in cfg.mapping]
         self._f_list = ", ".join(f_cols)
 
@@ -343,16 +385,25 @@ class _Run:
             )
 
     # ------------------------------------------------------------------ batch destinations
-    def send_batches(self, client: BatchDestination, summary: PlanSummary, hooks: SyncHooks | None) -> None:
+    def send_batches(
+        self,
+        client: BatchDestination,
+        summary: PlanSummary,
+        hooks: SyncHooks | None,
+        removals: _GroupSender | None = None,
+    ) -> None:
         """Send every batch, removals first (so a shared identifier ends up present).
 
-        The two groups overlap where order allows: the additions' first payload is built while the last
+        The two groups overlap where order allows: the removals may already be in flight (`removals`,
+        started while the additions were planned), the additions' first payload is built while the last
         removal request is in flight, and the removals' acknowledgements are written while the first
         addition request is. Additions are still sent only once every removal was acknowledged."""
         replace = self.cfg.mode == "replace"
-        rejected_all: dict[str, str] = {}
+        rejected_all = self.rejected_all
         senders = [
-            _GroupSender(self, client, summary, group, hooks, rejected_all)
+            removals
+            if group == "remove" and removals is not None
+            else _GroupSender(self, client, summary, group, hooks, rejected_all)
             for group in ("remove", "add")
             if (summary.batches or {}).get(group)
         ]
@@ -791,6 +842,10 @@ class _GroupSender:
         self.last_flush = time.monotonic()
         self.sessions: list[Any] | None = None
         self.early: tuple[Batch, Any] | None = None  # the first batch, built ahead by prefetch()
+        self.executors: list[ThreadPoolExecutor] = []
+        self.written_ahead: tuple[int, BatchOutcome] | None = None  # see _write_ahead()
+        self.pending: deque[tuple[Batch, Any, Future]] = deque()
+        self.next_index = 0
 
     def _batch(self, index: int) -> Batch:
         return Batch(
@@ -811,35 +866,85 @@ class _GroupSender:
         batch = self._batch(0)
         self.early = (batch, self.client.prepare(batch, self.sessions[batch.lane]))
 
-    def run(
-        self, following: _GroupSender | None = None, previous_flush: Callable[[], None] | None = None
-    ) -> None:
-        """Send the group. `following` (the next group) gets its first payload built while this group's
-        last requests are in flight, and then commits this group's last acknowledgements
-        (`previous_flush` on its own run) while its own first request is in flight."""
+    def _begin(self) -> None:
+        if self.executors:
+            return
         if self.sessions is None:
             self.sessions = self.client.begin_group(self.group, self.total, self.count, self.lanes)
         name = self.run_.cfg.name
-        executors = [
+        self.executors = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sen-{name}-lane{i}")
             for i in range(self.lanes)
         ]
-        pending: deque[tuple[Batch, Any, Future]] = deque()
+
+    def _send_next(self) -> None:
+        """Build the next batch's payload and hand it to its lane."""
+        index = self.next_index
+        self.next_index += 1
+        if index == 0 and self.early is not None:
+            batch, prepared = self.early
+        else:
+            batch = self._batch(index)
+            prepared = self.client.prepare(batch, self.sessions[batch.lane])  # type: ignore[index]
+        future = self.executors[batch.lane].submit(self.client.transmit, prepared)
+        self.pending.append((batch, prepared, future))
+
+    def start(self) -> None:
+        """Put one batch per lane in flight and return (the caller goes on planning the other group)."""
+        self._begin()
         try:
-            for index in range(self.count):
-                if self.failure is not None:
-                    break
-                if index == 0 and self.early is not None:
-                    batch, prepared = self.early
-                else:
-                    batch = self._batch(index)
-                    prepared = self.client.prepare(batch, self.sessions[batch.lane])
-                pending.append(
-                    (batch, prepared, executors[batch.lane].submit(self.client.transmit, prepared))
-                )
+            while self.next_index < min(self.count, self.lanes):
+                self._send_next()
+        except BaseException:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Wait for the requests in flight and drop their answers: nothing is committed, so the next run
+        sends those batches again (harmless: batch destinations are idempotent)."""
+        for executor in self.executors:
+            executor.shutdown(wait=True)
+        self.pending.clear()
+        self._drop_write_ahead()
+
+    def _write_ahead(self) -> None:
+        """While a run's last request is in flight, write the state it will commit, in a transaction left
+        open: the answer then costs only a COMMIT. If the answer differs from the expected one (a row
+        refused, a failure), the write is rolled back and the normal commit runs."""
+        batch, prepared, _ = self.pending[-1]
+        expected = self.client.expected_outcome(batch, prepared)
+        if expected is None:
+            return
+        ops = (self.summary.ops or {}).get((self.group, batch.index), {})
+        _x(self.run_.conn, "BEGIN TRANSACTION")
+        try:
+            self.run_._apply_batches(self.group, [batch.index], expected, ops)
+        except BaseException:
+            _x(self.run_.conn, "ROLLBACK")
+            raise
+        self.written_ahead = (batch.index, expected)
+
+    def _drop_write_ahead(self) -> None:
+        if self.written_ahead is not None:
+            self.written_ahead = None
+            _x(self.run_.conn, "ROLLBACK")
+
+    def run(
+        self, following: _GroupSender | None = None, previous_flush: Callable[[], None] | None = None
+    ) -> None:
+        """Send the group (or the rest of it, after `start`). `following` (the next group) gets its first
+        payload built while this group's last requests are in flight, and then commits this group's
+        last acknowledgements (`previous_flush` on its own run) while its own first request is in flight."""
+        self._begin()
+        pending = self.pending
+        try:
+            while self.next_index < self.count and self.failure is None:
+                self._send_next()
                 if previous_flush is not None:
                     flush, previous_flush = previous_flush, None
                     flush()
+                if following is None and self.count == 1 and not self.replace:
+                    self._write_ahead()
                 while len(pending) > 2 * self.lanes - 1 or (pending and pending[0][2].done()):
                     self._settle(*pending.popleft())
             if following is not None and self.failure is None:
@@ -847,7 +952,7 @@ class _GroupSender:
             while pending:
                 self._settle(*pending.popleft())
         finally:
-            for executor in executors:
+            for executor in self.executors:
                 executor.shutdown(wait=True)
             if previous_flush is not None:
                 previous_flush()
@@ -874,9 +979,25 @@ class _GroupSender:
     def flush(self) -> None:
         """Commit every acknowledged batch not yet committed, in one transaction."""
         self.last_flush = time.monotonic()
+        hooks, run = self.hooks, self.run_
+        if self.written_ahead is not None:
+            index, expected = self.written_ahead
+            if [b.index for b, _ in self.acked] == [index] and _as_expected(self.acked[0][1], expected):
+                self.written_ahead = None
+                try:
+                    if hooks and hooks.before_commit:
+                        hooks.before_commit(self.group, index)
+                except BaseException:
+                    _x(run.conn, "ROLLBACK")
+                    raise
+                _x(run.conn, "COMMIT")
+                if hooks and hooks.after_commit:
+                    hooks.after_commit(self.group, index)
+                self.acked.clear()
+                return
+            self._drop_write_ahead()
         if not self.acked:
             return
-        hooks, run = self.hooks, self.run_
         with _Tx(run.conn):
             if hooks and hooks.before_commit:
                 for batch, _ in self.acked:

@@ -16,6 +16,7 @@ never leaves DuckDB. The result is the temp table `__sen_plan`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -37,7 +38,6 @@ _CHANGED = "__sen_changed"
 _BADPK = "__sen_badpk"
 _PHONES = "__sen_phone_map"
 _VMAP = "__sen_value_map"
-_REMOVED = "__sen_removed"
 _KEYS = "__sen_diff_keys"
 _OLD = "__sen_old"
 _KEYS_PARAM = "dup_keys"
@@ -121,7 +121,7 @@ def _diff_against_state(
 ) -> None:
     """The diff against the last acknowledged state: temp table __sen_diff_keys, the source rows without a
     match in state (with their values; __st_rid NULL) and the row ids of the state rows without a match in
-    the source (__pk NULL), plus __sen_old, those state rows whole.
+    the source (__pk NULL), plus __sen_old, those state rows whole with __diff_op (change | remove).
 
     One join on the 64-bit row hash: the source side streams its mapped values through it (only the ~1%
     without a match are kept), the state side carries only its row id and hash, so the hash table stays
@@ -139,10 +139,13 @@ def _diff_against_state(
               ON st.__st_hash = s.__row_hash
             WHERE s.__pk IS NULL OR st.__st_rid IS NULL"""
         )
-        # joined against the small id list, so DuckDB only materializes those rows
+        # joined against the small id list, so DuckDB only materializes those rows; a state row whose key
+        # the source still sends (under another hash) is a change, else a removal
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_OLD} AS
-            SELECT st.* FROM {state} st
+            SELECT st.*, CASE WHEN st.__pk IN (SELECT __pk FROM {_KEYS} WHERE __pk IS NOT NULL)
+                              THEN 'change' ELSE 'remove' END AS __diff_op
+            FROM {state} st
             JOIN (SELECT __st_rid FROM {_KEYS} WHERE __pk IS NULL) k ON k.__st_rid = st.rowid"""
         )
         conn.execute("COMMIT")
@@ -245,9 +248,18 @@ def _reject_sql(cfg: SyncConfig) -> str:
 
 
 def build_plan(
-    conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, relation: str, state: str, batch_size: int
+    conn: duckdb.DuckDBPyConnection,
+    cfg: SyncConfig,
+    relation: str,
+    state: str,
+    batch_size: int,
+    on_removals: Callable[[PlanSummary], None] | None = None,
 ) -> PlanSummary:
-    """Create temp table __sen_plan (see module doc) and return the counts."""
+    """Create temp table __sen_plan (see module doc) and return the counts.
+
+    `on_removals(summary)` is called as soon as the removals are planned (their batches final, `batches`
+    and `to_send` filled in for them) so they can be sent while the additions are still being planned;
+    the same summary object is completed before this function returns."""
     summary = PlanSummary()
     src = _source_sql(cfg, relation)
     replace = cfg.mode == "replace"
@@ -267,7 +279,9 @@ def build_plan(
     # nothing to compare with on a first sync: every row is an add (and a join would only copy them)
     first_sync = not conn.execute(f"SELECT 1 FROM {state} LIMIT 1").fetchall()
     if first_sync:
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT * FROM {state} LIMIT 0")
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT *, 'remove' AS __diff_op FROM {state} LIMIT 0"
+        )
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
             SELECT s.*, s.__pk AS __key, 'add' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created,
@@ -277,22 +291,16 @@ def build_plan(
     else:
         bad_pk = f" AND {pk} NOT IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)" if replace else ""
         _diff_against_state(conn, cfg, relation, state, f"{pk} IS NOT NULL{bad_pk}")
-        # a source row whose key state holds under another hash is a change; a state row whose key the
-        # source no longer sends is a removal
+        # a source row whose key state holds under another hash is a change
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
             SELECT n.* EXCLUDE (__st_rid), n.__pk AS __key,
                    CASE WHEN g.__pk IS NULL THEN 'add' ELSE 'change' END AS __op,
                    g.__created_by_sync AS __prev_created, g.__row_hash AS __prev_hash
             FROM (SELECT * FROM {_KEYS} WHERE __pk IS NOT NULL) n
-            LEFT JOIN {_OLD} g ON g.__pk = n.__pk
-            UNION ALL BY NAME
-            SELECT g.__pk AS __key, 'remove' AS __op, g.__created_by_sync AS __prev_created,
-                   g.__row_hash AS __prev_hash
-            FROM {_OLD} g WHERE g.__pk NOT IN (SELECT __pk FROM {_KEYS} WHERE __pk IS NOT NULL)"""
+            LEFT JOIN {_OLD} g ON g.__pk = n.__pk"""
         )
         conn.execute(f"DROP TABLE {_KEYS}")
-    summary.source_rows = int(conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])
     bad_keys = bool(null_keys) or replace
     if not replace:
         # A duplicated key matters only where it would be sent: then at least one copy differs from state
@@ -309,24 +317,18 @@ def build_plan(
             _insert_duplicates(
                 conn, relation, pk, f"list_contains(${_KEYS_PARAM}, {pk})", {_KEYS_PARAM: keys}
             )
-            conn.execute(
-                f"DELETE FROM {_CHANGED} WHERE __key IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)"
-            )
+            for table, key in ((_CHANGED, "__key"), (_OLD, "__pk")):  # a bad key's state is left alone
+                conn.execute(
+                    f"DELETE FROM {table} WHERE {key} IN (SELECT __pk FROM {_BADPK} WHERE __pk IS NOT NULL)"
+                )
     if bad_keys:
         summary.invalid_keys = int(conn.execute(f"SELECT coalesce(sum(n), 0) FROM {_BADPK}").fetchone()[0])
-    counts = dict(conn.execute(f"SELECT __op, count(*) FROM {_CHANGED} GROUP BY 1").fetchall())
-    summary.added, summary.changed = int(counts.get("add", 0)), int(counts.get("change", 0))
-    summary.removed = int(counts.get("remove", 0))
-    # the last acknowledged values of the rows that left or changed (a bad key's rows are left alone)
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_REMOVED} AS
-        SELECT st.*, c.__op AS __diff_op
-        FROM {_OLD} st JOIN {_CHANGED} c ON c.__key = st.__pk AND c.__op IN ('remove', 'change')"""
-    )
-    conn.execute(f"DROP TABLE {_OLD}")
-    if summary.removed:
-        conn.execute(f"DELETE FROM {_CHANGED} WHERE __op = 'remove'")
-    summary.unchanged = max(0, summary.source_rows - summary.invalid_keys - summary.added - summary.changed)
+    added, changed, removed = conn.execute(
+        f"""SELECT (SELECT count(*) FILTER (__op = 'add') FROM {_CHANGED}),
+                   (SELECT count(*) FILTER (__op = 'change') FROM {_CHANGED}),
+                   (SELECT count(*) FILTER (__diff_op = 'remove') FROM {_OLD})"""
+    ).fetchone()
+    summary.added, summary.changed, summary.removed = int(added), int(changed), int(removed)
 
     pending = summary.added + summary.changed
     if replace and (summary.added or summary.changed or summary.removed):
@@ -376,7 +378,7 @@ def build_plan(
         sources.append(
             f"SELECT 'remove' AS __op, __pk, __person_id, __row_hash, __created_by_sync AS __prev_created, "
             f"__row_hash AS __prev_hash, {f_cols}, CAST(NULL AS VARCHAR) AS __reject "
-            f"FROM {_REMOVED} WHERE __diff_op = 'remove'"
+            f"FROM {_OLD} WHERE __diff_op = 'remove'"
         )
     if cfg.mode in ("add_remove", "mirror") and match_fields:
         # a changed identifier: take the old one out before the new one goes in
@@ -386,7 +388,7 @@ def build_plan(
             f"""SELECT 'remove_old' AS __op, st.__pk, st.__person_id, st.__row_hash,
                 st.__created_by_sync AS __prev_created, st.__row_hash AS __prev_hash, {st_cols},
                 CAST(NULL AS VARCHAR) AS __reject
-            FROM {_REMOVED} st JOIN __sen_prepared p ON p.__pk = st.__pk
+            FROM {_OLD} st JOIN __sen_prepared p ON p.__pk = st.__pk
             WHERE st.__diff_op = 'change' AND p.__op = 'change' AND p.__reject IS NULL AND ({differs})"""
         )
     f_defs = ", ".join(f"{q('f_' + f)} VARCHAR" for f in cfg.mapping)
@@ -419,6 +421,10 @@ def build_plan(
             FROM ({grouped(by_group[g])}) WHERE __group = '{g}' AND __reject IS NULL"""
         ).fetchone()[0]
         placed[g] = int(inserted)
+        if g == "remove" and placed[g] and on_removals is not None:
+            summary.to_send = {g: placed[g]}
+            summary.batches = {g: (placed[g] + size - 1) // size}
+            on_removals(summary)
     every = by_group["add"] + by_group["remove"]
     if every:
         conn.execute(
@@ -426,8 +432,11 @@ def build_plan(
             SELECT * REPLACE (CASE WHEN __group = 'add' THEN __reject END AS __reject), NULL
             FROM ({grouped(every)}) WHERE __group = 'skip' OR __reject IS NOT NULL"""
         )
-    for name in (_CHANGED, "__sen_prepared", _REMOVED, _VMAP):
+    for name in (_CHANGED, "__sen_prepared", _OLD, _VMAP):
         conn.execute(f"DROP TABLE IF EXISTS {name}")
+    # after the removals went out: only the run report needs it
+    summary.source_rows = int(conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])
+    summary.unchanged = max(0, summary.source_rows - summary.invalid_keys - summary.added - summary.changed)
     summary.ops = {}
     summary.rejected = summary.invalid_keys
     for g, b, op, rejected, n in conn.execute(
@@ -472,5 +481,5 @@ def _group_sql(mode: str) -> str:
 
 
 def drop_plan(conn: duckdb.DuckDBPyConnection) -> None:
-    for name in (PLAN, _BADPK, _PHONES, _VMAP, _CHANGED, "__sen_prepared", _REMOVED, _KEYS, _OLD):
+    for name in (PLAN, _BADPK, _PHONES, _VMAP, _CHANGED, "__sen_prepared", _KEYS, _OLD):
         conn.execute(f"DROP TABLE IF EXISTS {name}")

@@ -83,7 +83,19 @@ DDL = [
 ]
 
 
+_TABLES = ["sync_runs", "sync_rejections", "contact_ledger", "dead_push_tokens", "message_outbox",
+           "dry_run_plans", "sync_registry"]  # fmt: skip
+
+
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    # every run: one catalog lookup when all is in place, instead of nine DDL statements
+    found = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = $schema AND list_contains($tables, table_name)",
+        {"schema": SCHEMA, "tables": _TABLES},
+    ).fetchone()[0]
+    if found == len(_TABLES) and "destination_key" in state_columns(conn, f"{SCHEMA}.sync_registry"):
+        return
     for statement in DDL:
         conn.execute(statement)
     # added later: which destination object (e.g. one Meta audience) a sync writes to
@@ -103,14 +115,12 @@ def other_states(conn: duckdb.DuckDBPyConnection, destination_key: str | None, s
 
 
 def state_columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    schema, name = (part.strip('"') for part in table.split(".", 1))
-    return {
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
-        ).fetchall()
-    }
+    """Column names of a (quoted, schema-qualified) state table: read from an empty result, ~10x cheaper
+    than the information schema."""
+    try:
+        return {d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description}
+    except duckdb.CatalogException:  # a registered sync whose state table was dropped
+        return set()
 
 
 def state_table(sync_name: str) -> str:
@@ -140,13 +150,7 @@ def ensure_state_table(
             __run_id VARCHAR NOT NULL
         )"""
     )
-    existing = {
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [SCHEMA, f"state__{sync_name}"],
-        ).fetchall()
-    }
+    existing = state_columns(conn, table)
     for f in fields:
         col = f"f_{f}"
         if col not in existing:

@@ -329,6 +329,12 @@ class BatchDestination(Destination):
     def finish(self, batch: Batch, prepared: Any, answer: Any) -> BatchOutcome:
         return answer if isinstance(answer, BatchOutcome) else BatchOutcome()
 
+    def expected_outcome(self, batch: Batch, prepared: Any) -> BatchOutcome | None:
+        """The outcome if the destination accepts every row, as far as it is known before the answer
+        (the engine writes state ahead on it and keeps that write only if the answer matches); None
+        when the answer decides more than rejections (e.g. which rows it created)."""
+        return BatchOutcome()
+
     def send(self, batch: Batch, session: dict[str, Any]) -> BatchOutcome:
         prepared = self.prepare(batch, session)
         return self.finish(batch, prepared, self.transmit(prepared))

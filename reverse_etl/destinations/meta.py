@@ -164,6 +164,12 @@ class MetaAudienceClient(BatchDestination):
             idempotent=True,  # audience membership is a set: a duplicate add or remove changes nothing
         )
 
+    def expected_outcome(self, batch: Batch, prepared: tuple[str, str, bytes, int]) -> BatchOutcome:
+        created = (
+            self._created.get(batch.index) if batch.op == "upsert" and self.sync_mode == "mirror" else None
+        )
+        return BatchOutcome(sent_rows=prepared[3], created=created)
+
     def finish(self, batch: Batch, prepared: tuple[str, str, bytes, int], answer: Any) -> BatchOutcome:
         outcome = BatchOutcome(sent_rows=prepared[3])
         if batch.op == "upsert" and self.sync_mode == "mirror":

@@ -91,6 +91,9 @@ class WebhookClient(BatchDestination):
         super().__init__(config, stats, sync_name)
         self._secret: Secret = read_secret(config.secret_env, where="destination.secret_env")
 
+    def expected_outcome(self, batch: Batch, prepared: Any) -> BatchOutcome | None:
+        return None  # the receiver's answer may say which rows it created
+
     def prepare(
         self, batch: Batch, session: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], tuple[str, ...], str]:

@@ -52,7 +52,7 @@ def test_resync_without_change_sends_nothing(warehouse, meta: MetaStandin, meta_
 def test_one_percent_change_sends_only_changed_rows(
     warehouse, meta: MetaStandin, meta_sync, source: str
 ) -> None:
-    # a table is diffed by row id, a view (no row ids) by one join carrying its columns: same outcome
+    # tables and views take the same diff (a join on the row hash carrying the source's columns)
     make_audience(warehouse, 1000)
     model = "audience_test"
     if source == "view":
@@ -67,8 +67,10 @@ def test_one_percent_change_sends_only_changed_rows(
     warehouse.execute("INSERT INTO audience_test SELECT * FROM newcomers")
     result = run_sync(warehouse, meta_sync(model=model, destination={"batch_size": 5000}))
     assert (result.added, result.changed, result.removed) == (2, 5, 3)
-    # 3 removed + 5 old versions out, 2 added + 5 new versions in
+    # 3 removed + 5 old versions out, 2 added + 5 new versions in; the removals first (they are sent
+    # while the additions are still being planned, and the additions wait for their answer)
     assert result.sent_rows == 15
+    assert [m for m, _, _ in meta.log[-2:]] == ["DELETE", "POST"]
     assert meta.members("EMAIL") == expected_emails(warehouse)
     # state holds exactly one row per member, with the hash of what was sent
     state = warehouse.execute(
@@ -258,6 +260,35 @@ def test_crash_between_send_and_commit_then_rerun(
     assert committed == (100 if commit_every == 1 else 0)
     result = run_sync(warehouse, cfg)
     assert result.sent_rows == 200 - committed  # unacknowledged batches again (harmless: a set)
+    assert meta.members("EMAIL") == expected_emails(warehouse)
+
+
+def test_state_written_ahead_is_kept_only_when_the_destination_accepts_every_row(
+    warehouse, meta: MetaStandin, meta_sync
+) -> None:
+    """A run whose last group is one batch writes that batch's state while the request is in flight; a
+    failed request, a crash before the commit or a refused row must leave no trace of it."""
+    make_audience(warehouse, 20)
+    state = 'SELECT count(*) FROM sync."state__meta_test"'
+    meta.inject(Fault.status_code(400, body={"error": {"code": 190, "message": "bad token"}}))
+    with pytest.raises(SyncRunError):
+        run_sync(warehouse, meta_sync())
+    assert warehouse.execute(state).fetchone()[0] == 0
+
+    def crash(group: str, index: int) -> None:
+        raise RuntimeError("simulated crash after the answer, before the commit")
+
+    with pytest.raises(SyncRunError):
+        run_sync(warehouse, meta_sync(), hooks=SyncHooks(before_commit=crash))
+    assert warehouse.execute(state).fetchone()[0] == 0
+
+    meta.refuse[h("user.7@example.com")] = "Invalid hashed email"
+    result = run_sync(warehouse, meta_sync())
+    assert (result.status, result.sent_rows, result.rejected) == ("success", 20, 1)
+    assert warehouse.execute(state).fetchone()[0] == 19
+    meta.refuse.clear()
+    assert run_sync(warehouse, meta_sync()).sent_rows == 1
+    assert warehouse.execute(state).fetchone()[0] == 20
     assert meta.members("EMAIL") == expected_emails(warehouse)
 
 
