@@ -116,6 +116,14 @@ def _source_sql(cfg: SyncConfig, relation: str) -> str:
     )
 
 
+def _cleaned(cfg: SyncConfig, alias: str) -> str:
+    """The source columns with each mapped value trimmed (r_<field> -> c_<field>), computed once per row
+    for the lookups and the preparation."""
+    raw = ", ".join(q("r_" + f) for f in cfg.mapping)
+    clean = ", ".join(f"{sql_clean(f'{alias}.' + q('r_' + f))} AS {q('c_' + f)}" for f in cfg.mapping)
+    return f"{alias}.* EXCLUDE ({raw}), {clean}"
+
+
 def _diff_against_state(
     conn: duckdb.DuckDBPyConnection, cfg: SyncConfig, relation: str, state: str, pk_ok: str
 ) -> None:
@@ -154,55 +162,48 @@ def _diff_against_state(
         raise
 
 
-def _phone_fields(cfg: SyncConfig) -> list[str]:
-    return [f for f in cfg.mapping if TRANSFORMS[cfg.field_rule(f).transform].phone]
+def _load_lookups(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
+    """The values computed in Python once per distinct value, found by one query over the rows to send:
 
-
-def _load_phone_map(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
-    """Parse every distinct phone spelling that is not canonical E.164 once, in Python (slow path)."""
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {_PHONES} (raw VARCHAR, e164 VARCHAR)")
-    fields = _phone_fields(cfg)
-    if not fields:
-        return
-    fast = "false" if cfg.strict_phone_validation else sql_is_canonical_e164("v")
-    union = " UNION ".join(f"SELECT {sql_clean(q('r_' + f))} AS v FROM {_CHANGED}" for f in fields)
-    raws = [
-        r[0]
-        for r in conn.execute(
-            f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL "
-            f"AND NOT ({fast}) AND NOT (length(v) = 64 AND regexp_full_match(v, '{SQL_HEX64}'))"
-        ).fetchall()
-    ]
-    if raws:
-        parsed = [e164(r, cfg.default_region) for r in raws]
-        conn.execute(
-            f"INSERT INTO {_PHONES} SELECT unnest($raws), unnest(CAST($parsed AS VARCHAR[]))",
-            {"raws": raws, "parsed": parsed},
-        )
-
-
-def _load_value_maps(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
-    """Few-valued fields (names, country...) are normalized and hashed once per distinct value, by the
-    Python rules, into one lookup table (field index, cleaned value, result). Python, not SQL: the SQL
-    twin of the name rule is a Unicode-class regex that DuckDB compiles per statement and thread (~5 ms
-    a field, most of a small resync's preparation), and a handful of distinct values costs microseconds."""
-    fields = {i: TRANSFORMS[cfg.field_rule(f).transform] for i, f in enumerate(cfg.mapping)}
-    fields = {i: t for i, t in fields.items() if t.few_values and not t.phone}
+    - `__sen_phone_map` (raw, e164): every phone spelling that is not canonical E.164, parsed by
+      phonenumbers (the slow path);
+    - `__sen_value_map` (i, c, f): few-valued fields (names, country...) by field index and cleaned value,
+      normalized and hashed by the Python rules. Python, not SQL: the SQL twin of the name rule is a
+      Unicode-class regex that DuckDB compiles per statement and thread (~5 ms a field, most of a small
+      resync's preparation), and a handful of distinct values costs microseconds."""
     names = list(cfg.mapping)
-    rows: list[tuple[int, str]] = []
-    if fields:
-        union = " UNION ALL ".join(
-            f"SELECT DISTINCT {i} AS i, {sql_clean(q('r_' + names[i]))} AS c FROM {_CHANGED}" for i in fields
+    rules = {i: TRANSFORMS[cfg.field_rule(f).transform] for i, f in enumerate(names)}
+    phones = [i for i, t in rules.items() if t.phone]
+    few = {i: t for i, t in rules.items() if t.few_values and not t.phone}
+    parts = []
+    if phones:
+        fast = "false" if cfg.strict_phone_validation else sql_is_canonical_e164("v")
+        union = " UNION ".join(f"SELECT {q('c_' + names[i])} AS v FROM {_CHANGED}" for i in phones)
+        parts.append(
+            f"SELECT DISTINCT -1 AS i, v AS c FROM ({union}) WHERE v IS NOT NULL "
+            f"AND NOT ({fast}) AND NOT (length(v) = 64 AND regexp_full_match(v, '{SQL_HEX64}'))"
         )
-        rows = conn.execute(f"SELECT i, c FROM ({union}) WHERE c IS NOT NULL").fetchall()
+    parts += [f"SELECT DISTINCT {i} AS i, {q('c_' + names[i])} AS c FROM {_CHANGED}" for i in few]
+    rows = (
+        conn.execute(f"SELECT i, c FROM ({' UNION ALL '.join(parts)}) WHERE c IS NOT NULL").fetchall()
+        if parts
+        else []
+    )
+    raws = [c for i, c in rows if i < 0]
+    values = [(i, c) for i, c in rows if i >= 0]
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_PHONES} AS
+        SELECT unnest(CAST($raw AS VARCHAR[])) AS raw, unnest(CAST($e164 AS VARCHAR[])) AS e164""",
+        {"raw": raws, "e164": [e164(r, cfg.default_region) for r in raws]},
+    )
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_VMAP} AS
         SELECT unnest(CAST($i AS INTEGER[])) AS i, unnest(CAST($c AS VARCHAR[])) AS c,
                unnest(CAST($f AS VARCHAR[])) AS f""",
         {
-            "i": [i for i, _ in rows],
-            "c": [c for _, c in rows],
-            "f": [fields[i].apply(c, cfg.default_region) for i, c in rows],
+            "i": [i for i, _ in values],
+            "c": [c for _, c in values],
+            "f": [few[i].apply(c, cfg.default_region) for i, c in values],
         },
     )
 
@@ -284,7 +285,7 @@ def build_plan(
         )
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT s.*, s.__pk AS __key, 'add' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created,
+            SELECT {_cleaned(cfg, "s")}, s.__pk AS __key, 'add' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created,
                    CAST(NULL AS UBIGINT) AS __prev_hash
             FROM {good_src} s"""
         )
@@ -294,10 +295,10 @@ def build_plan(
         # a source row whose key state holds under another hash is a change
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT n.* EXCLUDE (__st_rid), n.__pk AS __key,
+            SELECT {_cleaned(cfg, "n")}, n.__pk AS __key,
                    CASE WHEN g.__pk IS NULL THEN 'add' ELSE 'change' END AS __op,
                    g.__created_by_sync AS __prev_created, g.__row_hash AS __prev_hash
-            FROM (SELECT * FROM {_KEYS} WHERE __pk IS NOT NULL) n
+            FROM (SELECT * EXCLUDE (__st_rid) FROM {_KEYS} WHERE __pk IS NOT NULL) n
             LEFT JOIN {_OLD} g ON g.__pk = n.__pk"""
         )
         conn.execute(f"DROP TABLE {_KEYS}")
@@ -335,27 +336,25 @@ def build_plan(
         # replace-all sends the whole audience in one session whenever anything changed
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
-            SELECT s.*, s.__pk AS __key, 'replace' AS __op, CAST(NULL AS BOOLEAN) AS __prev_created,
+            SELECT {_cleaned(cfg, "s")}, s.__pk AS __key, 'replace' AS __op,
+                   CAST(NULL AS BOOLEAN) AS __prev_created,
                    CAST(NULL AS UBIGINT) AS __prev_hash
             FROM {good_src} s"""
         )
         pending = int(conn.execute(f"SELECT count(*) FROM {_CHANGED}").fetchone()[0])
 
     if pending:
-        _load_phone_map(conn, cfg)
-        _load_value_maps(conn, cfg)
+        _load_lookups(conn, cfg)
         selects, joins = _field_exprs(cfg, "b")
         clean_cols = ", ".join(q("c_" + f) for f in cfg.mapping)
-        cleaned = ", ".join(f"{sql_clean(q('r_' + f))} AS {q('c_' + f)}" for f in cfg.mapping)
-        # layered so each column is cleaned once and each transform computed once per row
+        # layered so each transform is computed once per row
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE __sen_prepared AS
             SELECT * EXCLUDE ({clean_cols}) FROM (
                 SELECT *, {_reject_sql(cfg)} AS __reject FROM (
                     SELECT b.__op, b.__pk, b.__person_id, b.__row_hash, b.__prev_created, b.__prev_hash,
                            {clean_cols}, {", ".join(selects)}
-                    FROM (SELECT __op, __pk, __person_id, __row_hash, __prev_created, __prev_hash, {cleaned}
-                          FROM {_CHANGED}) b
+                    FROM {_CHANGED} b
                     {" ".join(joins)}
                 )
             )"""
