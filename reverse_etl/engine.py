@@ -43,11 +43,19 @@ from reverse_etl.destinations.base import (
 )
 from reverse_etl.errors import DestinationError, RetryableError, SyncRunError
 from reverse_etl.http import RequestStats
-from reverse_etl.identifiers import TRANSFORMS
-from reverse_etl.plan import PLAN, PlanSummary, build_plan, check_columns, drop_plan, q, resolve_relation
+from reverse_etl.plan import (
+    PLAN,
+    PlanSummary,
+    build_plan,
+    check_columns,
+    drop_plan,
+    q,
+    resolve_relation,
+    state_digest_fields,
+)
 from reverse_etl.result import SyncResult
 from reverse_etl.secrets import get_logger, redact
-from reverse_etl.warehouse import SCHEMA, ensure_schema, ensure_state_table
+from reverse_etl.warehouse import SCHEMA, ensure_schema, ensure_state_table, to_state
 
 log = get_logger("reverse_etl.engine")
 COMMIT_INTERVAL_S = 5.0  # acknowledged batches are committed at least this often
@@ -116,7 +124,7 @@ def run_sync(
         run = _Run(conn, cfg, result, started, fixed=now is not None or bool(os.environ.get("CDP_AS_OF")))
         relation = resolve_relation(conn, cfg)
         check_columns(conn, cfg, relation)
-        run.state = ensure_state_table(conn, cfg.name, cfg.fields, _unique_digest_fields(cfg))
+        run.state = ensure_state_table(conn, cfg.name, cfg.fields, state_digest_fields(cfg))
         if not dry:
             client = cfg.destination.build_client(stats, cfg.name)  # reads secrets: fail before planning
             client.sync_mode = cfg.mode
@@ -200,12 +208,6 @@ def _as_expected(outcome: BatchOutcome, expected: BatchOutcome) -> bool:
 def _abandon(senders: list[_GroupSender]) -> None:
     for sender in senders:
         sender.abandon()
-
-
-def _unique_digest_fields(cfg: SyncConfig) -> frozenset[str]:
-    """Mapped fields sent as a per-member digest (hashed email, phone; not names or country)."""
-    rules = {f: TRANSFORMS[cfg.field_rule(f).transform] for f in cfg.mapping}
-    return frozenset(f for f, t in rules.items() if t.hashed and not t.few_values)
 
 
 # ---------------------------------------------------------------------------- run bookkeeping
@@ -328,6 +330,9 @@ class _Run:
         self.rejected_all: dict[str, str] = {}  # destination refusals of a replace-all run
         f_cols = [q("f_" + f) for f in cfg.mapping]
         self._f_list = ", ".join(f_cols)
+        # the plan's values as the state columns store them (digests as bytes)
+        digests = state_digest_fields(cfg)
+        self._f_values = ", ".join(to_state(f"p.{q('f_' + f)}", f in digests) for f in cfg.mapping)
 
     # ------------------------------------------------------------------ planning results
     def apply_summary(self, s: PlanSummary) -> None:
@@ -379,7 +384,7 @@ class _Run:
                 c,
                 f"""INSERT INTO {self.state}
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                SELECT p.__pk, p.__person_id, p.__row_hash, p.__prev_created, $now, $run, {self._f_list}
+                SELECT p.__pk, p.__person_id, p.__row_hash, p.__prev_created, $now, $run, {self._f_values}
                 {skipped}""",
                 {"now": self.now, "run": self.result.run_id},
             )
@@ -502,7 +507,7 @@ class _Run:
                 c,
                 f"""INSERT INTO {self.state}
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_list}
+                SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_values}
                 FROM {PLAN} p {created_join} WHERE {in_batch} AND p.__op = 'add'""",
                 params,
             )
@@ -519,7 +524,7 @@ class _Run:
                 f"""INSERT INTO {self.state}
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
                 SELECT p.__pk, p.__person_id, p.__row_hash, coalesce(p.__prev_created, {created_expr}),
-                       $now, $run, {self._f_list}
+                       $now, $run, {self._f_values}
                 FROM {PLAN} p {created_join} WHERE {in_batch} AND p.__op = 'change'""",
                 params,
             )
@@ -533,7 +538,7 @@ class _Run:
                 c,
                 f"""INSERT INTO {self.state}
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_list}
+                SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_values}
                 FROM {PLAN} p WHERE p.__group = 'add' AND p.__reject IS NULL
                   AND NOT list_contains($rejected, p.__pk)""",
                 {"now": self.now, "run": self.result.run_id, "rejected": list(rejected) or [""]},
@@ -637,7 +642,7 @@ class _Run:
                 c,
                 f"""INSERT INTO {self.state}
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_list}
+                SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_values}
                 FROM {PLAN} p JOIN {outbox} o ON o.primary_key = p.__pk AND o.sync_name = $name
                 WHERE list_contains($keys, o.message_key) AND p.__group = 'add' AND p.__op = 'add'""",
                 params,
@@ -744,7 +749,7 @@ class _Run:
                     c,
                     f"""INSERT INTO {self.state}
                         (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                    SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_list}
+                    SELECT p.__pk, p.__person_id, p.__row_hash, NULL, $now, $run, {self._f_values}
                     FROM {PLAN} p WHERE p.__group = 'add' AND list_contains($pks, p.__pk)""",
                     {"now": self.now, "run": self.result.run_id, "pks": delivered},
                 )

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reverse_etl.http import HttpSender, RequestStats, RetryPolicy
 from reverse_etl.identifiers import TRANSFORMS
 from reverse_etl.ratelimit import limiter_for
+from reverse_etl.warehouse import to_state
 
 if TYPE_CHECKING:
     import duckdb
@@ -212,17 +213,21 @@ class Batch:
         return bytes(data), int(n)
 
     def pks_shared_with(
-        self, tables: list[str], fields: tuple[str, ...], columns: list[set[str]]
+        self, tables: list[str], fields: tuple[str, ...], columns: list[dict[str, str]]
     ) -> set[str]:
         """Primary keys of rows in this batch whose value of one of `fields` is also held by one of
-        `tables` (other syncs' state; `columns` are each table's columns)."""
-        selects = [
-            f'SELECT p.__pk FROM {self.plan_table} p JOIN {table} o ON o."f_{f}" = p."f_{f}" '
-            f"WHERE p.__group = '{self.group}' AND p.__batch = {int(self.index)} AND p.__reject IS NULL"
-            for table, cols in zip(tables, columns, strict=True)
-            for f in fields
-            if f"f_{f}" in cols
-        ]
+        `tables` (other syncs' state; `columns` maps each table's columns to their types: a digest is
+        stored as bytes)."""
+        selects = []
+        for table, cols in zip(tables, columns, strict=True):
+            for f in fields:
+                if f"f_{f}" not in cols:
+                    continue
+                mine = to_state(f'p."f_{f}"', cols[f"f_{f}"] == "BLOB")
+                selects.append(
+                    f'SELECT p.__pk FROM {self.plan_table} p JOIN {table} o ON o."f_{f}" = {mine} '
+                    f"WHERE p.__group = '{self.group}' AND p.__batch = {int(self.index)} AND p.__reject IS NULL"
+                )
         if not selects:
             return set()
         return {r[0] for r in self.conn.execute(" UNION ".join(selects)).fetchall()}

@@ -77,11 +77,29 @@ def test_one_percent_change_sends_only_changed_rows(
         'SELECT count(*), count(DISTINCT __pk), count(DISTINCT f_EMAIL) FROM sync."state__meta_test"'
     ).fetchone()
     assert state == (999, 999, 999)
-    assert {r[0] for r in warehouse.execute('SELECT f_EMAIL FROM sync."state__meta_test"').fetchall()} == (
+    # digests are stored as their 32 bytes
+    sent = 'SELECT lower(hex(f_EMAIL)) FROM sync."state__meta_test"'
+    assert {r[0] for r in warehouse.execute(sent).fetchall()} == (
         expected_emails(warehouse)
     )
     again = run_sync(warehouse, meta_sync(model=model, destination={"batch_size": 5000}))
     assert (again.added, again.changed, again.removed, again.sent_rows) == (0, 0, 0, 0)
+
+
+def test_state_written_by_an_earlier_version_is_converted_in_place(
+    warehouse, meta: MetaStandin, meta_sync
+) -> None:
+    """Earlier versions stored digests as hex text; the next run converts them and diffs as usual."""
+    make_audience(warehouse, 30)
+    run_sync(warehouse, meta_sync())
+    state = 'sync."state__meta_test"'
+    warehouse.execute(f"ALTER TABLE {state} ALTER COLUMN f_EMAIL TYPE VARCHAR USING lower(hex(f_EMAIL))")
+    warehouse.execute("UPDATE audience_test SET email = 'moved@example.com' WHERE person_id = 'p000002'")
+    result = run_sync(warehouse, meta_sync())
+    assert (result.changed, result.sent_rows) == (1, 2)  # the old address out, the new one in
+    kind = warehouse.execute(f"SELECT typeof(f_EMAIL) FROM {state} LIMIT 1").fetchone()[0]
+    assert kind == "BLOB"
+    assert meta.members("EMAIL") == expected_emails(warehouse)
 
 
 def test_erasure_and_consent_withdrawal_remove_people_next_run(
