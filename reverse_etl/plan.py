@@ -2,8 +2,9 @@
 
 Rows are keyed by the primary key and compared by a hash of the mapped columns (raw values, plus a
 fingerprint of the mapping so a mapping change resends everything): added, changed, removed, unchanged.
-Only added/changed rows are normalized and hashed (in SQL), so an unchanged million-member audience
-never leaves DuckDB. The result is the temp table `__sen_plan`:
+Only added/changed rows are normalized and hashed (in SQL; few-valued fields once per distinct value, in
+Python), so an unchanged million-member audience never leaves DuckDB. The removals are planned first, so
+the engine can send them while the additions are planned. The result is the temp table `__sen_plan`:
 
     __group  'add' (sent as upsert/replace) | 'remove' (sent as removal) | 'skip' (state-only change)
     __op     add | change | remove | remove_old (old identifiers of a changed row) | replace
