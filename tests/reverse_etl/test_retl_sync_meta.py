@@ -79,9 +79,7 @@ def test_one_percent_change_sends_only_changed_rows(
     assert state == (999, 999, 999)
     # digests are stored as their 32 bytes
     sent = 'SELECT lower(hex(f_EMAIL)) FROM sync."state__meta_test"'
-    assert {r[0] for r in warehouse.execute(sent).fetchall()} == (
-        expected_emails(warehouse)
-    )
+    assert {r[0] for r in warehouse.execute(sent).fetchall()} == expected_emails(warehouse)
     again = run_sync(warehouse, meta_sync(model=model, destination={"batch_size": 5000}))
     assert (again.added, again.changed, again.removed, again.sent_rows) == (0, 0, 0, 0)
 
