@@ -502,15 +502,6 @@ class _Run:
             params["created"] = list(outcome.created.values())
         else:
             created_expr, created_join = "CAST(NULL AS BOOLEAN)", ""
-        if ops.get("add"):
-            _x(
-                c,
-                f"""INSERT INTO {self.state}
-                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                SELECT p.__pk, p.__person_id, p.__row_hash, {created_expr}, $now, $run, {self._f_values}
-                FROM {PLAN} p {created_join} WHERE {in_batch} AND p.__op = 'add'""",
-                params,
-            )
         if ops.get("change"):
             # delete + insert: far cheaper in DuckDB than an UPDATE joined against the whole state
             _x(
@@ -519,13 +510,19 @@ class _Run:
                 f"(SELECT p.__prev_hash FROM {PLAN} p WHERE {in_batch} AND p.__op = 'change')",
                 params,
             )
+        written = [op for op in ("add", "change") if ops.get(op)]
+        if written:
+            # one insert for the new and the changed rows (a changed row keeps its created flag)
             _x(
                 c,
                 f"""INSERT INTO {self.state}
                     (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self._f_list})
-                SELECT p.__pk, p.__person_id, p.__row_hash, coalesce(p.__prev_created, {created_expr}),
+                SELECT p.__pk, p.__person_id, p.__row_hash,
+                       CASE WHEN p.__op = 'change' THEN coalesce(p.__prev_created, {created_expr})
+                            ELSE {created_expr} END,
                        $now, $run, {self._f_values}
-                FROM {PLAN} p {created_join} WHERE {in_batch} AND p.__op = 'change'""",
+                FROM {PLAN} p {created_join}
+                WHERE {in_batch} AND p.__op IN ({", ".join(f"'{op}'" for op in written)})""",
                 params,
             )
         if ops.get("add") and self.cfg.ledger_channel is not None:
