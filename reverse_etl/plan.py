@@ -138,7 +138,8 @@ def _diff_against_state(
 ) -> None:
     """The diff against the last acknowledged state: temp table __sen_diff_keys, the source rows without a
     match in state (with their values; __st_rid NULL) and the row ids of the state rows without a match in
-    the source (__pk NULL), plus __sen_old, those state rows whole with __diff_op (change | remove).
+    the source (__pk NULL), plus __sen_old, those state rows (the columns a removal sends) with __diff_op
+    (change | remove).
 
     One join on the 64-bit row hash: the source side streams its mapped values through it (only the ~1%
     without a match are kept), the state side carries only its row id and hash, so the hash table stays
