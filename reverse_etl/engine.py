@@ -133,21 +133,17 @@ def run_sync(
             # removals go out while the additions are planned (they are sent first in any case)
             if isinstance(client, BatchDestination) and cfg.mode != "replace":
                 sender = _GroupSender(run, client, partial, "remove", hooks, run.rejected_all)
+                early.append(sender)  # abandoned (its requests awaited, nothing committed) if the run fails
                 sender.start()
-                early.append(sender)
 
-        try:
-            summary = build_plan(
-                conn,
-                cfg,
-                relation,
-                run.state,
-                cfg.destination.effective_batch_size(),
-                on_removals=None if dry else send_removals_early,
-            )
-        except BaseException:
-            _abandon(early)
-            raise
+        summary = build_plan(
+            conn,
+            cfg,
+            relation,
+            run.state,
+            cfg.destination.effective_batch_size(),
+            on_removals=None if dry else send_removals_early,
+        )
         run.apply_summary(summary)
         run.record_validation_rejections()
         if dry:
@@ -843,7 +839,7 @@ class _GroupSender:
         self.failure: BaseException | None = None
         self.last_flush = time.monotonic()
         self.sessions: list[Any] | None = None
-        self.early: tuple[Batch, Any] | None = None  # the first batch, built ahead by prefetch()
+        self.prefetched: tuple[Batch, Any] | None = None  # the first batch, built ahead by prefetch()
         self.executors: list[ThreadPoolExecutor] = []
         self.written_ahead: tuple[int, BatchOutcome] | None = None  # see _write_ahead()
         self.pending: deque[tuple[Batch, Any, Future]] = deque()
@@ -866,7 +862,7 @@ class _GroupSender:
         """Begin the group and build its first payload (no request is sent)."""
         self.sessions = self.client.begin_group(self.group, self.total, self.count, self.lanes)
         batch = self._batch(0)
-        self.early = (batch, self.client.prepare(batch, self.sessions[batch.lane]))
+        self.prefetched = (batch, self.client.prepare(batch, self.sessions[batch.lane]))
 
     def _begin(self) -> None:
         if self.executors:
@@ -883,8 +879,8 @@ class _GroupSender:
         """Build the next batch's payload and hand it to its lane."""
         index = self.next_index
         self.next_index += 1
-        if index == 0 and self.early is not None:
-            batch, prepared = self.early
+        if index == 0 and self.prefetched is not None:
+            batch, prepared = self.prefetched
         else:
             batch = self._batch(index)
             prepared = self.client.prepare(batch, self.sessions[batch.lane])  # type: ignore[index]

@@ -83,8 +83,7 @@ DDL = [
 ]
 
 
-_TABLES = ["sync_runs", "sync_rejections", "contact_ledger", "dead_push_tokens", "message_outbox",
-           "dry_run_plans", "sync_registry"]  # fmt: skip
+_TABLES = [ddl.split(f"EXISTS {SCHEMA}.", 1)[1].split(None, 1)[0] for ddl in DDL if "CREATE TABLE" in ddl]
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
