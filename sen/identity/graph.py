@@ -9,8 +9,10 @@ are too sparse for one). Strings are read by key only for the rows that need the
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import duckdb
 import numpy as np
@@ -114,17 +116,23 @@ class IdentityGraph:
     identifier_key: np.ndarray  # int64 registry key of each node
     node_type: np.ndarray  # int8 index into config.all_types
     node_key: np.ndarray  # int64 order (strongest type, oldest, then first registered): names new persons
-    blocked: np.ndarray  # bool: dropped by the blocklist
     src: np.ndarray  # int32 edge ends as node positions, one row per input edge row (duplicates possible)
     dst: np.ndarray
     edges_table: str
     key_index: KeyIndex  # identifier key -> position
     previous: PreviousMap
+    # The blocklist flags (bool per node: dropped by the blocklist). The query that finds them reads every
+    # identifier string, so load_graph may leave it running in the background: `blocked` waits for it.
+    pending_blocked: Callable[[], np.ndarray]
     temp_tables: tuple[str, ...] = ()
 
     @property
     def n_nodes(self) -> int:
         return len(self.node_type)
+
+    @cached_property
+    def blocked(self) -> np.ndarray:
+        return self.pending_blocked()
 
     def first_seen(self, positions: np.ndarray) -> np.ndarray:
         """Seconds since 2000 of first sight (the maximum when unknown), from the node key."""
@@ -277,9 +285,10 @@ def _temp_name(prefix: str) -> str:
 
 
 def _base_nodes(
-    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, pool: ThreadPoolExecutor
-) -> tuple[str, dict[str, np.ndarray], KeyIndex, list[str]]:
-    """The relation whose rows are the nodes, and its numeric columns in the order read.
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, background: Executor
+) -> tuple[str, dict[str, np.ndarray], KeyIndex, Callable[[], np.ndarray], list[str]]:
+    """The relation whose rows are the nodes, its numeric columns in the order read, and a callable that
+    returns the keys the blocklist drops (its query runs on `background`).
 
     Duplicate rows of one identifier are aggregated (the node model should not have them, but one duplicate
     must not stop the run).
@@ -292,33 +301,28 @@ def _base_nodes(
 
     relation = table
     arrays = read(relation)
-    # The blocklist on a second connection, while the keys are indexed (DuckDB releases the GIL).
-    blocked_future = pool.submit(_blocked_keys, conn.cursor(), config, relation, close=True)
+    # The blocklist on a second connection (DuckDB releases the GIL).
+    blocked_future = background.submit(_blocked_keys, conn.cursor(), config, relation, close=True)
+    index = KeyIndex(arrays["k"])
+    if index.unique:
+        return relation, arrays, index, blocked_future.result, temps
+    blocked_future.result()  # for the old relation: not used
+    relation = _temp_name("nodes")
+    conn.execute(
+        f"""
+        create temp table {relation} as
+        select identifier_key, identifier_type, identifier_value, min(first_seen_at) as first_seen_at,
+               max(last_seen_at) as last_seen_at
+        from {table} group by identifier_key, identifier_type, identifier_value
+        """
+    )
+    temps.append(relation)
+    arrays = read(relation)
     index = KeyIndex(arrays["k"])
     if not index.unique:
-        blocked_future.result()  # for the old relation: not used
-        relation = _temp_name("nodes")
-        conn.execute(
-            f"""
-            create temp table {relation} as
-            select identifier_key, identifier_type, identifier_value, min(first_seen_at) as first_seen_at,
-                   max(last_seen_at) as last_seen_at
-            from {table} group by identifier_key, identifier_type, identifier_value
-            """
-        )
-        temps.append(relation)
-        arrays = read(relation)
-        index = KeyIndex(arrays["k"])
-        if not index.unique:
-            raise IdentityInputError(f"{table}: two distinct identifiers share an identifier_key")
-        blocked_keys = _blocked_keys(conn, config, relation)
-    else:
-        blocked_keys = blocked_future.result()
-    blocked = np.zeros(len(arrays["k"]), dtype=bool)
-    if len(blocked_keys):
-        blocked[index.get_indexer(blocked_keys)] = True
-    arrays["blocked"] = blocked
-    return relation, arrays, index, temps
+        raise IdentityInputError(f"{table}: two distinct identifiers share an identifier_key")
+    blocked_keys = _blocked_keys(conn, config, relation)  # a temp table: only this connection sees it
+    return relation, arrays, index, lambda: blocked_keys, temps
 
 
 def _read_edges(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> dict[str, np.ndarray]:
@@ -462,21 +466,33 @@ def _previous_map(
     return result
 
 
-def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> IdentityGraph:
-    """Read nodes, edges and the previous run's person assignments into an IdentityGraph."""
+def load_graph(
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, background: Executor | None = None
+) -> IdentityGraph:
+    """Read nodes, edges and the previous run's person assignments into an IdentityGraph.
+
+    With `background`, the blocklist query is left running there (graph.blocked waits for it), so that it
+    overlaps the work that does not need it; without, it is done before this returns.
+    """
+    if background is None:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            graph = load_graph(conn, config, pool)
+            _ = graph.blocked
+            return graph
     _require_columns(conn, config.nodes_table, NODE_COLUMNS)
     _require_columns(conn, config.edges_table, EDGE_COLUMNS)
     # The edges are read on a second connection while the nodes are read and indexed (DuckDB releases the GIL).
     edge_conn = conn.cursor()
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool:
             edges_future = pool.submit(_read_edges, edge_conn, config)
-            relation, nodes, index, temps = _base_nodes(conn, config, pool)
+            relation, nodes, index, blocked_keys, temps = _base_nodes(conn, config, background)
             edges = edges_future.result()
     finally:
         edge_conn.close()
     src, dst = index.get_indexer(edges["ka"]), index.get_indexer(edges["kb"])
     n_base = len(nodes["k"])
+    base_index = index
     _check_types(conn, config, relation, nodes["type_code"])
     extra = pa.table(
         {
@@ -491,6 +507,7 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
             for c in NODE_COLUMNS
         }
     )
+    extra_blocked = np.zeros(0, dtype=bool)
     if (src < 0).any() or (dst < 0).any():
         missing = pd.unique(np.concatenate([edges["ka"][src < 0], edges["kb"][dst < 0]]))
         extra, numbers = _missing_endpoint_nodes(conn, config, missing)
@@ -499,9 +516,19 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
                 f"{config.edges_table} has identifier types that the identity config does not know: "
                 f"{sorted(set(pc.filter(extra.column('identifier_type'), pa.array(numbers['type_code'] < 0)).to_pylist()))}"
             )
+        extra_blocked = numbers.pop("blocked")
         nodes = {k: np.concatenate([nodes[k], numbers[k]]) for k in nodes}
         index = KeyIndex(nodes["k"])
         src, dst = index.get_indexer(edges["ka"]), index.get_indexer(edges["kb"])
+
+    def blocked() -> np.ndarray:
+        # Base nodes keep their positions when edge-only nodes are appended.
+        flags = np.zeros(n_base + len(extra_blocked), dtype=bool)
+        keys = blocked_keys()
+        if len(keys):
+            flags[base_index.get_indexer(keys)] = True
+        flags[n_base:] = extra_blocked
+        return flags
 
     type_code = nodes["type_code"].astype(np.int8, copy=False)
     previous = _previous_map(conn, config, index, len(nodes["k"]))
@@ -512,12 +539,12 @@ def load_graph(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Ident
         identifier_key=nodes["k"],
         node_type=type_code,
         node_key=nodes["node_key"],
-        blocked=nodes["blocked"].astype(bool, copy=False),
         src=src,
         dst=dst,
         edges_table=config.edges_table,
         key_index=index,
         previous=previous,
+        pending_blocked=blocked,
         temp_tables=tuple(temps),
     )
 

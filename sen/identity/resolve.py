@@ -86,6 +86,17 @@ class _Labels:
     kept_labels: np.ndarray | None = None
 
 
+def _blocklist_and_degree_limits(
+    config: IdentityConfig, g: IdentityGraph, src: np.ndarray, dst: np.ndarray
+) -> tuple[np.ndarray | None, DegreeCuts]:
+    """Which links touch a blocked identifier (None: none does), and the degree limits on the others."""
+    blocked = g.blocked
+    if not blocked.any():  # two gathers over every link saved in the common case
+        return None, degree_cuts(config, g.node_type, src, dst, g.n_nodes)
+    touches = blocked[src] | blocked[dst]
+    return touches, degree_cuts(config, g.node_type, src[~touches], dst[~touches], g.n_nodes)
+
+
 def _components_with_guards(
     conn: duckdb.DuckDBPyConnection,
     config: IdentityConfig,
@@ -98,31 +109,33 @@ def _components_with_guards(
     n = g.n_nodes
     src, dst = g.src, g.dst
     not_loop = src != dst
-    if g.blocked.any():
-        touches_blocked = (g.blocked[src] | g.blocked[dst]) & not_loop
-    else:  # two gathers over every edge saved in the common case
-        touches_blocked = np.zeros(len(src), dtype=bool)
     edges = int(not_loop.sum())
-    edges_cut_blocklist = int(touches_blocked.sum())
-    if edges_cut_blocklist or edges < len(src):
-        keep = not_loop & ~touches_blocked
-        src, dst = src[keep], dst[keep]
-    # Components on every link, while the degree limits are checked on a second thread (numpy releases the
-    # GIL); the few components holding an identifier over a limit are then computed again without its links.
+    if edges < len(src):
+        src, dst = src[not_loop], dst[not_loop]
+    # Components on every link while a second thread waits for the blocklist (its query may still be running)
+    # and checks the degree limits (numpy releases the GIL); the few components holding a blocked identifier
+    # or one over a limit are then computed again without its links.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        degree_future = pool.submit(degree_cuts, config, g.node_type, src, dst, n)
+        guards_future = pool.submit(_blocklist_and_degree_limits, config, g, src, dst)
         n_components, labels = connected_components(n, src, dst)
-        degree = degree_future.result()
-    unused = [labels[g.blocked]]
-    n_labels = n_components
+        touches_blocked, degree = guards_future.result()
+    edges_cut_blocklist = int(touches_blocked.sum()) if touches_blocked is not None else 0
     isolated = np.zeros(n, dtype=bool)
     edges_cut_degree = 0
     if len(degree.nodes):
         isolated[degree.nodes] = True
+        cut_degree = isolated[src] | isolated[dst]
+        if touches_blocked is not None:
+            cut_degree &= ~touches_blocked
+        edges_cut_degree = int(cut_degree.sum())
+    unused: list[np.ndarray] = []
+    n_labels = n_components
+    if touches_blocked is not None:
+        isolated |= g.blocked
+    if len(degree.nodes) or touches_blocked is not None:
         cut_entries = isolated[src] | isolated[dst]
-        edges_cut_degree = int(cut_entries.sum())
         affected = np.zeros(n_components, dtype=bool)
-        affected[labels[degree.nodes]] = True
+        affected[labels[isolated]] = True
         in_affected = affected[labels]
         nodes = np.flatnonzero(in_affected)
         inner = in_affected[src] & ~cut_entries  # both ends of a link lie in one component
@@ -132,6 +145,7 @@ def _components_with_guards(
         labels[nodes] = n_labels + parts
         n_labels += n_parts
         unused.append(np.flatnonzero(affected))
+        unused.append(labels[g.blocked])  # blocked identifiers are now alone; they leave the map
     if on_components is not None:
         on_components(labels, n_labels)
     per_type = type_counts(labels, g.node_type, n_labels, len(config.all_types))
@@ -144,7 +158,7 @@ def _components_with_guards(
         in_over_node = in_over[labels] & ~g.blocked
         details = edge_details(conn, g, np.flatnonzero(in_over_node))
         # Links cut by the blocklist or a degree limit stay cut.
-        usable = ~(g.blocked | isolated)
+        usable = ~isolated
         details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
         low, high = details.low.to_numpy(), details.high.to_numpy()
         order = edge_order(
@@ -164,18 +178,13 @@ def _components_with_guards(
         n_labels = int(capped.labels.max()) + 1
         unused.append(over)
         cap_cut = (low[capped.cut_edges], high[capped.cut_edges], capped.cut_type, capped.cut_count)
-    unused_labels = np.concatenate(unused)
+    unused_labels = np.concatenate(unused) if unused else np.zeros(0, dtype=np.int64)
     kept_labels = None if len(over) else np.ones(n_labels, dtype=bool)
-    if len(unused_labels) or g.blocked.any():
+    if len(unused_labels):
         if kept_labels is not None:
             kept_labels[unused_labels] = False
         n_components, labels = compact_labels(labels, n_labels, unused_labels, g.blocked)
-    if len(over) or len(degree.nodes):
         per_type = type_counts(labels, g.node_type, n_components, len(config.all_types), skip=g.blocked)
-    elif len(unused[0]):
-        keep = np.ones(len(per_type), dtype=bool)
-        keep[unused[0]] = False
-        per_type = per_type[keep]
     sizes = np.bincount(labels[labels >= 0] if g.blocked.any() else labels, minlength=n_components)
     return _Labels(
         n_components=n_components,
@@ -380,12 +389,14 @@ def resolve_identities(
     run_at = _naive_utc(run_at or datetime.now(UTC))
     run_id = f"{run_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     phases = _Phases(timings)
-    with phases("read graph"):
-        g = load_graph(conn, config)
-    try:
-        return _resolve_loaded(conn, config, g, run_id, run_at, started, phases)
-    finally:
-        drop_temp_tables(conn, g)
+    # The blocklist query runs on `background` while the graph is read and its components computed.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        with phases("read graph"):
+            g = load_graph(conn, config, background)
+        try:
+            return _resolve_loaded(conn, config, g, run_id, run_at, started, phases)
+        finally:
+            drop_temp_tables(conn, g)
 
 
 def _resolve_loaded(

@@ -166,6 +166,35 @@ def test_components_match_a_reference_union_find(conn: duckdb.DuckDBPyConnection
     assert {frozenset(v) for v in got.values()} == expected
 
 
+def test_junk_identifiers_in_a_random_graph_join_nobody(conn: duckdb.DuckDBPyConnection) -> None:
+    # Components are first computed on every link, junk included, then taken apart again: the result must be
+    # the partition of the links that do not touch junk, and junk must leave the map.
+    rng = random.Random(11)
+    ids = [("anonymous_id", f"n{i}") for i in range(300)]
+    junk = [("anonymous_id", "undefined"), ("anonymous_id", "null"), ("email", "test@test.com")]
+    records = [rng.sample(ids, 2) + ([rng.choice(junk)] if rng.random() < 0.4 else []) for _ in range(200)]
+    write_graph(conn, records, extra_nodes=ids)
+    stats = resolve(conn)
+    parent = {i: i for i in ids}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b, *_ in records:
+        parent[find(a)] = find(b)
+    people = person_map(conn)
+    assert not set(junk) & set(people)
+    expected = {frozenset(i for i in ids if find(i) == root) for root in {find(i) for i in ids}}
+    got: dict[str, set] = {}
+    for ident, person in people.items():
+        got.setdefault(person, set()).add(ident)
+    assert {frozenset(v) for v in got.values()} == expected
+    assert stats.nodes_blocklisted == 3
+    assert stats.components == len(expected)
+
+
 def test_identifier_without_a_key_is_a_clear_error(conn: duckdb.DuckDBPyConnection) -> None:
     write_graph(conn, [[("customer_id", "C1"), ("email", "a@shop.vn")]])
     conn.execute("update intermediate.int_identity_edges set key_b = null")
