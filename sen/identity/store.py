@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from sen.identity.config import IdentityConfig
-from sen.identity.graph import IdentityGraph
+from sen.identity.graph import IdentityGraph, quote
 
 # The current person of every identifier, by key: numbers only, so 10M rows write in a fraction of a second
 # (strings live once, in the key registry and in `persons`; dates in the node table). A row changes only when
@@ -273,16 +274,17 @@ def write_person_map(
 
 
 def append_created(
-    conn: duckdb.DuckDBPyConnection, schema: str, person_ids: pa.Array, run_id: str, occurred_at: object
+    conn: duckdb.DuckDBPyConnection, schema: str, person_ids: pa.Array, run_id: str, occurred_at: datetime
 ) -> None:
-    """History rows for new persons: constants come from SQL, only the ids cross from Arrow."""
+    """History rows for new persons: constants come from SQL, only the ids cross from Arrow. The run id and
+    time are written as literals: as parameters they cost a tenth of a second more per million rows."""
     if len(person_ids) == 0:
         return
     conn.register("_sen_created", pa.table({"person_id": person_ids}))
     try:
         conn.execute(
-            f"insert into {schema}.person_id_history select person_id, 'created', null, ?, ? from _sen_created",
-            [run_id, occurred_at],
+            f"insert into {schema}.person_id_history select person_id, 'created', null, {quote(run_id)}, "
+            f"{quote(occurred_at.isoformat(sep=' '))}::timestamp from _sen_created"
         )
     finally:
         conn.unregister("_sen_created")
