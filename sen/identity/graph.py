@@ -178,8 +178,8 @@ def _require_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: list[
         raise IdentityInputError(f"identity input table {table} lacks columns {missing}")
 
 
-def blocked_sql(config: IdentityConfig, type_col: str, value_col: str) -> str:
-    """SQL boolean expression: the identifier is junk per the identity blocklist (case-insensitive)."""
+def _blocklist_rules(config: IdentityConfig) -> tuple[set[str], dict[str, set[str]]]:
+    """Exact junk values (lower case): for any type, and per type."""
     bl = config.blocklist
     any_values = {v.strip().lower() for v in bl.any_type}
     typed: dict[str, set[str]] = {t: {v.strip().lower() for v in vs} for t, vs in bl.exact.items()}
@@ -189,26 +189,65 @@ def blocked_sql(config: IdentityConfig, type_col: str, value_col: str) -> str:
         for t, rules in normalization.by_type.items():
             if t in config.all_types:
                 typed.setdefault(t, set()).update(rules.exact)
+    return any_values, typed
 
-    def spellings(values: set[str]) -> str:
-        # Lower, upper and capitalized spellings: avoids lower() on every value of a large table.
-        variants = {s for v in values for s in (v, v.upper(), v.capitalize())}
-        return ", ".join(quote(v) for v in sorted(variants))
 
+def _spellings(values: set[str]) -> str:
+    # Lower, upper and capitalized spellings: avoids lower() on every value of a large table.
+    variants = {s for v in values for s in (v, v.upper(), v.capitalize())}
+    return ", ".join(quote(v) for v in sorted(variants))
+
+
+def _pattern_sql(config: IdentityConfig, value_col: str, t: str) -> list[str]:
+    return [f"regexp_matches({value_col}, {quote(p)}, 'i')" for p in config.blocklist.patterns.get(t, [])]
+
+
+def blocked_sql(config: IdentityConfig, type_col: str, value_col: str) -> str:
+    """SQL boolean expression: the identifier is junk per the identity blocklist (case-insensitive)."""
+    any_values, typed = _blocklist_rules(config)
     # Identifiers arrive trimmed from staging, so '' is the empty value; per-type checks sit in a CASE so
     # that each runs only on rows of its type.
     terms = [f"{value_col} = ''"]
     if any_values:
-        terms.append(f"{value_col} in ({spellings(any_values)})")
+        terms.append(f"{value_col} in ({_spellings(any_values)})")
     branches = []
-    for t in sorted(set(typed) | set(bl.patterns)):
-        checks = [f"{value_col} in ({spellings(typed[t])})"] if typed.get(t) else []
-        checks += [f"regexp_matches({value_col}, {quote(p)}, 'i')" for p in bl.patterns.get(t, [])]
+    for t in sorted(set(typed) | set(config.blocklist.patterns)):
+        checks = [f"{value_col} in ({_spellings(typed[t])})"] if typed.get(t) else []
+        checks += _pattern_sql(config, value_col, t)
         if checks:
             branches.append(f"when {quote(t)} then ({' or '.join(checks)})")
     if branches:
         terms.append(f"(case {type_col} {' '.join(branches)} else false end)")
     return "(" + " or ".join(terms) + ")"
+
+
+def blocked_keys_sql(config: IdentityConfig, relation: str) -> str:
+    """identifier_key of the rows of `relation` that blocked_sql() drops, in two steps for large tables.
+
+    DuckDB turns each long IN list into a hash join that probes every row, so blocked_sql() probes 10M
+    identifiers four times. The first step probes once, with every exact value of every list (and the patterns
+    of each type); the exact rule is then applied to the few candidates. Same result, a third less CPU time.
+    """
+    any_values, typed = _blocklist_rules(config)
+    every_value = any_values.union(*typed.values())
+    first = ["identifier_value = ''"]
+    if every_value:
+        first.append(f"identifier_value in ({_spellings(every_value)})")
+    branches = [
+        f"when {quote(t)} then ({' or '.join(checks)})"
+        for t in sorted(config.blocklist.patterns)
+        if (checks := _pattern_sql(config, "identifier_value", t))
+    ]
+    if branches:
+        first.append(f"(case identifier_type {' '.join(branches)} else false end)")
+    return f"""
+        with candidates as materialized (
+            select identifier_key, identifier_type, identifier_value from {relation}
+            where {" or ".join(first)}
+        )
+        select identifier_key as k from candidates
+        where {blocked_sql(config, "identifier_type", "identifier_value")}
+    """
 
 
 def _node_query(config: IdentityConfig, relation: str, extra: bool = False) -> str:
@@ -266,15 +305,7 @@ def _blocked_keys(
     conn: duckdb.DuckDBPyConnection, config: IdentityConfig, relation: str, close: bool = False
 ) -> np.ndarray:
     try:
-        return (
-            conn.sql(
-                f"select identifier_key as k from {relation} "
-                f"where {blocked_sql(config, 'identifier_type', 'identifier_value')}"
-            )
-            .to_arrow_table()
-            .column("k")
-            .to_numpy()
-        )
+        return conn.sql(blocked_keys_sql(config, relation)).to_arrow_table().column("k").to_numpy()
     finally:
         if close:
             conn.close()

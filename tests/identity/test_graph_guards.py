@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from sen.identity import IdentityConfig, load_identity_config, resolve_identities
+from sen.identity.graph import blocked_keys_sql, blocked_sql
 from tests.identity.conftest import T0, day, person_map, register_keys, write_graph
 
 
@@ -101,6 +102,36 @@ def test_junk_identifiers_are_dropped_and_audited(conn: duckdb.DuckDBPyConnectio
     ).fetchall()
     assert blocked == [("anonymous_id", "undefined"), ("email", "test@test.com"), ("phone", "+84000000000")]
     assert stats.nodes_blocklisted == 3
+
+
+def test_blocklist_query_in_two_steps_matches_the_rule_per_type(conn: duckdb.DuckDBPyConnection) -> None:
+    # The large-table query first keeps every value on any list, then applies each type's own list: a value
+    # blocked for one type only must stay for the others.
+    values = [
+        ("push_token", "DENIED"),  # push_token's own list
+        ("anonymous_id", "denied"),  # on push_token's list only: kept
+        ("email", "test@test.com"),  # email's own list
+        ("anonymous_id", "test@test.com"),  # kept
+        ("customer_id", "Guest"),  # any type
+        ("phone", "+84000000000"),  # phone pattern
+        ("anonymous_id", "+84000000000"),  # kept: the pattern is phone's
+        ("email", "x@shop.example.com"),  # email pattern
+        ("email", "a@shop.vn"),
+    ]
+    write_graph(conn, [[v] for v in values])
+    config = load_identity_config()
+    nodes = config.nodes_table
+    expected = {("push_token", "DENIED"), ("email", "test@test.com"), ("customer_id", "Guest"),
+                ("phone", "+84000000000"), ("email", "x@shop.example.com")}  # fmt: skip
+    by_rule = conn.sql(
+        f"select identifier_type, identifier_value from {nodes} "
+        f"where {blocked_sql(config, 'identifier_type', 'identifier_value')}"
+    ).fetchall()
+    two_steps = conn.sql(
+        f"select identifier_type, identifier_value from {nodes} "
+        f"where identifier_key in (select k from ({blocked_keys_sql(config, nodes)}))"
+    ).fetchall()
+    assert set(by_rule) == set(two_steps) == expected
 
 
 def test_cap_keeps_the_oldest_emails_and_audits_the_rest(conn: duckdb.DuckDBPyConnection) -> None:
