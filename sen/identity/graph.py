@@ -642,6 +642,36 @@ def identifiers_at(
     return table.take(pa.array(slot[positions]))
 
 
+def strongest_type_hashes(
+    conn: duckdb.DuckDBPyConnection, config: IdentityConfig, graph: IdentityGraph, close: bool = False
+) -> pa.Table:
+    """identifier_type, identifier_value, person_hash and position of the identifiers of the strongest type
+    (config.type_priority[0]) that had no person in the previous run.
+
+    Run in the background while components are computed: such an identifier names its person whenever its
+    component holds no previous person, which is the case for nearly all of them, so after the components
+    only the persons named by weaker identifiers still need a lookup (identifiers_at). The registry hands out
+    keys in increasing order, so identifiers above the largest key of the previous map are new.
+    """
+    try:
+        mapped = graph.previous.person >= 0
+        newest_mapped = int(graph.identifier_key[mapped].max()) if mapped.any() else -1
+        found = conn.sql(
+            f"""
+            select identifier_key as k, identifier_type, identifier_value, {PERSON_HASH_SQL} as person_hash
+            from {graph.base_relation}
+            where identifier_type = {quote(config.type_priority[0])} and identifier_key > {newest_mapped}
+            """
+        ).to_arrow_table()
+    finally:
+        if close:
+            conn.close()
+    position = graph.key_index.get_indexer(found.column("k").to_numpy()).astype(np.int64)
+    new = graph.previous.person[position] < 0
+    table = found.drop_columns(["k"]).append_column("position", pa.array(position))
+    return table if new.all() else table.filter(pa.array(new))
+
+
 def drop_temp_tables(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph) -> None:
     for name in graph.temp_tables:
         conn.execute(f"drop table if exists {name}")

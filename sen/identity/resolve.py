@@ -24,6 +24,7 @@ from sen.identity.graph import (
     identifiers_at,
     load_graph,
     relation_exists,
+    strongest_type_hashes,
 )
 from sen.identity.guards import DegreeCuts, degree_cuts, edge_order, over_cap_components, resolve_capped
 from sen.identity.person_ids import CREATED, MERGED, REMOVED, SPLIT, assign_person_ids, canonical_nodes
@@ -296,8 +297,11 @@ class _Naming:
     holding no previous person, worked out on a second thread (numpy, then DuckDB on a second connection) while
     the guards finish. Components the caps re-resolve are named afterwards, on this connection."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, g: IdentityGraph) -> None:
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, g: IdentityGraph, hashes: Future[pa.Table] | None = None
+    ) -> None:
         self.conn, self.g = conn, g
+        self.hashes = hashes  # strongest_type_hashes(), worked out in the background, if started
         self.pool = ThreadPoolExecutor(max_workers=1)
         self.cursor: duckdb.DuckDBPyConnection | None = None
         self.future: Future[tuple[np.ndarray, pa.Table]] | None = None
@@ -315,7 +319,22 @@ class _Naming:
         holds_previous = np.zeros(n_labels, dtype=bool)
         holds_previous[labels[self.g.previous.person >= 0]] = True
         wanted = canonical[~holds_previous & (canonical >= 0)]
-        return canonical, identifiers_at(cursor, self.g, wanted, person_hash=True, ordered=False)
+        if self.hashes is None:
+            return canonical, identifiers_at(cursor, self.g, wanted, person_hash=True, ordered=False)
+        # Most were hashed in the background; only persons named by a weaker identifier are looked up.
+        hashed = self.hashes.result()
+        is_wanted = np.zeros(self.g.n_nodes, dtype=bool)
+        is_wanted[wanted] = True
+        at = hashed.column("position").to_numpy()
+        useful = is_wanted[at]
+        found = hashed if useful.all() else hashed.filter(pa.array(useful))
+        is_wanted[at[useful]] = False
+        missing = np.flatnonzero(is_wanted)
+        if len(missing):
+            found = pa.concat_tables(
+                [found, identifiers_at(cursor, self.g, missing, person_hash=True, ordered=False)]
+            )
+        return canonical, found
 
     def canonical(self, kept_labels: np.ndarray | None) -> np.ndarray | None:
         """canonical_nodes() of the final labels, or None when the caps changed components."""
@@ -394,7 +413,7 @@ def resolve_identities(
         with phases("read graph"):
             g = load_graph(conn, config, background)
         try:
-            return _resolve_loaded(conn, config, g, run_id, run_at, started, phases)
+            return _resolve_loaded(conn, config, g, run_id, run_at, started, phases, background)
         finally:
             drop_temp_tables(conn, g)
 
@@ -407,10 +426,16 @@ def _resolve_loaded(
     run_at: datetime,
     started: float,
     phases: _Phases,
+    background: ThreadPoolExecutor,
 ) -> IdentityRunStats:
+    """`background` runs one task at a time: the blocklist query, then the hashing of new identifiers of the
+    strongest type (both read every such identifier's string), while the components are computed."""
     schema = config.output_schema
     history = f"{schema}.person_id_history"
-    with _Naming(conn, g) as naming:
+    hashes = None
+    if not g.temp_tables:  # a second connection does not see this one's temp tables
+        hashes = background.submit(strongest_type_hashes, conn.cursor(), config, g, close=True)
+    with _Naming(conn, g, hashes) as naming:
         with phases("guards and components"):
             lab = _components_with_guards(conn, config, g, on_components=naming.start)
         with phases("person ids"):

@@ -56,6 +56,30 @@ def test_new_identifier_joins_the_existing_person(conn: duckdb.DuckDBPyConnectio
     assert events(conn, run.run_id) == []
 
 
+def test_new_customer_id_joining_a_person_keeps_its_id_and_a_new_one_names_a_new_person(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # New identifiers of the strongest type are hashed before components are known; the hash is used only
+    # for a component holding no previous person.
+    write_graph(conn, [[("anonymous_id", "a1"), ("anonymous_id", "a2")]])
+    resolve(conn, day(0))
+    visitor = person_map(conn)[("anonymous_id", "a1")]
+    write_graph(
+        conn,
+        [
+            [("anonymous_id", "a1"), ("anonymous_id", "a2")],
+            [("anonymous_id", "a2"), ("customer_id", "C9")],  # the visitor signs up
+            [("customer_id", "C10"), ("email", "new@shop.vn")],  # a new customer
+        ],
+    )
+    run = resolve(conn, day(1))
+    people = person_map(conn)
+    assert people[("customer_id", "C9")] == people[("anonymous_id", "a1")] == visitor
+    new = "p_" + hashlib.md5(b"customer_id:C10").hexdigest()[:16]
+    assert people[("email", "new@shop.vn")] == new
+    assert events(conn, run.run_id) == [(new, "created", None)]
+
+
 def test_merge_keeps_the_older_id_and_records_the_other(conn: duckdb.DuckDBPyConnection) -> None:
     write_graph(conn, [ALICE])
     resolve(conn, day(0))
@@ -112,7 +136,7 @@ def test_split_part_holding_the_naming_identifier_gets_a_fresh_id(conn: duckdb.D
     run = resolve(conn, day(1))
     people = person_map(conn)
     assert people[("email", "a@shop.vn")] == alice
-    assert people[("customer_id", "C1")] not in {alice}
+    assert people[("customer_id", "C1")] == "p_" + hashlib.md5(b"customer_id:C1#1").hexdigest()[:16]
     assert events(conn, run.run_id) == [(people[("customer_id", "C1")], "split", alice)]
 
 
