@@ -266,17 +266,17 @@ WARM_UP_GB = 3
 
 
 def _touch_memory(gb: float) -> None:
-    """Write to `gb` of fresh memory and free it again, before any timer starts (every method alike).
+    """Write to `gb` of fresh memory in a short-lived process, before any timer starts (every method alike).
 
     This machine is a VM that hands memory left idle back to its host: after a pause, the first process to
     touch a few GB pays for the host to supply it again (a memory-bound numpy loop ran 1.2-1.3 s instead of
     0.75 s, and the first method of a series 30% more CPU time), so whichever method ran first was charged.
+    A separate process, so that the method's own allocator starts empty.
     """
-    import numpy as np
-
-    block = np.ones(int(gb * 2**30) // 8, dtype=np.int64)
-    del block
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM: peak memory is the method's own
+    subprocess.run(
+        [sys.executable, "-c", f"import numpy as np; np.ones({int(gb * 2**30) // 8}, dtype=np.int64)"],
+        check=True,
+    )
 
 
 def worker(method: str, graph: Path, workdir: Path) -> None:
