@@ -462,9 +462,13 @@ def _previous_map(
         previous = conn.sql(
             f"select rowid as rid, identifier_key as k, person_key, cut_reason is not null as cut from {assignments}"
         ).to_arrow_table()
-        known = conn.sql(f"select person_key, person_id from {persons} order by person_key").to_arrow_table()
+        # Written in key order; sorted here only if it is not.
+        known = conn.sql(f"select person_key, person_id from {persons}").to_arrow_table()
         keys = known.column("person_key").to_numpy()
         person_ids = known.column("person_id").combine_chunks()
+        if len(keys) > 1 and not bool((keys[1:] > keys[:-1]).all()):
+            order = np.argsort(keys, kind="stable")
+            keys, person_ids = keys[order], person_ids.take(pa.array(order))
         person = previous.column("person_key").to_numpy()
         dense = bool((keys == np.arange(len(keys))).all())
         if not dense:  # not written by this code: the ids still carry over, everything is rewritten
@@ -485,15 +489,27 @@ def _previous_map(
         return PreviousMap.empty(n)
     positions = index.get_indexer(previous.column("k").to_numpy())
     present = (positions >= 0) & (person >= 0)
+    rid = previous.column("rid").to_numpy()
+    if len(positions) == n and bool(present.all()) and bool((positions == np.arange(n)).all()):
+        # The usual rerun: the map was written in node order and still lines up row for row (no scatter).
+        return PreviousMap(
+            person=person.astype(np.int32),
+            person_ids=person_ids,
+            rowid=rid,
+            cut=np.asarray(cut, dtype=bool),
+            orphan_rowids=np.zeros(0, dtype=np.int64),
+            exists=True,
+            unique=dense,
+        )
     at = positions[present]
     result = PreviousMap.empty(n, exists=True)
     result.person_ids = person_ids
     result.person[at] = person[present]
-    rid = previous.column("rid").to_numpy()
     result.rowid[at] = rid[present]
     result.cut[at] = cut[present]
     result.orphan_rowids = rid[~present]
-    result.unique = dense and (len(at) == 0 or int(np.bincount(at, minlength=n).max()) <= 1)
+    # No identifier had two rows: every row filled a slot of its own (row ids are never negative).
+    result.unique = dense and int(np.count_nonzero(result.rowid >= 0)) == len(at)
     return result
 
 

@@ -169,3 +169,27 @@ def test_failed_run_leaves_previous_tables_untouched(
     assert person_map(conn) == before
     assert conn.sql("select count(*) from identity.identity_runs").fetchall() == [(1,)]
     assert conn.sql("select count(*) from identity.person_id_history").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_identifiers_shared_by_previous_persons_and_components_are_counted_exactly(seed: int) -> None:
+    # Most persons sit alone in one component and are counted without a sort; the rest (split across
+    # components, or sharing one) go through the sort. Both must give the exact (person, component) counts.
+    from collections import Counter
+
+    import numpy as np
+
+    from sen.identity.person_ids import _shared_counts
+
+    rng = np.random.default_rng(seed)
+    n_persons, n_labels = 50, 60
+    person = rng.integers(0, n_persons, 400)
+    label = person + 5  # everyone in a component of their own...
+    moved = rng.random(400) < 0.05  # ...but a few identifiers went elsewhere (splits and merges)
+    label[moved] = rng.integers(0, n_labels, int(moved.sum()))
+    pair_person, pair_label, pair_count = _shared_counts(person, label, n_persons, n_labels)
+    expected = sorted(Counter(zip(person.tolist(), label.tolist(), strict=True)).items())
+    got = list(
+        zip(zip(pair_person.tolist(), pair_label.tolist(), strict=True), pair_count.tolist(), strict=True)
+    )
+    assert got == expected
