@@ -291,6 +291,21 @@ def _cuts_table(
     return table.append_column("run_id", pa.repeat(pa.scalar(run_id), table.num_rows))
 
 
+def _rows_at(
+    found: pa.Table, positions: np.ndarray, n_nodes: int, fetch: Callable[[np.ndarray], pa.Table]
+) -> pa.Table:
+    """The rows of `found` (which has a `position` column) at `positions`, and fetch() of the positions it
+    lacks."""
+    wanted = np.zeros(n_nodes, dtype=bool)
+    wanted[positions] = True
+    at = found.column("position").to_numpy()
+    useful = wanted[at]
+    table = found if useful.all() else found.filter(pa.array(useful))
+    wanted[at[useful]] = False
+    missing = np.flatnonzero(wanted)
+    return pa.concat_tables([table, fetch(missing)]) if len(missing) else table
+
+
 class _Naming:
     """The naming identifier of every component (canonical_nodes) and the person hashes of those of components
     holding no previous person, worked out on a second thread (numpy, then DuckDB on a second connection) while
@@ -321,19 +336,10 @@ class _Naming:
         if self.hashes is None:
             return canonical, identifiers_at(cursor, self.g, wanted, person_hash=True, ordered=False)
         # Most were hashed in the background; only persons named by a weaker identifier are looked up.
-        hashed = self.hashes.result()
-        is_wanted = np.zeros(self.g.n_nodes, dtype=bool)
-        is_wanted[wanted] = True
-        at = hashed.column("position").to_numpy()
-        useful = is_wanted[at]
-        found = hashed if useful.all() else hashed.filter(pa.array(useful))
-        is_wanted[at[useful]] = False
-        missing = np.flatnonzero(is_wanted)
-        if len(missing):
-            found = pa.concat_tables(
-                [found, identifiers_at(cursor, self.g, missing, person_hash=True, ordered=False)]
-            )
-        return canonical, found
+        return canonical, _rows_at(self.hashes.result(), wanted, self.g.n_nodes, self._fetch(cursor))
+
+    def _fetch(self, conn: duckdb.DuckDBPyConnection) -> Callable[[np.ndarray], pa.Table]:
+        return lambda positions: identifiers_at(conn, self.g, positions, person_hash=True, ordered=False)
 
     def canonical(self, kept_labels: np.ndarray | None) -> np.ndarray | None:
         """canonical_nodes() of the final labels, or None when the caps changed components."""
@@ -345,22 +351,9 @@ class _Naming:
     def lookup(self, positions: np.ndarray) -> pa.Table:
         """identifier_type, identifier_value, person_hash and position of `positions`, in any order."""
         if self.future is None:
-            return identifiers_at(self.conn, self.g, positions, person_hash=True, ordered=False)
+            return self._fetch(self.conn)(positions)
         _, found = self.future.result()
-        at = found.column("position").to_numpy()
-        wanted = np.zeros(self.g.n_nodes, dtype=bool)
-        wanted[positions] = True
-        have = np.zeros(self.g.n_nodes, dtype=bool)
-        have[at] = True
-        table = (
-            found if len(at) == len(positions) and wanted[at].all() else found.filter(pa.array(wanted[at]))
-        )
-        missing = np.flatnonzero(wanted & ~have)
-        if len(missing):
-            table = pa.concat_tables(
-                [table, identifiers_at(self.conn, self.g, missing, person_hash=True, ordered=False)]
-            )
-        return table
+        return _rows_at(found, positions, self.g.n_nodes, self._fetch(self.conn))
 
     def __enter__(self) -> _Naming:
         return self
