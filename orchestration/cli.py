@@ -1,9 +1,9 @@
 """Command line of the main job: ``python -m orchestration.cli build`` materializes every asset.
 
 The dbt manifest is rebuilt first (``dbt parse``), so the graph always matches the models on disk. Every dbt
-step of the run then starts from that parse instead of parsing the project again: the run pins its reference
-time (part of dbt's --vars) and uses a dbt target folder of its own warehouse, which nothing else rewrites
-meanwhile (orchestration/dbt_target.py).
+step of the run then starts from that parse instead of parsing the project again: the run fixes its reference
+time (part of dbt's --vars, handed to the run as its `sen/as_of` tag) and uses a dbt target folder of its own
+warehouse, which nothing else rewrites meanwhile (orchestration/dbt/target.py).
 """
 
 from __future__ import annotations
@@ -14,51 +14,52 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from orchestration.dbt_target import dbt_target_dir, remove_step_folders
-from sen import config
+from orchestration.dbt.target import dbt_target_dir, remove_step_folders
+from sen.settings import DBT_PROJECT_DIR, Settings
 
 
-def pin_as_of() -> None:
-    """Fix the run's reference time when CDP_AS_OF is unset, so every step sees the same "now".
+def run_as_of(settings: Settings) -> datetime:
+    """The run's reference time: CDP_AS_OF, else now (UTC, whole seconds), fixed once for every step.
 
     dbt receives it in --vars: a value that moved between steps would also make each dbt step parse the whole
     project again instead of reusing the run's parse.
     """
-    if not os.environ.get("CDP_AS_OF", "").strip():
-        os.environ["CDP_AS_OF"] = config.as_of().isoformat()
+    return settings.as_of or datetime.now(UTC).replace(microsecond=0)
 
 
-# Modules of the code location that do not read the dbt manifest: imported while `dbt parse` runs (about 6 s
-# of CPU on one core while dbt uses the other); only the dbt assets and the Definitions wait for the manifest.
+# Modules of the code location that do not read the dbt manifest: imported while `dbt parse` runs, on one core
+# while dbt uses the other; only the dbt assets and the Definitions wait for the manifest.
 MANIFEST_FREE_MODULES = (
     "dagster_dbt",
     "orchestration.assets.clv",
     "orchestration.assets.identity",
     "orchestration.assets.ingestion",
+    "orchestration.assets.serving",
+    "orchestration.assets.syncs",
     "orchestration.checks",
-    "orchestration.serving",
-    "reverse_etl.dagster_assets",
 )
 
 
-def start_dbt_parse(partition_key: str | None) -> subprocess.Popen:
-    from orchestration.partitions import dbt_vars, partition_window_vars
+def start_dbt_parse(as_of: datetime, partition_key: str | None, target: Path) -> subprocess.Popen:
+    from orchestration.dbt.partitions import dbt_vars, partition_window_vars
 
     dbt = Path(sys.executable).parent / "dbt"
     # The same --vars as the dbt steps of the run, so that they reuse this parse (partial parsing).
-    dbt_run_vars = dbt_vars(partition_window_vars(partition_key) if partition_key else None)
+    dbt_run_vars = dbt_vars(as_of, partition_window_vars(partition_key) if partition_key else None)
     return subprocess.Popen(
-        [str(dbt), "parse", "--quiet", "--vars", dbt_run_vars],
-        cwd=config.DBT_PROJECT_DIR,
+        [str(dbt), "parse", "--quiet", "--vars", dbt_run_vars, "--target-path", str(target)],
+        cwd=DBT_PROJECT_DIR,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )
 
 
-def parse_dbt_project(partition_key: str | None) -> int:
+def parse_dbt_project(as_of: datetime, partition_key: str | None, target: Path) -> int:
     """`dbt parse` into the run's target folder, importing the rest of the code location meanwhile."""
-    parse = start_dbt_parse(partition_key)
+    parse = start_dbt_parse(as_of, partition_key, target)
     try:
         for module in MANIFEST_FREE_MODULES:
             importlib.import_module(module)
@@ -67,35 +68,63 @@ def parse_dbt_project(partition_key: str | None) -> int:
     return returncode
 
 
-def build(selection: str | None = None) -> int:
-    from orchestration.partitions import main_run_partition_key
+def sync_dry_run(settings: Settings, send: bool) -> bool:
+    """The syncs of a command-line build run dry unless --send (or CDP_SYNC_DRY_RUN=0) lets them send."""
+    if send and settings.sync_dry_run:
+        raise ValueError("--send contradicts CDP_SYNC_DRY_RUN=1: unset one of them")
+    if send:
+        return False
+    return True if settings.sync_dry_run is None else settings.sync_dry_run
+
+
+def run_config_for(defs: Any, job: Any, *, full_refresh: bool, dry_run: bool) -> dict:
+    """Run config of the selected dbt blocks (--full-refresh) and sync assets (dry run or not)."""
+    from orchestration.assets.syncs import KEY_PREFIX
+    from orchestration.dbt.assets import DBT_BLOCKS
+
+    selected = job.asset_layer.selected_asset_keys
+    ops: dict[str, dict] = {}
+    for assets_def in defs.assets or []:
+        if not hasattr(assets_def, "op") or not set(assets_def.keys) & selected:
+            continue
+        if assets_def.op.name in DBT_BLOCKS and full_refresh:
+            ops[assets_def.op.name] = {"config": {"full_refresh": True}}
+        elif all(key.path[0] == KEY_PREFIX for key in assets_def.keys):
+            ops[assets_def.op.name] = {"config": {"dry_run": dry_run}}
+    return {"ops": ops} if ops else {}
+
+
+def build(selection: str | None = None, *, full_refresh: bool = False, send: bool = False) -> int:
+    from orchestration.dbt.partitions import main_run_partition_key
     from sen.segments.compile import main as compile_segments
 
-    # The event-sized dbt models are daily-partitioned: a run processes the last complete day before CDP_AS_OF
-    # and everything loaded since the last run (docs/incremental.md).
-    pin_as_of()
-    run_partition = main_run_partition_key()
+    settings = Settings.from_env()
+    dry_run = sync_dry_run(settings, send)
+    # The event-sized dbt models are daily-partitioned: a run processes the last complete day before the
+    # reference time and everything loaded since the last run (docs/incremental.md).
+    as_of = run_as_of(settings)
+    run_partition = main_run_partition_key(as_of)
     # Segment YAML edited since the last compile becomes dbt models before dbt parses the project.
     if compile_segments([]) != 0:
         return 2
-    # Set before the Definitions load: DbtProject reads its manifest there, dagster-dbt copies the partial
-    # parse from there and writes each step's logs under it. An explicit DBT_TARGET_PATH wins (relative to
-    # the dbt project, as dbt reads it), and is not cleaned: other runs may be using it.
-    explicit = os.environ.get("DBT_TARGET_PATH")
-    if explicit:
-        target = config.DBT_PROJECT_DIR / explicit
-    else:
-        target = dbt_target_dir(config.warehouse_path())
+    # The run's dbt folder: the Definitions read the manifest there, each dbt step copies the partial parse
+    # from there and writes its logs under it. An explicit DBT_TARGET_PATH wins (relative to the dbt project,
+    # as dbt reads it), and is not cleaned: other runs may be using it.
+    target = settings.dbt_target_path
+    if target is None:
+        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        target = dbt_target_dir(settings.warehouse)
         remove_step_folders(target)
-    os.environ["DBT_TARGET_PATH"] = str(target)
-    returncode = parse_dbt_project(run_partition)
+    returncode = parse_dbt_project(as_of, run_partition, target)
     if returncode != 0:
         print(f"dbt parse failed (exit code {returncode}); its errors are above.", file=sys.stderr)
         return 2
     import dagster as dg
 
-    from orchestration.definitions import defs
+    from orchestration.definitions import build_definitions
+    from orchestration.run_clock import as_of_tag
 
+    defs = build_definitions(target)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.get_implicit_global_asset_job_def()
     if selection:
@@ -104,19 +133,25 @@ def build(selection: str | None = None) -> int:
         )
     partition_key = run_partition if job.partitions_def is not None else None
     started = time.perf_counter()
-    result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        run_config=run_config_for(defs, job, full_refresh=full_refresh, dry_run=dry_run),
+        tags=as_of_tag(as_of),  # the run clock's reference time, unless CDP_AS_OF is set (then equal)
+        raise_on_error=False,
+    )
     elapsed = time.perf_counter() - started
-    print_summary(elapsed, result.success)
+    print_summary(settings, as_of, elapsed, result.success, dry_run)
     return 0 if result.success else 1
 
 
-def print_summary(elapsed: float, success: bool) -> None:
+def print_summary(settings: Settings, as_of: datetime, elapsed: float, success: bool, dry_run: bool) -> None:
     import duckdb
 
-    path = config.warehouse_path()
+    path = settings.warehouse
     print(
         f"\n{'Built' if success else 'FAILED:'} warehouse {path} in {elapsed:.1f} s "
-        f"(data: {config.data_dir()}, as of {config.as_of().isoformat()})"
+        f"(data: {settings.data_dir}, as of {as_of.isoformat()})"
     )
     conn = duckdb.connect(str(path), read_only=True)
     try:
@@ -129,10 +164,8 @@ def print_summary(elapsed: float, success: bool) -> None:
             print(f"  {schema}.{table:<40} {count:>10,} rows")
     finally:
         conn.close()
-    from sen.serving import serving_path
-
-    serving = serving_path()
-    if os.environ.get("CDP_SYNC_DRY_RUN", "") in ("1", "true", "yes"):
+    serving = settings.serving_path
+    if dry_run:
         print(
             "\nSyncs ran dry (planned diffs in sync.sync_runs); pass --send with destination credentials to send."
         )
@@ -166,23 +199,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "rebuild-events":
-        from orchestration.rebuild import rebuild_event_models
+        from orchestration.dbt.rebuild import rebuild_event_models
 
-        pin_as_of()
         try:
-            rebuild_event_models(args.batches)
+            settings = Settings.from_env()
+            rebuild_event_models(args.batches, as_of=run_as_of(settings), warehouse=settings.warehouse)
         except (RuntimeError, ValueError) as error:
             print(f"rebuild-events: {error}", file=sys.stderr)
             return 1
         return 0
     if args.command == "build":
-        if args.full_refresh:
-            os.environ["CDP_FULL_REFRESH"] = "1"
-        if args.send:
-            os.environ["CDP_SYNC_DRY_RUN"] = "0"
-        else:
-            os.environ.setdefault("CDP_SYNC_DRY_RUN", "1")
-        return build(args.select)
+        try:
+            return build(args.select, full_refresh=args.full_refresh, send=args.send)
+        except ValueError as error:  # a bad setting, named in the message
+            print(f"build: {error}", file=sys.stderr)
+            return 2
     return 2
 
 

@@ -1,4 +1,9 @@
-"""The Dagster code location: every asset, check, schedule and sensor of Sen, assembled in one place."""
+"""The Dagster code location: every asset, check, schedule and sensor of Sen, assembled in one place.
+
+`defs` is loaded lazily (by `dagster dev`, `dagster asset materialize -m orchestration.definitions`, tests):
+the dbt assets read the manifest of the dbt target folder when they are built. The command line builds its
+own with `build_definitions(target)`, in the target folder of its warehouse (orchestration/cli.py).
+"""
 
 from __future__ import annotations
 
@@ -8,43 +13,63 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.assets.clv import clv_assets
-from orchestration.assets.dbt import dbt_assets_defs
 from orchestration.assets.identity import identity_assets, identity_checks
 from orchestration.assets.ingestion import ingestion_assets
+from orchestration.assets.serving import build_serving_asset
+from orchestration.assets.syncs import build_sync_assets, build_sync_schedules
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
-from orchestration.dbt_project import dbt_project
-from orchestration.rebuild_job import rebuild_events
-from orchestration.resources import SenDbtCliResource, Warehouse
+from orchestration.dbt.assets import build_dbt_assets
+from orchestration.dbt.project import build_dbt_project
+from orchestration.dbt.rebuild_job import rebuild_events
+from orchestration.dbt.resource import SenDbtCliResource
+from orchestration.resources import RunClock, Warehouse
 from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
-from orchestration.serving import build_serving_asset
-from reverse_etl.dagster_assets import build_sync_assets, build_sync_schedules
-from sen import config
+from sen.settings import REPO_ROOT, Settings
 
-SYNC_DIR = config.REPO_ROOT / "reverse_etl" / "syncs"
-# One asset per sync YAML, downstream of its audience model (and so of every blocking check upstream).
-sync_assets = build_sync_assets(SYNC_DIR, config.warehouse_path)
+SYNC_DIR = REPO_ROOT / "reverse_etl" / "syncs"
 
-all_assets = [*ingestion_assets, *dbt_assets_defs, *identity_assets, *clv_assets, *sync_assets]
-# Last: its upstream is every marts/audiences/identity-KPI asset defined above.
-all_assets.append(build_serving_asset(all_assets))
 
-defs = dg.Definitions(
-    assets=all_assets,
-    asset_checks=[*raw_quality_checks, raw_freshness_checks, *identity_checks],
-    jobs=[*jobs, freshness_job, rebuild_events],
-    schedules=[*schedules, freshness_schedule, *build_sync_schedules(SYNC_DIR)],
-    sensors=sensors,
-    resources={
-        "warehouse": Warehouse(),
-        "dbt": SenDbtCliResource(
-            project_dir=dbt_project,
-            profiles_dir=str(dbt_project.profiles_dir),
-            # The dbt installed beside this interpreter, so a venv works without being activated.
-            dbt_executable=str(Path(sys.executable).parent / "dbt"),
-        ),
-    },
-    # DuckDB allows one writer per file: steps run one after another in one process.
-    executor=dg.in_process_executor,
-)
+def _warehouse_path() -> Path:
+    return Settings.from_env().warehouse
+
+
+def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
+    """Every definition, the dbt ones from the manifest in ``dbt_target`` (default: DBT_TARGET_PATH, else
+    dbt_project/target)."""
+    project = build_dbt_project(dbt_target)
+    # One asset per sync YAML, downstream of its audience model (and so of every blocking check upstream).
+    sync_assets = build_sync_assets(SYNC_DIR, _warehouse_path)
+    all_assets = [*ingestion_assets, *build_dbt_assets(project), *identity_assets, *clv_assets, *sync_assets]
+    # Last: its upstream is every marts/audiences/identity-KPI asset defined above.
+    all_assets.append(build_serving_asset(all_assets))
+    return dg.Definitions(
+        assets=all_assets,
+        asset_checks=[*raw_quality_checks, raw_freshness_checks, *identity_checks],
+        jobs=[*jobs, freshness_job, rebuild_events],
+        schedules=[*schedules, freshness_schedule, *build_sync_schedules(SYNC_DIR)],
+        sensors=sensors,
+        resources={
+            "warehouse": Warehouse(),
+            "run_clock": RunClock(),
+            "dbt": SenDbtCliResource(
+                project_dir=project,
+                profiles_dir=str(project.profiles_dir),
+                target_dir=str(project.project_dir / project.target_path),
+                # The dbt installed beside this interpreter, so a venv works without being activated.
+                dbt_executable=str(Path(sys.executable).parent / "dbt"),
+            ),
+        },
+        # DuckDB allows one writer per file: steps run one after another in one process.
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    project = build_dbt_project()
+    # `dagster dev` parses the project on start; other loaders rely on `dbt parse` having run (the set-up
+    # commands and the test fixtures do it).
+    project.prepare_if_dev()
+    return build_definitions(project.project_dir / project.target_path)

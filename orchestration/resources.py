@@ -1,16 +1,17 @@
-"""Dagster resources. Paths come from environment variables shared with dbt (see sen.config)."""
+"""Dagster resources shared by the assets: the warehouse and the run clock (dbt's is in orchestration/dbt)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
 
-from orchestration.run_clock import pin_run_as_of
-from sen import config
+from orchestration.run_clock import RunClock
+from sen.settings import Settings
+
+__all__ = ["RunClock", "Warehouse"]
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -18,11 +19,12 @@ class Warehouse(dg.ConfigurableResource):
 
     path: str = ""  # empty = CDP_WAREHOUSE or the default file
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        pin_run_as_of(context)  # one "now" for every step of the run (orchestration/run_clock.py)
-
     def resolved_path(self) -> str:
-        return self.path or str(config.warehouse_path())
+        if self.path:
+            return self.path
+        path = Settings.from_env().warehouse
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(path)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -32,20 +34,3 @@ class Warehouse(dg.ConfigurableResource):
             yield conn
         finally:
             conn.close()
-
-
-class SenDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt CLI resource without its in-process dbt adapter.
-
-    Before each dbt command DbtCliResource loads the dbt project and profile inside the Dagster process and
-    registers a dbt adapter (0.6-2 s of CPU per dbt step, 7 steps a run). dagster-dbt uses that adapter only
-    for ``fetch_column_metadata()`` / ``fetch_row_counts()``, which Sen does not call, and already runs
-    without one when it cannot be created. Sen's dbt steps run dbt as a subprocess either way.
-    """
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        pin_run_as_of(context)  # before any step builds its --vars from CDP_AS_OF
-        super().setup_for_execution(context)
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
-        return None

@@ -7,14 +7,14 @@ see docs/serving.md). Schedules and sensors start STOPPED unless ``CDP_AUTOMATIO
 on a laptop does not start builds by itself; in production set it, or switch them on in the UI.
 """
 
-import os
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.partitions import main_run_partition_key
+from orchestration.dbt.partitions import main_run_partition_key
 from orchestration.run_clock import as_of_tag
+from sen.settings import Settings
 
 WAREHOUSE_TAG = {"sen/warehouse": "write"}
 DAILY_CRON = "0 2 * * *"
@@ -22,7 +22,7 @@ TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 def automation_default_status() -> dg.DefaultScheduleStatus:
-    on = os.environ.get("CDP_AUTOMATION", "").strip().lower() in ("1", "on", "true", "yes")
+    on = Settings.from_env().automation
     return dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED
 
 
@@ -39,14 +39,15 @@ def run_partition_key(
 ) -> str | None:
     """The daily partition a run of these assets processes, or None when none of them is partitioned.
 
-    The event-sized dbt models are daily-partitioned (orchestration/partitions.py, docs/incremental.md): a
+    The event-sized dbt models are daily-partitioned (orchestration/dbt/partitions.py, docs/incremental.md): a
     main run processes the last complete UTC day before the reference time, plus everything loaded since
     their last run. A fixed CDP_AS_OF wins over the reference (a demo, a replay), as it does for the run.
     """
     graph = repository.asset_graph
     if not any(graph.get(k).partitions_def is not None for k in keys if graph.has(k)):
         return None
-    return main_run_partition_key(None if os.environ.get("CDP_AS_OF") else reference)
+    operator = Settings.from_env().as_of
+    return main_run_partition_key(operator or reference or datetime.now(UTC))
 
 
 @dg.schedule(

@@ -14,7 +14,6 @@ never wait for (or break) the warehouse's single-writer lock held by a running b
 
 import hashlib
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,19 +22,15 @@ import dagster as dg
 
 from orchestration.run_clock import as_of_tag
 from orchestration.schedules import WAREHOUSE_TAG, automation_default_status, run_partition_key, sen_all_job
-from sen import config
 from sen.contracts import load_contract
 from sen.ingest.readers import accepted_file
+from sen.settings import DEFAULT_SETTLE_SECONDS, Settings
 
-DEFAULT_SETTLE_SECONDS = 30
+__all__ = ["DEFAULT_SETTLE_SECONDS", "failures_log_path", "sensors", "settle_seconds"]
 
 
 def settle_seconds() -> float:
-    raw = os.environ.get("CDP_SENSOR_SETTLE_SECONDS")
-    try:
-        return float(raw) if raw else DEFAULT_SETTLE_SECONDS
-    except ValueError as exc:
-        raise ValueError(f"CDP_SENSOR_SETTLE_SECONDS={raw!r} is not a number") from exc
+    return Settings.from_env().sensor_settle_seconds
 
 
 def scan_data_files(data_dir: Path, now: float | None = None, settle: float = 0.0) -> dict[str, str]:
@@ -75,7 +70,7 @@ def run_key_for(current: dict[str, str], changed: list[str]) -> str:
     description="Ingest new or changed files in CDP_DATA_DIR, then rebuild everything downstream.",
 )
 def new_data_files(context: dg.SensorEvaluationContext):
-    data_dir = config.data_dir()
+    data_dir = Settings.from_env().data_dir
     if not data_dir.is_dir():
         return dg.SkipReason(f"CDP_DATA_DIR {data_dir} does not exist")
     previous = json.loads(context.cursor) if context.cursor else {}
@@ -108,10 +103,7 @@ def new_data_files(context: dg.SensorEvaluationContext):
 
 
 def failures_log_path() -> Path:
-    raw = os.environ.get("CDP_RUN_FAILURES_LOG")
-    return (
-        Path(raw).expanduser().resolve() if raw else config.warehouse_path().with_name("run_failures.jsonl")
-    )
+    return Settings.from_env().run_failures_path
 
 
 def failure_record(context: dg.RunFailureSensorContext) -> dict:

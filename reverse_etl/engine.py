@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -56,6 +55,7 @@ from reverse_etl.plan import (
 from reverse_etl.result import SyncResult
 from reverse_etl.secrets import get_logger, redact
 from reverse_etl.warehouse import SCHEMA, ensure_schema, ensure_state_table, to_state
+from sen.settings import Settings
 
 log = get_logger("reverse_etl.engine")
 COMMIT_INTERVAL_S = 5.0  # acknowledged batches are committed at least this often
@@ -72,8 +72,7 @@ class SyncHooks:
 def reference_now(now: datetime | None = None) -> datetime:
     """`now`, else CDP_AS_OF, else the wall clock; naive UTC as stored in the warehouse."""
     if now is None:
-        as_of = os.environ.get("CDP_AS_OF")
-        now = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
+        now = Settings.from_env().as_of or datetime.now(UTC)
     if now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)
     return now
@@ -97,7 +96,7 @@ def run_sync(
     cfg = sync_config if isinstance(sync_config, SyncConfig) else load_sync(sync_config)
     own = not isinstance(conn_or_path, duckdb.DuckDBPyConnection)
     conn = duckdb.connect(str(conn_or_path)) if own else conn_or_path
-    dry = dry_run or cfg.dry_run or os.environ.get("CDP_SYNC_DRY_RUN", "").lower() in ("1", "true", "yes")
+    dry = dry_run or cfg.dry_run or bool(Settings.from_env().sync_dry_run)
     started = reference_now(now)
     t0 = time.monotonic()
     result = SyncResult(
@@ -121,7 +120,7 @@ def run_sync(
             [cfg.name],
         )
         _insert_run(conn, result)
-        run = _Run(conn, cfg, result, started, fixed=now is not None or bool(os.environ.get("CDP_AS_OF")))
+        run = _Run(conn, cfg, result, started, fixed=now is not None or Settings.from_env().as_of is not None)
         relation = resolve_relation(conn, cfg)
         check_columns(conn, cfg, relation)
         run.state = ensure_state_table(conn, cfg.name, cfg.fields, state_digest_fields(cfg))

@@ -1,53 +1,50 @@
-"""Runtime settings shared by ingestion, dbt, identity, CLV and syncs.
+"""Paths and the reference time for commands run outside Dagster, read from `sen.settings.Settings`.
 
-Everything comes from environment variables so that Dagster, dbt and the CLI see the same values:
-
-- ``CDP_DATA_DIR``: the input folder, one sub-folder per source (default: the committed sample).
-- ``CDP_WAREHOUSE``: the DuckDB file (default: ``warehouse/sen.duckdb``, git-ignored).
-- ``CDP_AS_OF``: the reference timestamp of every time-relative computation (default: now, UTC).
+Every ``CDP_*`` variable is read in `sen.settings` (README.md, "Configuration"). These helpers serve the
+command-line entry points (``python -m sen.identity``, ``python -m sen.quality``...). A Dagster run takes
+its reference time from the run clock resource (orchestration/run_clock.py) and passes it on explicitly.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT / "data_samples" / "sample"
-DEFAULT_WAREHOUSE = REPO_ROOT / "warehouse" / "sen.duckdb"
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+from sen.settings import (
+    DBT_PROJECT_DIR,
+    DEFAULT_DATA_DIR,
+    DEFAULT_WAREHOUSE,
+    REPO_ROOT,
+    Settings,
+    as_of_sql_literal,
+    parse_as_of,
+)
+
+__all__ = [
+    "DBT_PROJECT_DIR",
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_WAREHOUSE",
+    "REPO_ROOT",
+    "Settings",
+    "as_of",
+    "as_of_sql_literal",
+    "data_dir",
+    "parse_as_of",
+    "warehouse_path",
+]
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("CDP_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
+    return Settings.from_env().data_dir
 
 
 def warehouse_path() -> Path:
     """Absolute path of the DuckDB file; dbt reads the same variable (relative paths would differ by cwd)."""
-    path = Path(os.environ.get("CDP_WAREHOUSE") or DEFAULT_WAREHOUSE).expanduser().resolve()
+    path = Settings.from_env().warehouse
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def parse_as_of(value: str) -> datetime:
-    """Parse a CDP_AS_OF value: a date (midnight UTC) or an ISO timestamp (naive means UTC)."""
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(
-            f"CDP_AS_OF={value!r} is not an ISO date or timestamp (e.g. 2026-11-20 or 2026-11-20T18:00:00Z)"
-        ) from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def as_of() -> datetime:
-    raw = os.environ.get("CDP_AS_OF")
-    return parse_as_of(raw) if raw else datetime.now(UTC).replace(microsecond=0)
-
-
-def as_of_sql_literal() -> str:
-    """The reference time as the string dbt receives in ``--vars`` (UTC, no offset)."""
-    return as_of().strftime("%Y-%m-%d %H:%M:%S")
+    """CDP_AS_OF, else now (UTC, whole seconds): the reference time of a command run on its own."""
+    return Settings.from_env().as_of or datetime.now(UTC).replace(microsecond=0)

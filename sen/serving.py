@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from sen import config
+from sen.settings import Settings
 
 PUBLISHED_SCHEMAS = ("marts", "audiences")
 # Identity KPIs: per-run graph and cluster statistics, plus any identity table named *kpi*.
@@ -42,8 +43,7 @@ PARQUET_VERSIONS_KEPT = 2
 
 def serving_path() -> Path:
     """CDP_SERVING, or serving.duckdb next to the warehouse file."""
-    raw = os.environ.get("CDP_SERVING")
-    path = Path(raw).expanduser().resolve() if raw else config.warehouse_path().with_name("serving.duckdb")
+    path = Settings.from_env().serving_path
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -167,7 +167,7 @@ def publish(
 
 
 def parquet_enabled() -> bool:
-    return os.environ.get("CDP_SERVING_PARQUET", "").strip().lower() in ("1", "on", "true", "yes")
+    return Settings.from_env().serving_parquet
 
 
 def export_parquet(

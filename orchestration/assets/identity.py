@@ -47,7 +47,7 @@ def identity_resolution(context: dg.AssetExecutionContext, warehouse: Warehouse)
     config = load_identity_config()
     with warehouse.connect() as conn:
         stats = resolve_identities(conn, config, run_at=datetime.now(UTC))
-    summary = stats.as_metadata() if hasattr(stats, "as_metadata") else dict(vars(stats))
+    summary = stats.as_metadata()
     context.log.info(f"identity run: {summary}")
     for table in IDENTITY_TABLES:
         yield dg.MaterializeResult(

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from orchestration.resources import Warehouse
-from sen import config
 from sen.contracts import Source, load_contract
 from sen.ingest import MissingColumnError, load_source
+from sen.settings import Settings
 
 RAW_GROUP = "raw"
 
@@ -19,7 +19,7 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
         tags={"layer": "raw"},
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        data_dir = config.data_dir()
+        data_dir = Settings.from_env().data_dir
         with warehouse.connect() as conn:
             try:
                 result = load_source(conn, source, data_dir)

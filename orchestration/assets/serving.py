@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from orchestration.resources import Warehouse
+from orchestration.resources import RunClock, Warehouse
 from sen import serving
 
 SERVING_KEY = dg.AssetKey(["serving", "published_marts"])
@@ -35,11 +35,13 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
             "See docs/serving.md."
         ),
     )
-    def published_marts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def published_marts(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, run_clock: RunClock
+    ) -> dg.MaterializeResult:
         # Read-write like every other step (DuckDB refuses mixed configurations in one process); the
         # warehouse itself is only read, the new serving file is written.
         with warehouse.connect() as conn:
-            result = serving.publish(conn)
+            result = serving.publish(conn, as_of=run_clock.as_of())
         context.log.info(f"published {len(result.tables)} tables to {result.path} in {result.seconds:.2f} s")
         return dg.MaterializeResult(
             metadata={

@@ -1,12 +1,13 @@
-"""Dagster assets (and schedules) generated from the sync YAML files.
+"""Dagster assets (and schedules) generated from the sync YAML files (the engine is `reverse_etl`).
 
-    from reverse_etl.dagster_assets import build_sync_assets, build_sync_schedules
-    sync_assets = build_sync_assets("reverse_etl/syncs", lambda: os.environ["CDP_WAREHOUSE"])
+    from orchestration.assets.syncs import build_sync_assets, build_sync_schedules
+    sync_assets = build_sync_assets("reverse_etl/syncs", lambda: Settings.from_env().warehouse)
 
 Each sync becomes asset `reverse_etl/<sync name>` that depends on its audience model's asset key
 (see `default_model_asset_key`), runs the sync against the warehouse path given
-by `warehouse_path_fn` at materialization time, and reports added / changed / removed / rejected /
-duration as metadata. A failed sync fails the materialization (the run is still in sync.sync_runs).
+by `warehouse_path_fn` at materialization time, at the run's reference time (the run clock), and reports
+added / changed / removed / rejected / duration as metadata. A failed sync fails the materialization (the
+run is still in sync.sync_runs).
 (No `from __future__ import annotations` here: Dagster reads the config annotation at definition time.)
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.run_clock import RunClock
 from reverse_etl.config import SyncConfig, load_syncs
 from reverse_etl.engine import run_sync
 
@@ -59,8 +61,10 @@ def _sync_asset(
             "sync_file": cfg.source_file or "",
         },
     )
-    def _asset(context: dg.AssetExecutionContext, config: SyncRunConfig) -> dg.MaterializeResult:
-        result = run_sync(str(warehouse_path_fn()), cfg, dry_run=config.dry_run)
+    def _asset(
+        context: dg.AssetExecutionContext, config: SyncRunConfig, run_clock: RunClock
+    ) -> dg.MaterializeResult:
+        result = run_sync(str(warehouse_path_fn()), cfg, dry_run=config.dry_run, now=run_clock.as_of())
         context.log.info(
             f"{cfg.name}: +{result.added} ~{result.changed} -{result.removed} "
             f"rejected {result.rejected} in {result.duration_s:.2f}s"

@@ -9,15 +9,14 @@ Per source, one check op with two checks:
 
 The logic lives in ``sen.quality``; this module only maps its results to check results and metadata. The
 suites are evaluated by the DuckDB SQL engine, whose counts match Great Expectations' own engine (tested in
-tests/orchestration/test_quality.py) without GE's import and pandas round trip (about 12 s of CPU per run on
-the sample); CDP_DQ_ENGINE=auto has GE evaluate tables up to CDP_DQ_GX_MAX_ROWS rows, CDP_DQ_ENGINE=gx all.
+tests/orchestration/test_quality.py) without GE's import and pandas round trip; CDP_DQ_ENGINE=auto has GE evaluate tables up to CDP_DQ_GX_MAX_ROWS rows, CDP_DQ_ENGINE=gx all.
 """
 
 from collections.abc import Iterator
 
 import dagster as dg
 
-from orchestration.resources import Warehouse
+from orchestration.resources import RunClock, Warehouse
 from sen.contracts import Source, load_contract
 from sen.quality import (
     CRITICAL,
@@ -88,7 +87,7 @@ def build_raw_quality_check(source: Source) -> dg.AssetChecksDefinition:
             blocking=True,
             description=(
                 f"raw.{source.name} honours the input contract: columns, required fields, accepted values, "
-                f"key {source.key} unique per file, no timestamps after CDP_AS_OF, amounts in range. "
+                f"key {source.key} unique per file, no timestamps after the run's reference time, amounts in range. "
                 "Blocks everything downstream when it fails."
             ),
         ),
@@ -110,13 +109,15 @@ def build_raw_quality_check(source: Source) -> dg.AssetChecksDefinition:
         can_subset=True,
         compute_kind="great_expectations",
     )
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[dg.AssetCheckResult]:
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse, run_clock: RunClock
+    ) -> Iterator[dg.AssetCheckResult]:
         selected = {k.name for k in context.selected_asset_check_keys}
         checks = [c for c in (CONTRACT_CHECK, HEALTH_CHECK) if c in selected]
         # The same (read-write) configuration as every other step: DuckDB refuses a read-only connection in a
         # process that still holds a read-write one to the same file. Nothing is written.
         with warehouse.connect() as conn:
-            report = validate_source(conn, source, engine=engine_from_env())
+            report = validate_source(conn, source, as_of=run_clock.as_of(), engine=engine_from_env())
         for outcome in report.outcomes:
             if not outcome.success:
                 context.log.warning(

@@ -9,31 +9,27 @@ Two blocks, one graph (docs/incremental.md):
   such as the segment membership history, which are not about event days).
 
 A full refresh (`dbt build --full-refresh`) is one flag: run config `full_refresh: true` on either block, or
-the environment variable CDP_FULL_REFRESH=1 for every dbt step of a run.
+CDP_FULL_REFRESH=1 for every dbt step of a run. The reference time comes from the run clock, in --vars.
 """
 
-import os
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.dbt_project import dbt_project
-from orchestration.partitions import daily_event_partitions, dbt_vars, run_window_vars
+from orchestration.dbt.partitions import daily_event_partitions, dbt_vars, run_window_vars
+from orchestration.run_clock import RunClock
+from sen.settings import Settings
 
 # Incremental models whose rows are events (one row per event or per identifier of an event): the ones that
 # grow with traffic and that a day of event time partitions meaningfully.
 INCREMENTAL_SELECTION = "config.materialized:incremental,tag:event_sized"
-# dbt's default (eager) runs a test as soon as one of its parents is selected. The dbt blocks run in several
-# steps around the Python assets (identity, CLV), so a relationships test could run before its other parent
-# exists; "buildable" runs it in the step where all its parents are built.
-INDIRECT_SELECTION = "buildable"
-TRUE_VALUES = ("1", "true", "yes", "on")
-# dbt rewrites manifest.json (2.6 MB) twice per invocation plus run_results.json: about 2.5 s of CPU for each
-# of the ~7 dbt steps of a run, for files nothing reads (Dagster gets every result from dbt's event stream,
-# and each step's dbt.log keeps the per-node timings). CDP_DBT_ARTIFACTS=1 writes them, e.g. for `dbt retry`.
-ARTIFACTS_ENV = "CDP_DBT_ARTIFACTS"
+DBT_BLOCKS = ("sen_dbt_incremental", "sen_dbt_models")
+# dbt rewrites manifest.json (2.6 MB) twice per invocation plus run_results.json, in each dbt step of a run,
+# for files nothing reads (Dagster gets every result from dbt's event stream, and each step's dbt.log keeps
+# the per-node timings). CDP_DBT_ARTIFACTS=1 writes them, e.g. for `dbt retry`.
 
 
 class SenDbtTranslator(DagsterDbtTranslator):
@@ -52,19 +48,17 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False  # rebuild incremental models from raw (`dbt build --full-refresh`)
 
 
-def full_refresh_requested(run_config: DbtBuildConfig) -> bool:
-    return run_config.full_refresh or os.environ.get("CDP_FULL_REFRESH", "").strip().lower() in TRUE_VALUES
-
-
-def artifacts_requested() -> bool:
-    return os.environ.get(ARTIFACTS_ENV, "").strip().lower() in TRUE_VALUES
-
-
-def build_args(run_config: DbtBuildConfig, extra_vars: Mapping[str, str] | None = None) -> list[str]:
-    args = ["build", "--vars", dbt_vars(extra_vars)]
-    if full_refresh_requested(run_config):
+def build_args(
+    run_config: DbtBuildConfig,
+    as_of: datetime,
+    extra_vars: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    settings = settings or Settings.from_env()
+    args = ["build", "--vars", dbt_vars(as_of, extra_vars)]
+    if run_config.full_refresh or settings.full_refresh:
         args.append("--full-refresh")
-    if not artifacts_requested():
+    if not settings.dbt_artifacts:
         args.append("--no-write-json")
     return args
 
@@ -72,33 +66,38 @@ def build_args(run_config: DbtBuildConfig, extra_vars: Mapping[str, str] | None 
 def run_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.Output]:
-    # dagster-dbt reads this before each invocation (and may still override it to run chosen checks only).
-    os.environ.setdefault("DBT_INDIRECT_SELECTION", INDIRECT_SELECTION)
     context.log.info(f"dbt {' '.join(args)}")
     yield from dbt.cli(args, context=context).stream()
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    select=INCREMENTAL_SELECTION,
-    dagster_dbt_translator=SenDbtTranslator(),
-    name="sen_dbt_incremental",
-    partitions_def=daily_event_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def sen_dbt_incremental(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    yield from run_dbt(context, dbt, build_args(config, run_window_vars(context.run.tags)))
+def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
+    """The two dbt blocks, from the manifest in ``project``'s target folder."""
 
+    @dbt_assets(
+        manifest=project.manifest_path,
+        select=INCREMENTAL_SELECTION,
+        dagster_dbt_translator=SenDbtTranslator(),
+        name="sen_dbt_incremental",
+        partitions_def=daily_event_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def sen_dbt_incremental(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, run_clock: RunClock, config: DbtBuildConfig
+    ):
+        window = run_window_vars(context.run.tags)
+        yield from run_dbt(context, dbt, build_args(config, run_clock.as_of(), window))
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    exclude=INCREMENTAL_SELECTION,
-    dagster_dbt_translator=SenDbtTranslator(),
-    name="sen_dbt_models",
-)
-def sen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    # The run's window too (unused by these models): identical --vars let every dbt step reuse one parse.
-    yield from run_dbt(context, dbt, build_args(config, run_window_vars(context.run.tags)))
+    @dbt_assets(
+        manifest=project.manifest_path,
+        exclude=INCREMENTAL_SELECTION,
+        dagster_dbt_translator=SenDbtTranslator(),
+        name="sen_dbt_models",
+    )
+    def sen_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, run_clock: RunClock, config: DbtBuildConfig
+    ):
+        # The run's window too (unused by these models): identical --vars let every dbt step reuse one parse.
+        window = run_window_vars(context.run.tags)
+        yield from run_dbt(context, dbt, build_args(config, run_clock.as_of(), window))
 
-
-dbt_assets_defs = [sen_dbt_incremental, sen_dbt_models]
+    return [sen_dbt_incremental, sen_dbt_models]

@@ -1,7 +1,7 @@
 """Daily partitions of the event-sized (incremental) dbt models, and the dbt vars of a partition window.
 
 A partition is one UTC day of event time. Every run of those models is partitioned: the main job (command
-line, daily schedule, file sensor) runs the last complete day before CDP_AS_OF; a backfill runs a range as one
+line, daily schedule, file sensor) runs the last complete day before the run's reference time; a backfill runs a range as one
 dbt invocation. The models process every row loaded since their last run, and recompute the events of the
 partition window plus `lookback_days` before it (docs/incremental.md).
 """
@@ -9,38 +9,31 @@ partition window plus `lookback_days` before it (docs/incremental.md).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from sen import config
-
-# The first day that can be backfilled. Data before it is still processed by unpartitioned runs.
-DEFAULT_PARTITIONS_START = "2024-01-01"
+from sen.settings import Settings, as_of_sql_literal
 
 
 def partitions_start() -> str:
-    raw = (os.environ.get("CDP_PARTITIONS_START") or DEFAULT_PARTITIONS_START).strip()
-    try:
-        date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ValueError(f"CDP_PARTITIONS_START={raw!r} is not an ISO date (e.g. 2024-01-01)") from exc
-    return raw
+    """The first day that can be backfilled (CDP_PARTITIONS_START). Data before it is still processed by
+    unpartitioned runs."""
+    return Settings.from_env().partitions_start
 
 
 # Event time is naive UTC everywhere in the warehouse, so partitions are UTC days.
 daily_event_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
 
 
-def dbt_vars(extra: Mapping[str, str] | None = None) -> str:
-    """The --vars of every dbt invocation: the run's reference time, plus a partition window if any.
+def dbt_vars(as_of: datetime, extra: Mapping[str, str] | None = None) -> str:
+    """The --vars of every dbt invocation: the run's reference time (UTC), plus a partition window if any.
 
-    `dbt parse` gets the same value (orchestration/cli.py), so that the dbt steps of the run reuse its partial
-    parse instead of parsing the project again.
+    The only way the reference time reaches dbt. `dbt parse` gets the same value (orchestration/cli.py), so that
+    the dbt steps of the run reuse its partial parse instead of parsing the project again.
     """
-    return json.dumps({"as_of": config.as_of_sql_literal(), **(extra or {})})
+    return json.dumps({"as_of": as_of_sql_literal(as_of), **(extra or {})})
 
 
 def window_vars(start: datetime, end: datetime) -> dict[str, str]:
@@ -76,20 +69,20 @@ def partition_window_vars(partition_key: str) -> dict[str, str]:
     return run_window_vars({PARTITION_TAG: partition_key})
 
 
-def main_run_partition_key(as_of: datetime | None = None) -> str:
+def main_run_partition_key(as_of: datetime) -> str:
     """The partition a main-job run processes: the last complete UTC day before the reference time.
 
     Clamped to the partitions that exist (the last one is yesterday by the wall clock), so a reference time
     in the future still runs; a reference time before CDP_PARTITIONS_START is an error.
     """
-    reference = as_of or config.as_of()
+    reference = as_of
     if reference.tzinfo is not None:
         reference = reference.astimezone(UTC)
     day = (reference.date() - timedelta(days=1)).isoformat()
     keys = daily_event_partitions.get_partition_keys()
     if not keys or day < keys[0]:
         raise ValueError(
-            f"CDP_AS_OF {reference.isoformat()} is before the first daily partition "
+            f"the reference time {reference.isoformat()} is before the first daily partition "
             f"(CDP_PARTITIONS_START={partitions_start()})"
         )
     return min(day, keys[-1])

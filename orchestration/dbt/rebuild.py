@@ -24,12 +24,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from orchestration.dbt_target import dbt_target_dir
-from sen import config
+from orchestration.dbt.target import dbt_target_dir
+from sen.settings import DBT_PROJECT_DIR, Settings, as_of_sql_literal
 
 EVENT_SIZED = "tag:event_sized"
 IDENTITY_GRAPH = ("int_identity_nodes", "int_identity_edges")
@@ -62,7 +63,7 @@ def plan_batches(conn: duckdb.DuckDBPyConnection, batches: int) -> list[Batch]:
         ).fetchall()
     except duckdb.CatalogException as error:
         raise RuntimeError(
-            f"{config.warehouse_path()} has no raw.events: load the sources first (python -m orchestration.cli build)"
+            "the warehouse has no raw.events: load the sources first (python -m orchestration.cli build)"
         ) from error
     total = sum(n for _, n in loads)
     plan: list[Batch] = []
@@ -76,8 +77,7 @@ def plan_batches(conn: duckdb.DuckDBPyConnection, batches: int) -> list[Batch]:
     return plan
 
 
-def _dbt(args: list[str], dbt_vars: dict[str, str]) -> None:
-    warehouse = config.warehouse_path()
+def _dbt(args: list[str], dbt_vars: dict[str, str], warehouse: Path) -> None:
     command = [
         str(Path(sys.executable).parent / "dbt"),
         *args,
@@ -86,28 +86,32 @@ def _dbt(args: list[str], dbt_vars: dict[str, str]) -> None:
         "--target-path",
         str(dbt_target_dir(warehouse)),
     ]
+    # The child's environment only: dbt's profile reads the warehouse path from it.
     env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    completed = subprocess.run(command, cwd=config.DBT_PROJECT_DIR, env=env)
+    completed = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env)
     if completed.returncode != 0:
         raise RuntimeError(
             f"`dbt {' '.join(args)}` failed (exit code {completed.returncode}); its log is above"
         )
 
 
-def rebuild_event_models(batches: int) -> list[tuple[str, float]]:
-    """Run the batched rebuild; returns each step and its seconds. Raises RuntimeError on a failed run."""
-    warehouse = config.warehouse_path()
+def rebuild_event_models(
+    batches: int, as_of: datetime, warehouse: Path | None = None
+) -> list[tuple[str, float]]:
+    """Run the batched rebuild at reference time ``as_of`` on ``warehouse`` (default: CDP_WAREHOUSE); returns
+    each step and its seconds. Raises RuntimeError on a failed run."""
+    warehouse = warehouse or Settings.from_env().warehouse
     if not warehouse.exists():
         raise RuntimeError(f"no warehouse at {warehouse}: build it first (python -m orchestration.cli build)")
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         plan = plan_batches(conn, batches)
-    base_vars = {"as_of": config.as_of_sql_literal()}
+    base_vars = {"as_of": as_of_sql_literal(as_of)}
     batched = ["--select", EVENT_SIZED, "--exclude", *IDENTITY_GRAPH]
     done: list[tuple[str, float]] = []
 
     def step(label: str, args: list[str], dbt_vars: dict[str, str]) -> None:
         started = time.perf_counter()
-        _dbt(args, dbt_vars)
+        _dbt(args, dbt_vars, warehouse)
         done.append((label, time.perf_counter() - started))
         print(f"{label} in {done[-1][1]:.1f} s", flush=True)
 
@@ -120,5 +124,5 @@ def rebuild_event_models(batches: int) -> list[tuple[str, float]]:
             {**base_vars, **cap},
         )
     step("identity graph: full refresh", ["run", "--select", *IDENTITY_GRAPH, "--full-refresh"], base_vars)
-    _dbt(["test", "--select", EVENT_SIZED], base_vars)
+    _dbt(["test", "--select", EVENT_SIZED], base_vars, warehouse)
     return done

@@ -1,4 +1,4 @@
-"""`rebuild_events`: the batched rebuild of the event-sized models (orchestration.rebuild) as a Dagster job,
+"""`rebuild_events`: the batched rebuild of the event-sized models (orchestration.dbt.rebuild) as a Dagster job,
 for teams that run everything from the UI: Launchpad -> `ops: {rebuild_event_models: {config: {batches: 5}}}`.
 
 It is an op job, not an asset job: the rebuild is several dbt invocations (capped full refresh, incremental
@@ -10,7 +10,8 @@ date, as after `python -m orchestration.cli rebuild-events`.
 
 import dagster as dg
 
-from orchestration import rebuild
+from orchestration.dbt import rebuild
+from orchestration.run_clock import RunClock
 
 
 class RebuildConfig(dg.Config):
@@ -18,8 +19,9 @@ class RebuildConfig(dg.Config):
 
 
 @dg.op(description="Rebuild the event-sized dbt models from raw in load-time batches (docs/incremental.md).")
-def rebuild_event_models(context: dg.OpExecutionContext, config: RebuildConfig) -> None:
-    steps = rebuild.rebuild_event_models(config.batches)  # raises on a failed dbt run: the run fails
+def rebuild_event_models(context: dg.OpExecutionContext, config: RebuildConfig, run_clock: RunClock) -> None:
+    # raises on a failed dbt run: the run fails
+    steps = rebuild.rebuild_event_models(config.batches, as_of=run_clock.as_of())
     metadata = {
         "batches": config.batches,
         "steps": dg.MetadataValue.md("\n".join(f"- {label}: {seconds:.1f} s" for label, seconds in steps)),

@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from sen.config import DBT_PROJECT_DIR
+from sen.settings import DBT_PROJECT_DIR
 
 TARGETS_DIR = DBT_PROJECT_DIR / "target" / "warehouses"
 # dagster-dbt names the folder of a dbt step "<op name>-<run id[:7]>-<random[:7]>".

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sen.settings import Settings
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yml")
 CONFIG_ENV = "CDP_IDENTITY_CONFIG"
@@ -117,7 +118,7 @@ class IdentityConfig(BaseModel):
 
 def load_identity_config(path: str | Path | None = None) -> IdentityConfig:
     """Read the YAML config (default: $CDP_IDENTITY_CONFIG, else the packaged default_config.yml)."""
-    resolved = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    resolved = Path(path or Settings.from_env().identity_config or DEFAULT_CONFIG_PATH)
     try:
         data = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
     except OSError as exc:

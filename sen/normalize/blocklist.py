@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from sen.settings import Settings
 
 DEFAULT_BLOCKLIST_PATH = Path(__file__).with_name("blocklist.yml")
 BLOCKLIST_ENV = "CDP_BLOCKLIST"
@@ -69,7 +70,7 @@ def _rules(raw: object, path: Path, section: str) -> Rules:
 
 def load_blocklist(path: str | Path | None = None) -> Blocklist:
     """Read a blocklist YAML file (default: $CDP_BLOCKLIST, else the packaged blocklist.yml)."""
-    resolved = Path(path or os.environ.get(BLOCKLIST_ENV) or DEFAULT_BLOCKLIST_PATH)
+    resolved = Path(path or Settings.from_env().blocklist or DEFAULT_BLOCKLIST_PATH)
     try:
         data = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
     except OSError as exc:

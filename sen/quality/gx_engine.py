@@ -5,7 +5,6 @@ ValidationDefinition per batch. Each batch is pulled into pandas, so this engine
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import duckdb
@@ -19,8 +18,10 @@ ENGINE = "great_expectations"
 
 
 def ephemeral_context() -> Any:
-    """An in-memory GE context: nothing written to disk, no analytics, no progress bars in the logs."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    """An in-memory GE context: nothing written to disk, no analytics, no progress bars in the logs.
+
+    Analytics are off in the context's own config (the installed GE reads no GX_ANALYTICS_ENABLED variable).
+    """
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

@@ -15,7 +15,6 @@ per process); ``build_suite`` turns the same records into the GE ``ExpectationSu
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sen.contracts import Source
 from sen.ingest.loader import META_COLUMNS
 from sen.quality.batches import DISTINCT_ROWS, LOADED_FILES, ROWS
+from sen.settings import Settings
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -49,7 +49,7 @@ class Thresholds:
 
     # Share of distinct rows whose key is unique within its file; conflicting rows beyond this fail.
     key_unique_mostly: float = 0.99
-    # Share of timestamps not after CDP_AS_OF (+ clock_skew): a few device clocks run ahead.
+    # Share of timestamps not after the reference time (+ clock_skew): a few device clocks run ahead.
     not_future_mostly: float = 0.999
     clock_skew: timedelta = timedelta(hours=1)
     max_amount: float = 1e10  # VND; larger is a unit or parsing error
@@ -59,17 +59,8 @@ class Thresholds:
 
     @classmethod
     def from_env(cls) -> Thresholds:
-        """Defaults, overridable with CDP_DQ_<FIELD> (e.g. CDP_DQ_WELL_FORMED_MOSTLY=0.8)."""
-        values: dict[str, Any] = {}
-        for name in ("key_unique_mostly", "not_future_mostly", "max_amount", "well_formed_mostly",
-                     "well_formed_majority", "max_quarantine_share"):  # fmt: skip
-            raw = os.environ.get(f"CDP_DQ_{name.upper()}")
-            if raw:
-                try:
-                    values[name] = float(raw)
-                except ValueError as exc:
-                    raise ValueError(f"CDP_DQ_{name.upper()}={raw!r} is not a number") from exc
-        return cls(**values)
+        """Defaults, overridable with CDP_DQ_<FIELD> (e.g. CDP_DQ_WELL_FORMED_MOSTLY=0.8), read by sen.settings."""
+        return cls(**Settings.from_env().dq_thresholds)
 
 
 def _meta(name: str, batch: str, why: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from datetime import datetime
 from typing import Literal
@@ -15,29 +14,21 @@ from sen.quality import gx_engine, sql_engine
 from sen.quality.batches import quote, table_columns
 from sen.quality.results import ExpectationOutcome, SourceValidation
 from sen.quality.suites import CRITICAL, Expectation, Thresholds, build_expectations
+from sen.settings import DEFAULT_GX_MAX_ROWS, DQ_ENGINES, Settings
 
 Engine = Literal["auto", "sql", "gx"]
-ENGINES: tuple[Engine, ...] = ("auto", "sql", "gx")
-DEFAULT_GX_MAX_ROWS = 100_000
+ENGINES: tuple[Engine, ...] = DQ_ENGINES  # type: ignore[assignment]
 ENGINE_ENV = "CDP_DQ_ENGINE"
+__all__ = ["DEFAULT_GX_MAX_ROWS", "ENGINES", "engine_from_env", "gx_max_rows", "validate_source"]
 
 
 def engine_from_env(default: Engine = "sql") -> Engine:
     """The engine named by CDP_DQ_ENGINE (auto, sql or gx), else ``default``."""
-    raw = os.environ.get(ENGINE_ENV, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in ENGINES:
-        raise ValueError(f"{ENGINE_ENV}={raw!r} is not one of {', '.join(ENGINES)}")
-    return raw  # type: ignore[return-value]
+    return Settings.from_env().dq_engine or default  # type: ignore[return-value]
 
 
 def gx_max_rows() -> int:
-    raw = os.environ.get("CDP_DQ_GX_MAX_ROWS")
-    try:
-        return int(raw) if raw else DEFAULT_GX_MAX_ROWS
-    except ValueError as exc:
-        raise ValueError(f"CDP_DQ_GX_MAX_ROWS={raw!r} is not an integer") from exc
+    return Settings.from_env().dq_gx_max_rows
 
 
 def validate_source(
