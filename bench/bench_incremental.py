@@ -48,7 +48,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from orchestration.rebuild import EVENT_SIZED, EVENT_SIZED_TABLES, IDENTITY_GRAPH  # noqa: E402
+from orchestration.dbt.rebuild import EVENT_SIZED, EVENT_SIZED_TABLES, IDENTITY_GRAPH  # noqa: E402
 from sen.config import DBT_PROJECT_DIR  # noqa: E402
 from sen.contracts import load_contract  # noqa: E402
 from sen.ingest import load_source  # noqa: E402

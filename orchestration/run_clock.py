@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from pydantic import PrivateAttr
 
-from sen.settings import Settings, as_of_sql_literal, parse_as_of
+from sen.settings import as_of_sql_literal, operator_as_of, parse_as_of
 
 AS_OF_TAG = "sen/as_of"
 
@@ -43,7 +43,7 @@ class RunClock(dg.ConfigurableResource):
     _as_of: datetime | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        operator = Settings.from_env().as_of
+        operator = operator_as_of()
         if operator is not None:
             self._as_of = operator
         elif context.run is not None:

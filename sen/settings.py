@@ -62,6 +62,12 @@ def as_of_sql_literal(moment: datetime) -> str:
     return f"{text}.{moment.microsecond:06d}" if moment.microsecond else text
 
 
+def operator_as_of(env: Mapping[str, str] | None = None) -> datetime | None:
+    """CDP_AS_OF alone, for the run clock: a bad value of another variable fails the step that reads it."""
+    raw = _text(os.environ if env is None else env, "CDP_AS_OF")
+    return parse_as_of(raw) if raw else None
+
+
 def _text(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
     if raw is None or not raw.strip():
@@ -125,7 +131,6 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every variable (``os.environ`` unless ``env`` is given)."""
         env = os.environ if env is None else env
-        raw_as_of = _text(env, "CDP_AS_OF")
         partitions_start = _text(env, "CDP_PARTITIONS_START") or DEFAULT_PARTITIONS_START
         try:
             date.fromisoformat(partitions_start)
@@ -157,7 +162,7 @@ class Settings:
         return cls(
             data_dir=_path(env, "CDP_DATA_DIR") or DEFAULT_DATA_DIR,
             warehouse=_path(env, "CDP_WAREHOUSE") or DEFAULT_WAREHOUSE,
-            as_of=parse_as_of(raw_as_of) if raw_as_of else None,
+            as_of=operator_as_of(env),
             partitions_start=partitions_start,
             full_refresh=bool(_bool(env, "CDP_FULL_REFRESH")),
             dbt_artifacts=bool(_bool(env, "CDP_DBT_ARTIFACTS")),

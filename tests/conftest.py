@@ -18,18 +18,6 @@ GROUND_TRUTH_DIR = REPO_ROOT / "data_samples" / "ground_truth"
 SAMPLE_AS_OF = "2026-11-21T00:00:00"
 
 
-@pytest.fixture(autouse=True)
-def _no_reference_time_leaks_between_tests():
-    """A Dagster run in a test pins CDP_AS_OF in this process (orchestration/run_clock.py): undo it after."""
-    before = {name: os.environ.get(name) for name in ("CDP_AS_OF", "CDP_AS_OF_PINNED_FOR_RUN")}
-    yield
-    for name, value in before.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """The dbt manifest Dagster reads at import time, parsed once per session."""

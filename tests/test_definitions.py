@@ -8,7 +8,7 @@ import dagster as dg
 def test_definitions_load_with_one_connected_graph(dbt_manifest):
     from orchestration.definitions import defs
 
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     keys = graph.get_all_asset_keys()
     assert dg.AssetKey(["raw", "events"]) in keys
     assert dg.AssetKey(["marts", "customers"]) in keys

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
-from orchestration.cli import pin_as_of
-from orchestration.dbt_target import TARGETS_DIR, dbt_target_dir, remove_step_folders
-from sen.config import REPO_ROOT
+from orchestration.cli import run_as_of
+from orchestration.dbt.target import TARGETS_DIR, dbt_target_dir, remove_step_folders
+from sen.settings import REPO_ROOT, Settings
 
 
 def test_one_folder_per_warehouse(tmp_path):
@@ -31,13 +32,13 @@ def test_only_the_step_folders_of_earlier_runs_are_removed(tmp_path):
 
 def test_the_run_pins_its_reference_time(monkeypatch):
     monkeypatch.setenv("CDP_AS_OF", "")  # unset; monkeypatch restores the session's value afterwards
-    pin_as_of()
-    pinned = os.environ["CDP_AS_OF"]
-    pin_as_of()  # idempotent: later steps see the same instant
-    assert os.environ["CDP_AS_OF"] == pinned
+    before = datetime.now(UTC).replace(microsecond=0)
+    pinned = run_as_of(Settings.from_env())
+    assert before <= pinned <= datetime.now(UTC)  # now, fixed once: the run's tag and dbt --vars carry it
+    assert pinned.microsecond == 0 and pinned.tzinfo is not None
+    assert os.environ["CDP_AS_OF"] == ""  # the environment is left alone
     monkeypatch.setenv("CDP_AS_OF", "2026-11-21T00:00:00")
-    pin_as_of()
-    assert os.environ["CDP_AS_OF"] == "2026-11-21T00:00:00"
+    assert run_as_of(Settings.from_env()) == datetime(2026, 11, 21, tzinfo=UTC)
 
 
 def test_the_dbt_project_reads_its_manifest_from_dbt_target_path(tmp_path):
@@ -46,7 +47,7 @@ def test_the_dbt_project_reads_its_manifest_from_dbt_target_path(tmp_path):
         [
             sys.executable,
             "-c",
-            "from orchestration.dbt_project import dbt_project; print(dbt_project.manifest_path)",
+            "from orchestration.dbt.project import build_dbt_project; print(build_dbt_project().manifest_path)",
         ],
         cwd=REPO_ROOT,
         env=env,

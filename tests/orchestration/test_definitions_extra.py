@@ -13,7 +13,7 @@ from sen.contracts import load_contract
 def defs(dbt_manifest):  # tests/conftest.py parses the dbt project once per session
     from orchestration.definitions import defs
 
-    return defs
+    return defs()
 
 
 def test_definitions_register_checks_schedules_sensors_and_serving(defs):
@@ -40,11 +40,12 @@ def test_serving_asset_depends_on_every_mart_and_audience(defs):
 
 
 def test_the_rebuild_job_records_every_event_sized_table(defs, monkeypatch):
-    from orchestration import rebuild
+    from orchestration.dbt import rebuild
 
     calls = []
 
-    def fake_rebuild(batches):
+    def fake_rebuild(batches, as_of):
+        assert as_of.tzinfo is not None  # the run clock's reference time
         calls.append(batches)
         return [("batch 1/2", 1.5), ("identity graph: full refresh", 2.0)]
 
@@ -61,9 +62,9 @@ def test_the_rebuild_job_records_every_event_sized_table(defs, monkeypatch):
 
 
 def test_a_failed_rebuild_fails_the_job(defs, monkeypatch):
-    from orchestration import rebuild
+    from orchestration.dbt import rebuild
 
-    def failing(batches):
+    def failing(batches, as_of):
         raise RuntimeError("`dbt run` failed (exit code 1); its log is above")
 
     monkeypatch.setattr(rebuild, "rebuild_event_models", failing)

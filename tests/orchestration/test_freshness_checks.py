@@ -17,7 +17,7 @@ from orchestration.checks.freshness import (
     raw_freshness_checks,
     source_freshness,
 )
-from orchestration.resources import Warehouse
+from orchestration.resources import RunClock, Warehouse
 from sen.contracts import Freshness, load_contract
 from sen.contracts.render import SOURCES_FILE
 
@@ -97,7 +97,7 @@ def test_the_freshness_job_fails_the_check_of_a_stale_source_and_passes_the_othe
         asset_checks=[raw_freshness_checks],
         jobs=[freshness_job],
         schedules=[freshness_schedule],
-        resources={"warehouse": Warehouse(path=str(warehouse))},
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(warehouse))},
     )
     result = defs.resolve_job_def("source_freshness").execute_in_process()
     # Checks only: nothing is materialized, and a failed freshness check does not fail the run.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from orchestration.partitions import (
+from orchestration.dbt.partitions import (
     daily_event_partitions,
     main_run_partition_key,
     run_window_vars,
@@ -28,8 +28,10 @@ EVENT_SIZED = {
 
 @pytest.fixture(scope="module")
 def dbt_blocks(dbt_manifest):
-    from orchestration.assets.dbt import sen_dbt_incremental, sen_dbt_models
+    from orchestration.dbt.assets import build_dbt_assets
+    from orchestration.dbt.project import build_dbt_project
 
+    sen_dbt_incremental, sen_dbt_models = build_dbt_assets(build_dbt_project())
     return sen_dbt_incremental, sen_dbt_models
 
 
@@ -61,8 +63,9 @@ def test_tagged_models_are_incremental_with_a_unique_key(dbt_manifest):
 
 
 def test_the_whole_graph_stays_connected_through_the_partitioned_block(dbt_manifest):
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs as load_defs
 
+    defs = load_defs()
     graph = defs.resolve_asset_graph()
     occurrences = graph.get(dg.AssetKey(["intermediate", "int_identifier_occurrences"]))
     assert dg.AssetKey(["staging", "stg_tracking__events"]) in occurrences.parent_keys
@@ -133,14 +136,21 @@ def test_a_reference_time_before_the_first_partition_is_refused():
 
 
 def test_full_refresh_is_one_flag(monkeypatch, dbt_manifest):
-    from orchestration.assets.dbt import DbtBuildConfig, build_args
+    from orchestration.dbt.assets import DbtBuildConfig, build_args
 
-    monkeypatch.setenv("CDP_AS_OF", "2026-11-21")
+    as_of = parse_as_of("2026-11-21")
     monkeypatch.delenv("CDP_FULL_REFRESH", raising=False)
     window = {"min_date": "2026-11-20", "max_date": "2026-11-21"}
-    args = build_args(DbtBuildConfig(), window)
+    args = build_args(DbtBuildConfig(), as_of, window)
     assert args[:2] == ["build", "--vars"] and "--full-refresh" not in args
     assert json.loads(args[2]) == {"as_of": "2026-11-21 00:00:00", **window}
-    assert "--full-refresh" in build_args(DbtBuildConfig(full_refresh=True))
+    assert "--full-refresh" in build_args(DbtBuildConfig(full_refresh=True), as_of)
     monkeypatch.setenv("CDP_FULL_REFRESH", "1")
-    assert "--full-refresh" in build_args(DbtBuildConfig())
+    assert "--full-refresh" in build_args(DbtBuildConfig(), as_of)
+
+
+def test_dbt_gets_the_reference_time_in_utc():
+    from orchestration.dbt.partitions import dbt_vars
+
+    # An offset is honoured: 07:00 in Vietnam is midnight UTC, the frame of the warehouse.
+    assert json.loads(dbt_vars(parse_as_of("2026-11-21T07:00:00+07:00"))) == {"as_of": "2026-11-21 00:00:00"}

@@ -12,7 +12,7 @@ import pytest
 from orchestration.assets.ingestion import build_ingestion_asset
 from orchestration.checks import CONTRACT_CHECK, HEALTH_CHECK, raw_quality_checks
 from orchestration.checks.raw_quality import build_raw_quality_check
-from orchestration.resources import Warehouse
+from orchestration.resources import RunClock, Warehouse
 from sen.contracts import load_contract
 
 STORES = load_contract().sources["stores"]
@@ -47,7 +47,7 @@ def run(tmp_path: Path, monkeypatch) -> dg.ExecuteInProcessResult:
     monkeypatch.setenv("CDP_AS_OF", "2026-06-01T00:00:00Z")
     return dg.materialize(
         [build_ingestion_asset(STORES), build_raw_quality_check(STORES), downstream_of_stores],
-        resources={"warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
         raise_on_error=False,
     )
 

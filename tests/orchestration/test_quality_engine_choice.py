@@ -14,7 +14,7 @@ import pytest
 from orchestration.assets.ingestion import build_ingestion_asset
 from orchestration.checks import CONTRACT_CHECK
 from orchestration.checks.raw_quality import build_raw_quality_check
-from orchestration.resources import Warehouse
+from orchestration.resources import RunClock, Warehouse
 from sen.config import REPO_ROOT
 from sen.contracts import load_contract
 from sen.quality import Thresholds, build_expectations, build_suite, engine_from_env
@@ -96,7 +96,7 @@ def run_store_checks(tmp_path: Path, monkeypatch) -> dg.AssetCheckEvaluation:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     result = dg.materialize(
         [build_ingestion_asset(STORES), build_raw_quality_check(STORES)],
-        resources={"warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
         raise_on_error=False,
     )
     (contract,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CONTRACT_CHECK]

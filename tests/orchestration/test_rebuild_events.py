@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.rebuild import EVENT_SIZED_TABLES, plan_batches
+from orchestration.dbt.rebuild import EVENT_SIZED_TABLES, plan_batches
 from sen.config import DBT_PROJECT_DIR, REPO_ROOT
 from tests.orchestration.test_incremental_models import VARS, built_sample_warehouse
 

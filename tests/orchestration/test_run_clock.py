@@ -1,4 +1,4 @@
-"""Every step of a Dagster run sees one reference time (CDP_AS_OF), however the run was launched."""
+"""Every step of a Dagster run sees one reference time (the RunClock resource), however the run was launched."""
 
 from __future__ import annotations
 
@@ -7,29 +7,28 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from orchestration.resources import Warehouse
+from orchestration.resources import RunClock, Warehouse
 from orchestration.run_clock import AS_OF_TAG, as_of_tag
-from sen import config
 
 
 @dg.asset
-def first_step(warehouse: Warehouse) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata={"as_of": config.as_of().isoformat()})
+def first_step(warehouse: Warehouse, run_clock: RunClock) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"as_of": run_clock.as_of().isoformat()})
 
 
 @dg.asset(deps=[first_step])
-def later_step(warehouse: Warehouse) -> dg.MaterializeResult:
+def later_step(warehouse: Warehouse, run_clock: RunClock) -> dg.MaterializeResult:
     import time
 
     time.sleep(1.1)  # a later step must not get a later "now"
-    return dg.MaterializeResult(metadata={"as_of": config.as_of().isoformat()})
+    return dg.MaterializeResult(metadata={"as_of": run_clock.as_of().isoformat()})
 
 
 def run_as_ofs(tmp_path, tags: dict[str, str] | None = None) -> tuple[str, str, datetime]:
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [first_step, later_step],
-        resources={"warehouse": Warehouse(path=str(tmp_path / "w.duckdb"))},
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(tmp_path / "w.duckdb"))},
         instance=instance,
         tags=tags,
     )
@@ -66,3 +65,11 @@ def test_two_runs_in_one_process_each_pin_their_own_time(tmp_path, monkeypatch, 
     run_as_ofs(tmp_path, {AS_OF_TAG: "2026-01-01T00:00:00+00:00"})
     first, later, _ = run_as_ofs(tmp_path, {AS_OF_TAG: moment})
     assert first == later == datetime.fromisoformat(moment).astimezone(UTC).isoformat()
+
+
+def test_the_run_clock_leaves_the_environment_alone(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    run_as_ofs(tmp_path, as_of_tag(datetime(2026, 11, 20, 19, 0, tzinfo=UTC)))
+    assert "CDP_AS_OF" not in os.environ

@@ -15,8 +15,8 @@ import pytest
 
 from orchestration.assets.ingestion import build_ingestion_asset
 from orchestration.checks.raw_quality import build_raw_quality_check
-from orchestration.partitions import daily_event_partitions
-from orchestration.resources import Warehouse
+from orchestration.dbt.partitions import daily_event_partitions
+from orchestration.resources import RunClock, Warehouse
 from orchestration.schedules import daily_schedule, sen_all_job
 from orchestration.sensors import (
     changed_files,
@@ -57,7 +57,7 @@ def small_defs(tmp_path: Path, partitioned: bool = False) -> dg.Definitions:
         jobs=[sen_all_job],
         sensors=[new_data_files, record_run_failures],
         schedules=[daily_schedule],
-        resources={"warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
     )
 
 

@@ -14,8 +14,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.resources import Warehouse
-from orchestration.serving import SERVING_KEY, build_serving_asset
+from orchestration.assets.serving import SERVING_KEY, build_serving_asset
+from orchestration.resources import RunClock, Warehouse
 from sen.serving import is_published, publish, serving_path
 
 READER = r"""
@@ -234,7 +234,7 @@ def test_serving_asset_publishes_after_its_marts(tmp_path, monkeypatch):
     assert serving_asset.asset_deps[SERVING_KEY] == {dg.AssetKey(["marts", "customers"])}
     result = dg.materialize(
         [customers, staging_model, serving_asset],
-        resources={"warehouse": Warehouse(path=str(tmp_path / "sen.duckdb"))},
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(tmp_path / "sen.duckdb"))},
     )
     (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == SERVING_KEY]
     metadata = event.materialization.metadata

@@ -12,7 +12,8 @@ import httpx
 import yaml
 from retl_helpers import META_MAPPING, base_sync, make_audience
 
-from reverse_etl.dagster_assets import SyncRunConfig, build_sync_assets, build_sync_schedules
+from orchestration.assets.syncs import SyncRunConfig, build_sync_assets, build_sync_schedules
+from orchestration.run_clock import RunClock
 from reverse_etl.testing.standins import FcmStandin, MetaStandin
 
 REPO_SYNCS = Path(__file__).resolve().parents[2] / "reverse_etl" / "syncs"
@@ -51,13 +52,18 @@ def test_sync_asset_materializes_with_metadata(tmp_path: Path, meta: MetaStandin
     (tmp_path / "syncs" / "meta.yml").write_text(yaml.safe_dump(sync))
     [asset] = build_sync_assets(tmp_path / "syncs", lambda: db)
     # invoked directly (a full dg.materialize costs ~10 s of Dagster start-up; the Definitions test covers it)
-    result = asset(context=dg.build_asset_context(), config=SyncRunConfig())
+    result = asset(
+        context=dg.build_asset_context(resources={"run_clock": RunClock()}), config=SyncRunConfig()
+    )
     assert isinstance(result, dg.MaterializeResult)
     assert result.metadata["added"] == 30 and result.metadata["rejected"] == 0
     assert result.metadata["status"] == "success" and result.metadata["duration_s"] >= 0
     assert len(meta.members("EMAIL")) == 30
     # run config `dry_run: true` previews without sending (direct invocation: no run storage needed)
-    dry = asset(context=dg.build_asset_context(), config=SyncRunConfig(dry_run=True))
+    dry = asset(
+        context=dg.build_asset_context(resources={"run_clock": RunClock()}),
+        config=SyncRunConfig(dry_run=True),
+    )
     assert dry.metadata["dry_run"] is True and dry.metadata["added"] == 0
     assert len(meta.log) == 1
 

@@ -18,7 +18,7 @@ from orchestration.assets.clv import (
     clv_backtest,
     clv_fit_and_score,
 )
-from orchestration.resources import Warehouse
+from orchestration.resources import RunClock, Warehouse
 
 NUMERIC = [
     "frequency",
@@ -35,7 +35,7 @@ NUMERIC = [
 def run(assets: list, path: Path, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         assets,
-        resources={"warehouse": Warehouse(path=str(path))},
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(path))},
         run_config=run_config or {},
         raise_on_error=True,
     )
@@ -151,7 +151,9 @@ def test_invalid_environment_value_fails_with_its_name(warehouse_with, orders, m
     path = warehouse_with(orders)
     monkeypatch.setenv("CDP_CLV_DISCOUNT_RATE", "ten percent")
     result = dg.materialize(
-        [clv_fit_and_score], resources={"warehouse": Warehouse(path=str(path))}, raise_on_error=False
+        [clv_fit_and_score],
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(path))},
+        raise_on_error=False,
     )
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
@@ -202,7 +204,9 @@ def test_erasure_check_flags_a_scored_erased_person(warehouse_with, orders):
     finally:
         conn.close()
     result = dg.materialize(
-        [clv_fit_and_score], resources={"warehouse": Warehouse(path=str(path))}, raise_on_error=False
+        [clv_fit_and_score],
+        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(path))},
+        raise_on_error=False,
     )
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["no_erased_persons"].passed is False
