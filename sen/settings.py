@@ -117,7 +117,9 @@ class Settings:
     serving_parquet: bool = False  # CDP_SERVING_PARQUET
     automation: bool = False  # CDP_AUTOMATION
     sensor_settle_seconds: float = DEFAULT_SETTLE_SECONDS  # CDP_SENSOR_SETTLE_SECONDS
-    run_failures_log: Path | None = None  # CDP_RUN_FAILURES_LOG; None: run_failures.jsonl next to the warehouse
+    run_failures_log: Path | None = (
+        None  # CDP_RUN_FAILURES_LOG; None: run_failures.jsonl next to the warehouse
+    )
     clv_horizon_months: int | None = None  # CDP_CLV_HORIZON_MONTHS; None: the CLV default (12)
     clv_discount_rate: float | None = None  # CDP_CLV_DISCOUNT_RATE; None: the CLV default (0.1)
     identity_config: Path | None = None  # CDP_IDENTITY_CONFIG; None: sen/identity/default_config.yml

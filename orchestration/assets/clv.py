@@ -41,6 +41,7 @@ DEFAULT_DISCOUNT_RATE = 0.1
 # Purchase occasions are calendar days of the business (same-day orders are one occasion), as in marts.orders.
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
+
 def _settings() -> Settings:
     try:
         return Settings.from_env()

@@ -24,7 +24,11 @@ from dagster_dbt.dagster_dbt_translator import DagsterDbtTranslator
 # steps around the Python assets (identity, CLV), so a relationships test could run before its other parent
 # exists; "buildable" runs it in the step where all its parents are built.
 INDIRECT_SELECTION = "buildable"
-_SELECTION_TAGS = (DAGSTER_DBT_SELECT_METADATA_KEY, DAGSTER_DBT_EXCLUDE_METADATA_KEY, DAGSTER_DBT_SELECTOR_METADATA_KEY)
+_SELECTION_TAGS = (
+    DAGSTER_DBT_SELECT_METADATA_KEY,
+    DAGSTER_DBT_EXCLUDE_METADATA_KEY,
+    DAGSTER_DBT_SELECTOR_METADATA_KEY,
+)
 
 
 class SenDbtCliResource(DbtCliResource):
@@ -67,7 +71,12 @@ class SenDbtCliResource(DbtCliResource):
         args = list(args)
         # An operator's DBT_INDIRECT_SELECTION (dbt's own variable) still wins: the flag would override it.
         operator_choice = os.environ.get("DBT_INDIRECT_SELECTION")
-        if args and args[0] in ("build", "test") and not operator_choice and not dagster_sets_indirect_selection(context):
+        if (
+            args
+            and args[0] in ("build", "test")
+            and not operator_choice
+            and not dagster_sets_indirect_selection(context)
+        ):
             args += ["--indirect-selection", INDIRECT_SELECTION]
         return super().cli(
             args, context=context, target_path=target_path or self.step_target_path(context), **kwargs
