@@ -9,8 +9,8 @@ and a GE ``severity``: ``critical`` expectations make the blocking ``contract`` 
 non-blocking ``health`` check.
 
 ``build_expectations`` returns them as plain ``Expectation`` records (GE's configuration: type, kwargs,
-severity, meta), which the DuckDB SQL engine evaluates without importing Great Expectations (about 6 s of CPU
-per process); ``build_suite`` turns the same records into the GE ``ExpectationSuite`` that GE validates.
+severity, meta), which the DuckDB SQL engine evaluates without importing Great Expectations (a heavy import);
+``build_suite`` turns the same records into the GE ``ExpectationSuite`` that GE validates.
 """
 
 from __future__ import annotations
