@@ -55,7 +55,7 @@ from reverse_etl.plan import (
 )
 from reverse_etl.result import SyncResult
 from reverse_etl.secrets import get_logger, redact
-from reverse_etl.warehouse import SCHEMA, ensure_schema, ensure_state_table, to_state
+from reverse_etl.state_schema import SCHEMA, ensure_schema, ensure_state_table, to_state
 
 log = get_logger("reverse_etl.engine")
 COMMIT_INTERVAL_S = 5.0  # acknowledged batches are committed at least this often

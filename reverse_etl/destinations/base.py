@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reverse_etl.http import HttpSender, RequestStats, RetryPolicy
 from reverse_etl.identifiers import TRANSFORMS
 from reverse_etl.ratelimit import limiter_for
-from reverse_etl.warehouse import to_state
+from reverse_etl.state_schema import to_state
 
 if TYPE_CHECKING:
     import duckdb
