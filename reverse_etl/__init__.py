@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from reverse_etl.errors import SyncConfigError, SyncRunError
     from reverse_etl.result import SyncResult
 
-# Imported on first use: dbt loads reverse_etl.dbt_plugin (only the schema DDL) in every invocation, and
+# Imported on first use: dbt loads reverse_etl.dbt_sync_schema (only the schema DDL) in every invocation, and
 # should not pay for the engine, pydantic models and HTTP clients it never uses.
 _EXPORTS = {
     "SyncConfig": "reverse_etl.config",

@@ -2,10 +2,10 @@
 dry-run plans, the registry of syncs, and one state table per sync.
 
 All of it lives in the same warehouse as the audiences, so diffs are SQL joins and every table is queryable
-next to the data it describes. This module is the one definition of these tables: the sync engine creates
-them before a run, and dbt (whose marts and semantic layer read the ledger, the dead tokens and the runs as
-sources) gets them from reverse_etl/dbt_plugin.py when it opens the warehouse, so a fresh warehouse builds
-before any sync has run. Column types are plain SQL (VARCHAR, TIMESTAMP, BIGINT, DOUBLE, BOOLEAN).
+next to the data it describes. This module is the one definition of these tables: the sync engine
+creates them before a run, and dbt (whose marts and semantic layer read the ledger, the dead tokens and
+the runs as sources) gets them from reverse_etl/dbt_sync_schema.py when it opens the warehouse, so a
+fresh warehouse builds before any sync has run. Column types are plain SQL (VARCHAR, TIMESTAMP, BIGINT, DOUBLE, BOOLEAN).
 """
 
 from __future__ import annotations
@@ -86,7 +86,10 @@ ADDED_COLUMNS: list[tuple[str, str, str]] = [
 
 DDL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
-    *(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} ({columns.rstrip()}\n    )" for table, columns in TABLES.items()),
+    *(
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} ({columns.rstrip()}\n    )"
+        for table, columns in TABLES.items()
+    ),
     *(
         f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {column} {kind}"
         for table, column, kind in ADDED_COLUMNS

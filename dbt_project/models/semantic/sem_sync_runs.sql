@@ -1,6 +1,6 @@
 {#- Reverse-ETL runs (sync.sync_runs, written by the sync engine) as a dbt model for MetricFlow. On a fresh
     warehouse the table is created empty, with the engine's columns, when dbt opens the warehouse
-    (reverse_etl/dbt_plugin.py runs reverse_etl/state_schema.py). -#}
+    (reverse_etl/dbt_sync_schema.py runs reverse_etl/state_schema.py). -#}
 
 with
 

@@ -4,7 +4,9 @@ Marts and the semantic layer read sync.contact_ledger, sync.dead_push_tokens and
 on a fresh warehouse no sync has run yet, so they would not exist. dbt carries no copy of their DDL: this
 plugin runs the engine's own ("if not exists": tables already there are left alone).
 
-profiles.yml:  plugins: [{module: sen.dbt_plugin}, {module: reverse_etl.dbt_plugin}]
+profiles.yml:  plugins: [{module: sen.dbt_plugin}, {module: reverse_etl.dbt_sync_schema}]
+(dbt-duckdb keys plugins by the module's last name part: a second `dbt_plugin` would silently replace the
+first, hence this module's distinct name.)
 """
 
 from __future__ import annotations
