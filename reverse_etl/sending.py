@@ -60,6 +60,7 @@ def send_batches(
 
 
 def write_file(run: Run, client: FileDestination) -> None:
+    """A file destination: the run's added, changed and removed rows in one file, then their state."""
     cols = ", ".join(f"p.{q('f_' + f)} AS {q(f)}" for f in run.cfg.mapping)
     select = (
         f"SELECT CASE WHEN p.__group = 'remove' THEN 'remove' ELSE p.__op END AS _sen_op, "
@@ -75,17 +76,18 @@ def write_file(run: Run, client: FileDestination) -> None:
         run.commit_batch(group, 0, BatchOutcome())
 
 
-def as_expected(outcome: BatchOutcome, expected: BatchOutcome) -> bool:
+def _as_expected(outcome: BatchOutcome, expected: BatchOutcome) -> bool:
     """Would the outcome write the same state as the expected one?"""
     return not outcome.rejected and not expected.rejected and outcome.created == expected.created
 
 
 def abandon(senders: list[GroupSender]) -> None:
+    """Of a failed run: wait for the requests in flight, commit nothing (see GroupSender.abandon)."""
     for sender in senders:
         sender.abandon()
 
 
-def merge_outcomes(outcomes: list[BatchOutcome]) -> BatchOutcome:
+def _merge_outcomes(outcomes: list[BatchOutcome]) -> BatchOutcome:
     """One outcome for several batches (keys are unique across batches)."""
     merged = BatchOutcome()
     for o in outcomes:
@@ -273,7 +275,7 @@ class GroupSender:
         hooks, run = self.hooks, self.run_
         if self.written_ahead is not None:
             index, expected = self.written_ahead
-            if [b.index for b, _ in self.acked] == [index] and as_expected(self.acked[0][1], expected):
+            if [b.index for b, _ in self.acked] == [index] and _as_expected(self.acked[0][1], expected):
                 self.written_ahead = None
                 try:
                     if hooks and hooks.before_commit:
@@ -294,7 +296,7 @@ class GroupSender:
                 for batch, _ in self.acked:
                     hooks.before_commit(batch.group, batch.index)
             indexes = [batch.index for batch, _ in self.acked]
-            merged = merge_outcomes([outcome for _, outcome in self.acked])
+            merged = _merge_outcomes([outcome for _, outcome in self.acked])
             if self.replace:
                 self.rejected_all.update(merged.rejected)
                 run.record_destination_rejections(self.group, indexes, merged.rejected)
