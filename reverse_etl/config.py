@@ -28,11 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from reverse_etl.destinations import AnyDestination
+from reverse_etl.destinations import AnyDestination, destination_types
 from reverse_etl.destinations.base import FieldSpec, validate_transform_name
-from reverse_etl.destinations.fcm import DATA_PREFIX as FCM_DATA_PREFIX
-from reverse_etl.destinations.fcm import FcmConfig
-from reverse_etl.destinations.klaviyo import KlaviyoConfig
 from reverse_etl.errors import SyncConfigError
 from reverse_etl.identifiers import DEFAULT_REGION
 
@@ -197,45 +194,11 @@ class SyncConfig(BaseModel):
         if dest.match_groups and not any(set(g) <= set(self.mapping) for g in dest.match_groups):
             groups = " | ".join("+".join(g) for g in dest.match_groups)
             raise ValueError(f"mapping: needs at least one identifier for {dest.type!r}: {groups}")
-        self._check_campaign()
-        if isinstance(dest, FcmConfig):
-            data_keys = {k[len(FCM_DATA_PREFIX) :] for k in self.mapping if k.startswith(FCM_DATA_PREFIX)}
-            missing = dest.template_names() - data_keys - set(self.mapping)
-            if missing:
-                raise ValueError(
-                    f"destination templates use {sorted(missing)}; map them as data.<name> fields"
-                )
-        if dest.type == "zalo_zns" and not dest.template_id and "template_id" not in self.mapping:
-            raise ValueError("destination.template_id: set it, or map `template_id` to a column")
-        if isinstance(dest, KlaviyoConfig) and self.mode == "add_remove" and "email" not in self.mapping:
-            raise ValueError("mapping.email: Klaviyo removal looks profiles up by email; map `email`")
-        if dest.type == "file_export" and not (dest.directory or dest.directory_env):
-            raise ValueError("destination.directory: set `directory` or `directory_env`")
-        return self
-
-    def _check_campaign(self) -> None:
-        """A sync that causes messages names its campaign (written to the contact ledger, which
-        frequency caps read); a sync that causes none must not, so nobody believes caps count it."""
-        dest = self.destination
-        channel = dest.ledger_channel()
-        if channel is not None and not self.campaign:
-            why = "message destinations" if dest.kind == "message" else "syncs with contact_on_add"
-            raise ValueError(f"campaign: required for {why} (it is written to the contact ledger)")
-        if channel is None and self.campaign:
-            if dest.ad_audience:
-                reason = (
-                    f"{dest.type!r} is an ad audience: it sends no message and writes no contact ledger rows"
-                )
-            elif "contact_on_add" in type(dest).model_fields:
-                reason = (
-                    "written to the contact ledger only with destination.contact_on_add: true "
-                    "(set it when adding a member makes the tool send a message)"
-                )
-            else:
-                reason = f"{dest.type!r} sends no message and writes no contact ledger rows"
-            raise ValueError(f"campaign: {reason}; remove campaign")
+        dest.check_campaign(self.campaign)
         if self.campaign and not _CAMPAIGN.fullmatch(self.campaign):
             raise ValueError("campaign: lowercase letters, digits and '_' starting with a letter (max 41)")
+        dest.check_sync(self.mode, frozenset(self.mapping))  # the destination's own rules
+        return self
 
     # ------------------------------------------------------------------ derived
     @property
@@ -284,23 +247,6 @@ def _format_validation_error(path: str, exc: ValidationError, discriminators: se
     return "\n".join(lines)
 
 
-def _destination_types() -> set[str]:
-    from reverse_etl import destinations
-
-    return {
-        cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-        for cls in (
-            destinations.MetaConfig,
-            destinations.GoogleConfig,
-            destinations.KlaviyoConfig,
-            destinations.FcmConfig,
-            destinations.ZaloConfig,
-            destinations.WebhookConfig,
-            destinations.FileExportConfig,
-        )
-    }
-
-
 def parse_sync(data: Any, *, source: str) -> SyncConfig:
     """Validate one sync definition (already parsed YAML); errors name `source` and the field."""
     if not isinstance(data, dict):
@@ -308,7 +254,7 @@ def parse_sync(data: Any, *, source: str) -> SyncConfig:
     try:
         return SyncConfig.model_validate({**data, "source_file": source})
     except ValidationError as exc:
-        raise SyncConfigError(_format_validation_error(source, exc, _destination_types())) from None
+        raise SyncConfigError(_format_validation_error(source, exc, destination_types())) from None
 
 
 def load_sync(path: str | Path) -> SyncConfig:

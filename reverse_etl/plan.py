@@ -33,7 +33,7 @@ from reverse_etl.identifiers import (
     sql_is_canonical_e164,
     transform_sql,
 )
-from reverse_etl.warehouse import from_state, to_state
+from reverse_etl.state_schema import from_state, to_state
 
 PLAN = "__sen_plan"
 _CHANGED = "__sen_changed"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from pydantic import Field
 
@@ -20,6 +20,12 @@ AnyDestination = Annotated[
     Field(discriminator="type"),
 ]
 
+
+def destination_types() -> set[str]:
+    """The `type` of every destination (the discriminator values, left out of error locations)."""
+    return {get_args(cls.model_fields["type"].annotation)[0] for cls in get_args(get_args(AnyDestination)[0])}
+
+
 __all__ = [
     "AnyDestination",
     "DestinationConfig",
@@ -30,4 +36,5 @@ __all__ = [
     "MetaConfig",
     "WebhookConfig",
     "ZaloConfig",
+    "destination_types",
 ]

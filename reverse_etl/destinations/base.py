@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reverse_etl.http import HttpSender, RequestStats, RetryPolicy
 from reverse_etl.identifiers import TRANSFORMS
 from reverse_etl.ratelimit import limiter_for
-from reverse_etl.warehouse import to_state
+from reverse_etl.state_schema import to_state
 
 if TYPE_CHECKING:
     import duckdb
@@ -107,12 +107,57 @@ class DestinationConfig(BaseModel):
         are added opts in (`contact_on_add`)."""
         return self.channel if self.kind == "message" else None
 
+    # ------------------------------------------------------------------ checks of the sync using it
+    def check_sync(self, mode: str, mapped: frozenset[str]) -> None:
+        """This destination's own rules for a sync that uses it (a field a mode needs, a setting that
+        may come from the mapping...), on top of the declared modes, fields and match groups that
+        config.py checks for every destination. Raise ValueError naming the field first
+        (`mapping.email: ...`): the sync file's name is added to it."""
+
+    def check_campaign(self, campaign: str | None) -> None:
+        """A sync that causes messages names its campaign (written to the contact ledger, which
+        frequency caps read); a sync that causes none must not, so nobody believes caps count it."""
+        if self.ledger_channel() is not None and not campaign:
+            raise ValueError(
+                f"campaign: required for {self._campaign_needed_by()} (it is written to the contact ledger)"
+            )
+        if self.ledger_channel() is None and campaign:
+            raise ValueError(f"campaign: {self._why_no_ledger()}; remove campaign")
+
+    def _campaign_needed_by(self) -> str:
+        return "message destinations"
+
+    def _why_no_ledger(self) -> str:
+        name = self.type  # type: ignore[attr-defined]  # every subclass declares its literal `type`
+        if self.ad_audience:
+            return f"{name!r} is an ad audience: it sends no message and writes no contact ledger rows"
+        return f"{name!r} sends no message and writes no contact ledger rows"
+
     def extra_rejections(self, field_sql: dict[str, str]) -> list[tuple[str, str]]:
         """Extra (condition SQL, reason) checks run in the warehouse before sending."""
         return []
 
     def build_client(self, stats: RequestStats, sync_name: str) -> Destination:
         raise NotImplementedError
+
+
+class ContactOnAddConfig(DestinationConfig):
+    """A list or tool that may itself message a member when the member is added: `contact_on_add: true`
+    says it does, so every acknowledged add is a contact (contact ledger rows, with the sync's campaign)."""
+
+    contact_on_add: bool = False
+
+    def ledger_channel(self) -> str | None:
+        return self.channel if self.contact_on_add else None
+
+    def _campaign_needed_by(self) -> str:
+        return "syncs with contact_on_add"
+
+    def _why_no_ledger(self) -> str:
+        return (
+            "written to the contact ledger only with destination.contact_on_add: true "
+            "(set it when adding a member makes the tool send a message)"
+        )
 
 
 def json_object_strings(value: Any, *, field: str) -> dict[str, str]:

@@ -71,6 +71,12 @@ class FcmConfig(DestinationConfig):
                 raise ValueError(f"{name} is not a valid template (use $name or ${{name}})")
         return self
 
+    def check_sync(self, mode: str, mapped: frozenset[str]) -> None:
+        data_keys = {k[len(DATA_PREFIX) :] for k in mapped if k.startswith(DATA_PREFIX)}
+        missing = self.template_names() - data_keys - mapped
+        if missing:
+            raise ValueError(f"destination templates use {sorted(missing)}; map them as data.<name> fields")
+
     def template_names(self) -> set[str]:
         names: set[str] = set()
         for text in (self.title_template, self.body_template):

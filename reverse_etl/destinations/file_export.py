@@ -39,6 +39,10 @@ class FileExportConfig(DestinationConfig):
     def allowed_fields_hint(self) -> str:
         return "any name of letters, digits, '_', '.', '-'"
 
+    def check_sync(self, mode: str, mapped: frozenset[str]) -> None:
+        if not (self.directory or self.directory_env):
+            raise ValueError("destination.directory: set `directory` or `directory_env`")
+
     def resolved_directory(self) -> Path:
         if self.directory_env and os.environ.get(self.directory_env):
             return Path(os.environ[self.directory_env])

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome, DestinationConfig, FieldSpec
+from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome, ContactOnAddConfig, FieldSpec
 from reverse_etl.errors import DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
 from reverse_etl.secrets import Secret, read_secret
@@ -39,14 +39,13 @@ _POINTER_INDEX = re.compile(r"/profiles/data/(\d+)")
 JSONAPI = "application/vnd.api+json"
 
 
-class KlaviyoConfig(DestinationConfig):
+class KlaviyoConfig(ContactOnAddConfig):
     type: Literal["klaviyo"]
     list_id: str
     api_key_env: str
     revision: str = "2025-01-15"
     poll_interval_s: float = 1.0
     poll_timeout_s: float = 120.0
-    contact_on_add: bool = False  # True when adding to this list triggers an email (counts as contact)
 
     default_base_url: ClassVar[str] = "https://a.klaviyo.com"
     max_batch_size: ClassVar[int] = 10_000
@@ -54,10 +53,11 @@ class KlaviyoConfig(DestinationConfig):
     supported_modes: ClassVar[frozenset[str]] = frozenset({"upsert", "add_remove"})
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (("email",), ("phone_number",), ("external_id",))
     secret_fields: ClassVar[tuple[str, ...]] = ("api_key_env",)
-    channel: ClassVar[str | None] = "email"
+    channel: ClassVar[str | None] = "email"  # with contact_on_add: adding to the list triggers an email
 
-    def ledger_channel(self) -> str | None:
-        return self.channel if self.contact_on_add else None
+    def check_sync(self, mode: str, mapped: frozenset[str]) -> None:
+        if mode == "add_remove" and "email" not in mapped:
+            raise ValueError("mapping.email: Klaviyo removal looks profiles up by email; map `email`")
 
     def field_spec(self, name: str) -> FieldSpec | None:
         if name.startswith(PROPERTY_PREFIX) and len(name) > len(PROPERTY_PREFIX):

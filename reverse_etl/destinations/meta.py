@@ -34,7 +34,7 @@ from reverse_etl.destinations.base import (
 from reverse_etl.errors import DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
 from reverse_etl.secrets import Secret, read_secret
-from reverse_etl.warehouse import other_states, state_columns
+from reverse_etl.state_schema import other_states, state_columns
 
 THROTTLE_CODES = frozenset({4, 17, 80003, 613})
 TRANSIENT_CODES = frozenset({1, 2})

@@ -26,7 +26,7 @@ from reverse_etl.destinations.base import (
     Batch,
     BatchDestination,
     BatchOutcome,
-    DestinationConfig,
+    ContactOnAddConfig,
     FieldSpec,
     MessagingChannel,
 )
@@ -43,15 +43,14 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-class WebhookConfig(DestinationConfig):
+class WebhookConfig(ContactOnAddConfig):
     type: Literal["webhook"]
     path: str = "/"
     secret_env: str
     signature_header: str = "X-Sen-Signature"
     timestamp_header: str = "X-Sen-Timestamp"
     extra_headers: dict[str, str] = Field(default_factory=dict)
-    # a messaging tool behind the webhook that sends when a record is added: each add is a contact
-    contact_on_add: bool = False
+    # contact_on_add (ContactOnAddConfig): a messaging tool behind the webhook sends when a record is added
     contact_channel: MessagingChannel | None = None
 
     max_batch_size: ClassVar[int] = 10_000

@@ -63,6 +63,10 @@ class ZaloConfig(DestinationConfig):
     def allowed_fields_hint(self) -> str:
         return "phone, template_id, template_data (JSON object column), template_data.<key>"
 
+    def check_sync(self, mode: str, mapped: frozenset[str]) -> None:
+        if not self.template_id and "template_id" not in mapped:
+            raise ValueError("destination.template_id: set it, or map `template_id` to a column")
+
     def build_client(self, stats: RequestStats, sync_name: str) -> ZaloClient:
         return ZaloClient(self, stats, sync_name)
 

@@ -120,7 +120,7 @@ def test_predicted_clv_and_segment_sizes_group_by_their_dimensions(metricflow, b
 
 
 def test_sync_runs_table_is_created_with_the_engine_columns(built_warehouse):
-    from reverse_etl.warehouse import ensure_schema
+    from reverse_etl.state_schema import ensure_schema
 
     engine = duckdb.connect(":memory:")
     ensure_schema(engine)

@@ -125,3 +125,49 @@ def test_repository_syncs_are_valid() -> None:
             or "secret_env" in dumped
             or sync.destination.type == "file_export"
         )
+
+
+@pytest.mark.parametrize(
+    ("mode", "mapping", "destination", "campaign", "expected"),
+    [
+        (
+            "insert",
+            {"phone": "phone"},
+            {"type": "zalo_zns", "token_env": "ZALO_TOKEN"},
+            "winback",
+            "destination.template_id: set it, or map `template_id` to a column",
+        ),
+        (
+            "add_remove",
+            {"phone_number": "phone"},
+            {"type": "klaviyo", "list_id": "L", "api_key_env": "KLAVIYO_KEY"},
+            None,
+            "mapping.email: Klaviyo removal looks profiles up by email; map `email`",
+        ),
+        (
+            "upsert",
+            {"email": "email"},
+            {"type": "file_export"},
+            None,
+            "destination.directory: set `directory` or `directory_env`",
+        ),
+    ],
+)
+def test_destination_rules_name_file_and_field(
+    tmp_path: Path, mode: str, mapping: dict, destination: dict, campaign: str | None, expected: str
+) -> None:
+    """Rules a destination declares for the syncs using it (reverse_etl/destinations/<type>.py)."""
+    data = {**VALID, "mode": mode, "mapping": mapping, "destination": destination}
+    if campaign:
+        data["campaign"] = campaign
+    path = write(tmp_path, "dest.yml", data)
+    with pytest.raises(SyncConfigError) as err:
+        load_sync(path)
+    assert str(err.value) == f"{path}: {expected}"
+    # the same sync passes once the rule is met
+    fixed = {
+        "zalo_zns": {"mapping": {"phone": "phone", "template_id": "tpl"}},
+        "klaviyo": {"mapping": {"email": "email"}},
+        "file_export": {"destination": {**destination, "directory_env": "EXPORT_DIR"}},
+    }[destination["type"]]
+    assert load_sync(write(tmp_path, "dest.yml", {**data, **fixed})).name == VALID["name"]

@@ -1,7 +1,6 @@
-{#- Reverse-ETL runs (sync.sync_runs, written by the sync engine) as a dbt model for MetricFlow. The table exists
-    only once a sync has run, so it is created empty first, with the engine's columns (reverse_etl/warehouse.py;
-    tests/dbt/test_semantic_layer.py fails when they drift apart). -#}
-{{ config(pre_hook="{{ create_sync_runs_if_missing() }}") }}
+{#- Reverse-ETL runs (sync.sync_runs, written by the sync engine) as a dbt model for MetricFlow. On a fresh
+    warehouse the table is created empty, with the engine's columns, when dbt opens the warehouse
+    (reverse_etl/dbt_sync_schema.py runs reverse_etl/state_schema.py). -#}
 
 with
 

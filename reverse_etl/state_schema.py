@@ -1,7 +1,11 @@
-"""The `sync` schema: run log, rejections, contact ledger, dead push tokens, message outbox, state.
+"""The `sync` schema, owned here: run log, rejections, contact ledger, dead push tokens, message outbox,
+dry-run plans, the registry of syncs, and one state table per sync.
 
-All of it lives in the same DuckDB warehouse as the audiences, so diffs are SQL joins and every table
-is queryable next to the data it describes.
+All of it lives in the same warehouse as the audiences, so diffs are SQL joins and every table is queryable
+next to the data it describes. This module is the one definition of these tables: the sync engine
+creates them before a run, and dbt (whose marts and semantic layer read the ledger, the dead tokens and
+the runs as sources) gets them from reverse_etl/dbt_sync_schema.py when it opens the warehouse, so a
+fresh warehouse builds before any sync has run. Column types are plain SQL (VARCHAR, TIMESTAMP, BIGINT, DOUBLE, BOOLEAN).
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ import duckdb
 
 SCHEMA = "sync"
 
-DDL = [
-    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_runs (
+# table -> column definitions, in column order
+TABLES: dict[str, str] = {
+    "sync_runs": """
         run_id VARCHAR PRIMARY KEY,
         sync_name VARCHAR NOT NULL,
         destination VARCHAR NOT NULL,
@@ -26,9 +30,8 @@ DDL = [
         added BIGINT, changed BIGINT, removed BIGINT, unchanged BIGINT, rejected BIGINT,
         sent_rows BIGINT, requests BIGINT, retries BIGINT,
         unattributed_invalid BIGINT,
-        error VARCHAR
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_rejections (
+        error VARCHAR""",
+    "sync_rejections": """
         run_id VARCHAR NOT NULL,
         sync_name VARCHAR NOT NULL,
         primary_key VARCHAR,
@@ -36,9 +39,8 @@ DDL = [
         stage VARCHAR NOT NULL,           -- validation (before sending) | destination (refused)
         reason VARCHAR NOT NULL,
         rejected_at TIMESTAMP NOT NULL,
-        resolved_run_id VARCHAR           -- the later run that synced the row
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.contact_ledger (
+        resolved_run_id VARCHAR           -- the later run that synced the row""",
+    "contact_ledger": """
         person_id VARCHAR,
         channel VARCHAR NOT NULL,
         campaign VARCHAR,
@@ -47,14 +49,12 @@ DDL = [
         sent_at TIMESTAMP NOT NULL,
         run_id VARCHAR,
         message_key VARCHAR,
-        delivery VARCHAR                  -- acknowledged | unconfirmed (sent, answer lost)
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.dead_push_tokens (
+        delivery VARCHAR                  -- acknowledged | unconfirmed (sent, answer lost)""",
+    "dead_push_tokens": """
         token VARCHAR NOT NULL,
         detected_at TIMESTAMP NOT NULL,
-        sync_name VARCHAR NOT NULL
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.message_outbox (
+        sync_name VARCHAR NOT NULL""",
+    "message_outbox": """
         sync_name VARCHAR NOT NULL,
         message_key VARCHAR NOT NULL,
         primary_key VARCHAR NOT NULL,
@@ -64,41 +64,53 @@ DDL = [
         created_at TIMESTAMP NOT NULL,
         updated_at TIMESTAMP NOT NULL,
         destination_message_id VARCHAR,
-        detail VARCHAR
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.dry_run_plans (
+        detail VARCHAR""",
+    "dry_run_plans": """
         run_id VARCHAR NOT NULL,
         sync_name VARCHAR NOT NULL,
         primary_key VARCHAR,
         operation VARCHAR NOT NULL,
-        reject_reason VARCHAR
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_registry (
+        reject_reason VARCHAR""",
+    "sync_registry": """
         sync_name VARCHAR PRIMARY KEY,
         destination VARCHAR NOT NULL,
         fingerprint VARCHAR NOT NULL,
         state_table VARCHAR NOT NULL,
-        updated_at TIMESTAMP NOT NULL
-    )""",
+        updated_at TIMESTAMP NOT NULL""",
+}
+# columns added after their table was first released: (table, column, type), applied to older warehouses
+ADDED_COLUMNS: list[tuple[str, str, str]] = [
+    # which destination object (e.g. one Meta audience) a sync writes to
+    ("sync_registry", "destination_key", "VARCHAR"),
+]
+
+DDL = [
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    *(
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} ({columns.rstrip()}\n    )"
+        for table, columns in TABLES.items()
+    ),
+    *(
+        f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+        for table, column, kind in ADDED_COLUMNS
+    ),
 ]
 
 
-_TABLES = [ddl.split(f"EXISTS {SCHEMA}.", 1)[1].split(None, 1)[0] for ddl in DDL if "CREATE TABLE" in ddl]
-
-
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create whatever is missing of the schema (every statement is "if not exists")."""
     # every run: one catalog lookup when all is in place, instead of nine DDL statements
     found = conn.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = $schema AND list_contains($tables, table_name)",
-        {"schema": SCHEMA, "tables": _TABLES},
+        {"schema": SCHEMA, "tables": list(TABLES)},
     ).fetchone()[0]
-    if found == len(_TABLES) and "destination_key" in state_columns(conn, f"{SCHEMA}.sync_registry"):
+    if found == len(TABLES) and all(
+        column in state_columns(conn, f"{SCHEMA}.{table}") for table, column, _ in ADDED_COLUMNS
+    ):
         return
     for statement in DDL:
         conn.execute(statement)
-    # added later: which destination object (e.g. one Meta audience) a sync writes to
-    conn.execute(f"ALTER TABLE {SCHEMA}.sync_registry ADD COLUMN IF NOT EXISTS destination_key VARCHAR")
 
 
 def other_states(conn: duckdb.DuckDBPyConnection, destination_key: str | None, sync_name: str) -> list[str]:
