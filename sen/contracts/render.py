@@ -80,7 +80,9 @@ def render_dbt_sources() -> dict[Path, str]:
 
 def rendered_files_on_disk() -> set[Path]:
     """Sources files a previous render wrote (by their header), so the file of a removed system goes too."""
-    return {p for p in STAGING_DIR.glob("*/_*__sources.yml") if p.read_text(encoding="utf-8").startswith(HEADER)}
+    return {
+        p for p in STAGING_DIR.glob("*/_*__sources.yml") if p.read_text(encoding="utf-8").startswith(HEADER)
+    }
 
 
 def render_docs() -> str:

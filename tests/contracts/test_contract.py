@@ -17,7 +17,9 @@ def test_dbt_sources_and_docs_match_the_contract():
         assert path.exists() and path.read_text(encoding="utf-8") == text, (
             f"{path} differs: run python -m sen.contracts.render"
         )
-    assert rendered_files_on_disk() == set(rendered), "left-over sources files: run python -m sen.contracts.render"
+    assert rendered_files_on_disk() == set(rendered), (
+        "left-over sources files: run python -m sen.contracts.render"
+    )
     assert DOCS_FILE.read_text(encoding="utf-8") == render_docs(), "run python -m sen.contracts.render"
 
 
