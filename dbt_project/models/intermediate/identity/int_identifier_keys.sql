@@ -6,8 +6,10 @@
     keys in (type, value) order, so one input gives the same keys. Incremental: only the occurrences loaded since
     the last run (watermark `_loaded_at`) are scanned for identifiers not registered yet. -#}
 {{ config(
+    materialized='incremental',
     incremental_strategy='append',
     full_refresh=false,
+    tags=['event_sized'],
     pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
     post_hook="{{ identity_graph_join_hints(false) if is_incremental() }}",
 ) }}

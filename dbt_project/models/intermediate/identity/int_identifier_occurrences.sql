@@ -6,7 +6,11 @@
     staging `_loaded_at`, kept here as the watermark); a record seen again replaces all its rows and keeps its
     `_first_loaded_at`, the load that first brought it here. The identity graph adds the occurrences of records
     first loaded since its last run to its figures, and recomputes those of records seen again. -#}
-{{ config(unique_key=['record_source', 'record_id']) }}
+{{ config(
+    materialized='incremental',
+    unique_key=['record_source', 'record_id'],
+    tags=['event_sized'],
+) }}
 with
 
 events as (

@@ -11,7 +11,9 @@
       record of that source carrying a touched identifier. An edge no record links any more gets a tombstone row
       (n_records = 0) that the post-hook deletes. -#}
 {{ config(
+    materialized='incremental',
     unique_key=['id_a_type', 'id_a', 'id_b_type', 'id_b', 'source'],
+    tags=['event_sized'],
     pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
     post_hook=[
         "delete from {{ this }} where n_records = 0",

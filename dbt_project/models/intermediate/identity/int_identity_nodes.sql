@@ -7,7 +7,9 @@
       occurrence. One no record carries any more gets a tombstone row (n_records = 0) that replaces the stored
       one and the post-hook deletes. -#}
 {{ config(
+    materialized='incremental',
     unique_key=['identifier_type', 'identifier_value'],
+    tags=['event_sized'],
     pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
     post_hook=[
         "delete from {{ this }} where n_records = 0",
