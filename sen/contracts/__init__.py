@@ -70,6 +70,9 @@ class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = ""
+    # The system that exports the folder: the dbt source the table belongs to and its staging folder
+    # (dbt_project/models/staging/<system>/), e.g. `shop` for orders, order lines and returns.
+    system: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str
     format_hint: Literal["csv", "jsonl", "parquet"]
     timezone: str = "UTC"

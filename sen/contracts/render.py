@@ -1,6 +1,8 @@
-"""Render the dbt sources file and the input-contract documentation from ``sources.yml`` (one truth).
+"""Render the dbt sources files and the input-contract documentation from ``sources.yml`` (one truth).
 
 Run ``python -m sen.contracts.render`` after editing sources.yml; a test fails when they drift apart.
+Each system (``system:`` in the contract) is one dbt source in its own staging folder,
+``dbt_project/models/staging/<system>/_<system>__sources.yml``, beside the staging models that read it.
 """
 
 from __future__ import annotations
@@ -10,50 +12,77 @@ from pathlib import Path
 import yaml
 
 from sen.config import DBT_PROJECT_DIR, REPO_ROOT
-from sen.contracts import load_contract
+from sen.contracts import Source, load_contract
 
-SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_raw__sources.yml"
+STAGING_DIR = DBT_PROJECT_DIR / "models" / "staging"
 DOCS_FILE = REPO_ROOT / "docs" / "input_contract.md"
 HEADER = "# Generated from sen/contracts/sources.yml by `python -m sen.contracts.render`; do not edit.\n"
+LOADER_COLUMNS = ("_source_file", "_source_line", "_file_sha256", "_load_id", "_loaded_at")
 
 
-def render_dbt_sources() -> str:
-    tables = []
-    for name, source in load_contract().sources.items():
-        columns = []
-        for column in source.columns:
-            text = f"{column.type}{', required' if column.required else ''}"
-            if column.accepted:
-                text += f"; one of {', '.join(column.accepted)}"
-            columns.append({"name": column.name, "description": f"Raw text ({text})."})
-        for meta in ("_source_file", "_source_line", "_file_sha256", "_load_id", "_loaded_at"):
-            columns.append(
-                {"name": meta, "description": "Loader metadata: where and when the row was loaded."}
-            )
-        tables.append(
-            {
-                "name": name,
-                "description": source.description.strip(),
-                "config": {
-                    "freshness": source.freshness.model_dump(),
-                    "meta": {"dagster": {"asset_key": ["raw", name]}},
-                },
-                "columns": columns,
-            }
-        )
-    doc = {
-        "version": 2,
-        "sources": [
-            {
-                "name": "raw",
-                "schema": "raw",
-                "description": "Source files loaded as text by the ingestion assets (see docs/input_contract.md).",
-                "config": {"loaded_at_field": "_loaded_at"},
-                "tables": tables,
-            }
-        ],
+def sources_file(system: str) -> Path:
+    return STAGING_DIR / system / f"_{system}__sources.yml"
+
+
+def sources_files() -> list[Path]:
+    """The rendered sources file of every system of the contract."""
+    return sorted({sources_file(s.system) for s in load_contract().sources.values()})
+
+
+def _table(name: str, source: Source) -> dict:
+    columns = []
+    for column in source.columns:
+        text = f"{column.type}{', required' if column.required else ''}"
+        if column.accepted:
+            text += f"; one of {', '.join(column.accepted)}"
+        columns.append({"name": column.name, "description": f"Raw text ({text})."})
+    for meta in LOADER_COLUMNS:
+        columns.append({"name": meta, "description": "Loader metadata: where and when the row was loaded."})
+    return {
+        "name": name,
+        "description": source.description.strip(),
+        "config": {
+            "freshness": source.freshness.model_dump(),
+            # The ingestion asset of the folder, whatever the system: lineage runs file -> raw -> staging.
+            "meta": {"dagster": {"asset_key": ["raw", name]}},
+        },
+        "columns": columns,
     }
-    return HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+
+
+def render_dbt_sources() -> dict[Path, str]:
+    """One sources file per system: the dbt source ``<system>`` (schema raw) with the tables of its folders."""
+    tables: dict[str, list[dict]] = {}
+    for name, source in load_contract().sources.items():
+        tables.setdefault(source.system, []).append(_table(name, source))
+    files = {}
+    for system, system_tables in tables.items():
+        doc = {
+            "version": 2,
+            "sources": [
+                {
+                    "name": system,
+                    "schema": "raw",
+                    "description": (
+                        f"Files exported by the {system} system, loaded as text into the raw schema by the "
+                        "ingestion assets (see docs/input_contract.md)."
+                    ),
+                    "config": {"loaded_at_field": "_loaded_at"},
+                    "tables": system_tables,
+                }
+            ],
+        }
+        files[sources_file(system)] = HEADER + yaml.safe_dump(
+            doc, sort_keys=False, allow_unicode=True, width=110
+        )
+    return files
+
+
+def rendered_files_on_disk() -> set[Path]:
+    """Sources files a previous render wrote (by their header), so the file of a removed system goes too."""
+    return {
+        p for p in STAGING_DIR.glob("*/_*__sources.yml") if p.read_text(encoding="utf-8").startswith(HEADER)
+    }
 
 
 def render_docs() -> str:
@@ -101,7 +130,8 @@ def render_docs() -> str:
         out += [
             f"## `{name}/`",
             "",
-            f"{source.description.strip()} Usual format: {source.format_hint}; naive timestamps are read as "
+            f"{source.description.strip()} Exported by the `{source.system}` system (dbt source "
+            f"`{source.system}.{name}`). Usual format: {source.format_hint}; naive timestamps are read as "
             f"`{source.timezone}`; key: {', '.join(source.key)}. Overdue (freshness of the latest load): a "
             f"warning after {source.freshness.warn_after}, an error after {source.freshness.error_after}.",
             "",
@@ -120,10 +150,16 @@ def render_docs() -> str:
 
 
 def main() -> None:
-    Path(SOURCES_FILE).write_text(render_dbt_sources(), encoding="utf-8")
-    Path(DOCS_FILE).parent.mkdir(exist_ok=True)
-    Path(DOCS_FILE).write_text(render_docs(), encoding="utf-8")
-    print(f"wrote {SOURCES_FILE} and {DOCS_FILE}")
+    files = render_dbt_sources()
+    for path in sorted(rendered_files_on_disk() - set(files)):
+        path.unlink()
+        print(f"deleted {path}")
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    DOCS_FILE.parent.mkdir(exist_ok=True)
+    DOCS_FILE.write_text(render_docs(), encoding="utf-8")
+    print(f"wrote {len(files)} dbt sources files under {STAGING_DIR} and {DOCS_FILE}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,36 @@
-"""The input contract, the dbt sources file and the contract docs stay one truth."""
+"""The input contract, the dbt sources files and the contract docs stay one truth."""
 
 from sen.contracts import load_contract
-from sen.contracts.render import DOCS_FILE, SOURCES_FILE, render_dbt_sources, render_docs
+from sen.contracts.render import (
+    DOCS_FILE,
+    STAGING_DIR,
+    render_dbt_sources,
+    render_docs,
+    rendered_files_on_disk,
+    sources_file,
+)
 
 
 def test_dbt_sources_and_docs_match_the_contract():
-    assert SOURCES_FILE.read_text(encoding="utf-8") == render_dbt_sources(), (
-        "run python -m sen.contracts.render"
+    rendered = render_dbt_sources()
+    for path, text in rendered.items():
+        assert path.exists() and path.read_text(encoding="utf-8") == text, (
+            f"{path} differs: run python -m sen.contracts.render"
+        )
+    assert rendered_files_on_disk() == set(rendered), (
+        "left-over sources files: run python -m sen.contracts.render"
     )
     assert DOCS_FILE.read_text(encoding="utf-8") == render_docs(), "run python -m sen.contracts.render"
+
+
+def test_each_system_is_one_staging_folder_holding_its_sources_and_models():
+    systems = {s.system for s in load_contract().sources.values()}
+    assert set(render_dbt_sources()) == {sources_file(s) for s in systems}
+    for system in systems:
+        folder = STAGING_DIR / system
+        assert sources_file(system).parent == folder
+        assert (folder / f"_{system}__models.yml").exists(), system
+        assert sorted(folder.glob(f"stg_{system}__*.sql")), f"no staging model in {folder}"
 
 
 def test_every_source_declares_a_key_and_required_columns():

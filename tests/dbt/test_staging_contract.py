@@ -18,21 +18,36 @@ def test_timezone_map_matches_the_contract() -> None:
     assert declared == expected
 
 
+def staging_models() -> list:
+    """Every staging model, one folder per source system (models/staging/<system>/stg_<system>__*.sql)."""
+    models = sorted(STAGING.glob("*/stg_*.sql"))
+    assert models, f"no staging model under {STAGING}"
+    return models
+
+
 def test_every_raw_source_has_exactly_one_staging_model() -> None:
+    contract = load_contract().sources
     readers: dict[str, list[str]] = {}
-    for model in sorted(STAGING.glob("stg_*.sql")):
-        for source in re.findall(r"source\('raw', '(\w+)'\)", model.read_text(encoding="utf-8")):
-            readers.setdefault(source, []).append(model.stem)
-    assert {name: len(models) for name, models in readers.items()} == dict.fromkeys(
-        load_contract().sources, 1
-    )
+    for model in staging_models():
+        for system, source in re.findall(r"source\('(\w+)', '(\w+)'\)", model.read_text(encoding="utf-8")):
+            if source in contract:
+                # The raw table is read through its system's dbt source, from the system's staging folder.
+                assert system == contract[source].system == model.parent.name, (model.name, system, source)
+                readers.setdefault(source, []).append(model.stem)
+    assert {name: len(models) for name, models in readers.items()} == dict.fromkeys(contract, 1)
+
+
+def test_staging_models_sit_in_the_folder_of_their_system() -> None:
+    assert not sorted(STAGING.glob("stg_*.sql")), "staging models go in models/staging/<system>/"
+    for model in staging_models():
+        assert model.name.startswith(f"stg_{model.parent.name}__"), model
 
 
 def test_naive_timestamps_use_the_source_timezone_macro() -> None:
     """A raw timestamp parsed with a hard-coded zone would silently shift Ho Chi Minh City local times."""
     offenders = [
         model.name
-        for model in STAGING.glob("stg_*.sql")
+        for model in staging_models()
         if "parse_timestamp_utc(" in model.read_text(encoding="utf-8")
     ]
     assert offenders == []

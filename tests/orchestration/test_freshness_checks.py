@@ -19,7 +19,7 @@ from orchestration.checks.freshness import (
 )
 from orchestration.resources import RunClock, Warehouse
 from sen.contracts import Freshness, load_contract
-from sen.contracts.render import SOURCES_FILE
+from sen.contracts.render import sources_files
 
 SOURCES = load_contract().sources
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -36,9 +36,11 @@ def write_raw(path: Path, loads: dict[str, list[datetime]]) -> None:
 
 
 def test_every_source_has_a_policy_and_the_dbt_sources_file_carries_it():
-    rendered = yaml.safe_load(SOURCES_FILE.read_text(encoding="utf-8"))["sources"][0]
-    assert rendered["config"]["loaded_at_field"] == "_loaded_at"
-    tables = {t["name"]: t for t in rendered["tables"]}
+    tables = {}
+    for path in sources_files():  # one dbt sources file per exporting system
+        rendered = yaml.safe_load(path.read_text(encoding="utf-8"))["sources"][0]
+        assert rendered["config"]["loaded_at_field"] == "_loaded_at"
+        tables |= {t["name"]: t for t in rendered["tables"]}
     assert set(tables) == set(SOURCES)
     for name, source in SOURCES.items():
         assert source.freshness.warn_after.delta < source.freshness.error_after.delta, name

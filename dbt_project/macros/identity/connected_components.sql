@@ -2,6 +2,11 @@
     Connected components in SQL, for engines where the Python step (sen.identity, scipy) cannot run next to
     the data (Spark, Snowflake, BigQuery...). The Python step stays the default on DuckDB.
 
+    Used by no model today, on purpose: kept for the Spark issue (distributed connected components, where
+    the identity graph cannot be collected to one Python process). Its behaviour is pinned by
+    tests/identity/test_sql_connected_components.py (agrees with scipy, few rounds on long chains); do not
+    delete it as dead code.
+
     sen.connected_components(edges, node_a, node_b, nodes=none, node=none, max_iterations=60)
       edges:  a relation with one row per link (node_a, node_b: columns or SQL expressions giving one id)
       nodes:  optional relation of all nodes (column or expression `node`), so that nodes without links

@@ -3,7 +3,7 @@
 with
 
 scores as (
-    select * from {{ source('marts_python', 'customer_clv') }}
+    select * from {{ source('clv', 'customer_clv') }}
 ),
 
 dated as (

@@ -9,7 +9,6 @@
     materialized='incremental',
     incremental_strategy='append',
     full_refresh=false,
-    on_schema_change='fail',
     tags=['event_sized'],
     pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
     post_hook="{{ identity_graph_join_hints(false) if is_incremental() }}",

@@ -9,8 +9,6 @@
 {{ config(
     materialized='incremental',
     unique_key=['record_source', 'record_id'],
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
     tags=['event_sized'],
 ) }}
 with

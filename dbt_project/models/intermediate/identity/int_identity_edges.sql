@@ -13,8 +13,6 @@
 {{ config(
     materialized='incremental',
     unique_key=['id_a_type', 'id_a', 'id_b_type', 'id_b', 'source'],
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
     tags=['event_sized'],
     pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
     post_hook=[

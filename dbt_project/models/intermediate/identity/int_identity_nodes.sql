@@ -9,8 +9,6 @@
 {{ config(
     materialized='incremental',
     unique_key=['identifier_type', 'identifier_value'],
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
     tags=['event_sized'],
     pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
     post_hook=[

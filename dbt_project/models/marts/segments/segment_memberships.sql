@@ -6,8 +6,6 @@
 {{ config(
     materialized='incremental',
     unique_key='membership_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
     full_refresh=false,
     post_hook="delete from {{ this }} where person_id in (select person_id from {{ ref('int_erased_persons') }})"
 ) }}

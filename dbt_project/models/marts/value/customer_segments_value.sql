@@ -8,7 +8,7 @@ with customer_value as (
 ),
 
 clv as (
-    select * from {{ source('marts_python', 'customer_clv') }}
+    select * from {{ source('clv', 'customer_clv') }}
 ),
 
 joined as (

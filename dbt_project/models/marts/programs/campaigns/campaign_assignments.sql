@@ -5,8 +5,6 @@
 {{ config(
     materialized='incremental',
     unique_key=['campaign', 'person_id'],
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
     full_refresh=false,
     post_hook="delete from {{ this }} where person_id in (select person_id from {{ ref('int_erased_persons') }})"
 ) }}

@@ -3,8 +3,6 @@
 -- of them repeated the join of all events with int_record_persons, which at 50 M events (hash tables larger than
 -- memory) cost more than writing the join once (bench/bench_segments.py, docs/segments.md).
 -- Not incremental on purpose: identity merges move old events to another person. Erased persons are left out.
-{{ config(materialized='table') }}
-
 with
 
 events as (
