@@ -19,7 +19,12 @@ from sen.config import REPO_ROOT
 from sen.contracts import load_contract
 from sen.ingest import load_source
 
-WRITE_KEYS = {"web": "wk-web-test", "ios": "wk-ios-test", "android": "wk-android-test", "server": "wk-server-test"}
+WRITE_KEYS = {
+    "web": "wk-web-test",
+    "ios": "wk-ios-test",
+    "android": "wk-android-test",
+    "server": "wk-server-test",
+}
 WRITE_KEYS_ENV = ",".join(f"{source}={key}" for source, key in WRITE_KEYS.items())
 
 
@@ -95,7 +100,9 @@ def collector_factory(tmp_path):
             "CDP_COLLECT_MIN_FREE_BYTES": "0",
             **overrides,
         }
-        collector = Collector(data_dir=data_dir, port=free_port(), env=env, log_path=tmp_path / "collector.log")
+        collector = Collector(
+            data_dir=data_dir, port=free_port(), env=env, log_path=tmp_path / "collector.log"
+        )
         started.append(collector)
         return collector
 

@@ -47,7 +47,9 @@ def _send_all(client, tag: str) -> dict[str, dict]:
             context={"device": {"id": f"{tag}-device", "type": "android"}},
             timestamp=t0 + timedelta(minutes=3),
         ),
-        client.group(user_id=f"{tag}-user-1", group_id=f"{tag}-company", traits={"plan": "b2b"}, timestamp=t0),
+        client.group(
+            user_id=f"{tag}-user-1", group_id=f"{tag}-company", traits={"plan": "b2b"}, timestamp=t0
+        ),
         client.alias(previous_id=f"{tag}-anon-1", user_id=f"{tag}-user-1", timestamp=t0),
     ]
     messages = {}
