@@ -63,7 +63,7 @@ def analytics_next() -> Path:
         npm = shutil.which("npm")
         if npm is None:
             pytest.fail("npm is needed to install @segment/analytics-next into tests/collect/browser")
-        subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=FIXTURE, check=True, timeout=300)
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=FIXTURE, check=True, timeout=300)
     return UMD
 
 
