@@ -15,7 +15,7 @@ import duckdb
 import httpx
 import pytest
 
-from sen.config import REPO_ROOT
+from sen.config import DBT_PROJECT_DIR, REPO_ROOT
 from sen.contracts import load_contract
 from sen.ingest import load_source
 
@@ -126,3 +126,13 @@ def ingest(data_dir: Path, warehouse: Path):
     finally:
         conn.close()
     return result, rows, quarantined
+
+
+def run_dbt(warehouse: Path, root: Path, *select: str) -> None:
+    """``dbt run --select ...`` on a test warehouse, in its own process as in production."""
+    env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "CDP_AS_OF": "2030-01-01"}
+    args = [str(Path(sys.executable).with_name("dbt")), "run", "--select", *select]
+    args += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    args += ["--target-path", str(root / "target"), "--log-path", str(root / "logs")]
+    run = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

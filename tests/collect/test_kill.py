@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,9 +13,8 @@ import duckdb
 import segment.analytics as segment_analytics
 from segment.analytics import request as segment_request
 
-from sen.config import DBT_PROJECT_DIR
 from sen.normalize import register_udfs
-from tests.collect.conftest import WRITE_KEYS, ingest
+from tests.collect.conftest import WRITE_KEYS, ingest, run_dbt
 
 N_EVENTS = 6000
 
@@ -47,12 +43,7 @@ class AckLog:
 
 def _stage_events(warehouse: Path, root: Path) -> list[tuple[str, int]]:
     """Run the events staging model (dedup on messageId) on the test warehouse; (event_id, rows) pairs."""
-    env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "CDP_AS_OF": "2030-01-01"}
-    args = [str(Path(sys.executable).with_name("dbt")), "run", "--select", "stg_tracking__events"]
-    args += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    args += ["--target-path", str(root / "target"), "--log-path", str(root / "logs")]
-    run = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    run_dbt(warehouse, root, "stg_tracking__events")
     conn = duckdb.connect(str(warehouse), read_only=True)
     register_udfs(conn)
     try:
