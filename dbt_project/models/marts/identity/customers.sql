@@ -204,7 +204,7 @@ consent_choices as (
         preferences.channel,
         preferences.is_granted,
         preferences.chosen_at
-    from {{ ref('stg_tracking__consent_preferences') }} as preferences
+    from {{ ref('int_event_consent_choices') }} as preferences
     inner join record_persons
         on record_persons.record_source = 'events' and preferences.event_id = record_persons.record_id
 ),
