@@ -197,6 +197,16 @@ consent_choices as (
     inner join record_persons
         on record_persons.record_source = 'email_events' and email_events.event_id = record_persons.record_id
     where email_events.event_type = 'unsubscribed'
+    union all
+    -- Consent a browser or app sent with its events (context.consent.categoryPreferences).
+    select
+        record_persons.person_id,
+        preferences.channel,
+        preferences.is_granted,
+        preferences.chosen_at
+    from {{ ref('int_event_consent_choices') }} as preferences
+    inner join record_persons
+        on record_persons.record_source = 'events' and preferences.event_id = record_persons.record_id
 ),
 
 latest_consent as (

@@ -28,7 +28,7 @@ parsed as (
         {{ json_struct('context', [
             'device.id', 'device.type', 'device.token', 'library.name', 'os.name', 'page.url', 'page.path',
             'page.referrer', 'campaign.source', 'campaign.medium', 'campaign.name', 'campaign.content',
-            'campaign.term', 'ip', 'userAgent', 'traits.email', 'traits.phone',
+            'campaign.term', 'ip', 'userAgent', 'traits.email', 'traits.phone', 'consent.categoryPreferences',
         ]) }} as ctx,
         {{ json_struct('properties', [
             'url', 'path', 'referrer', 'sku', 'product_id', 'category', 'price', 'quantity', 'cart_id',
@@ -82,6 +82,8 @@ extracted as {{ materialized_cte() }} (
         -- identify calls carry traits at the top level; other calls may repeat them in context.traits.
         coalesce(parsed.trt.email, parsed.ctx.traits.email) as email_raw,
         coalesce(parsed.trt.phone, parsed.ctx.traits.phone) as phone_raw,
+        -- Consent the client sent with the event (JSON text), read by int_event_consent_choices.
+        {{ clean_text('parsed.ctx.consent.categoryPreferences') }} as consent_preferences,
         parsed._source_file,
         parsed._source_line,
         parsed._loaded_at
@@ -192,6 +194,7 @@ typed as (
         push_token_raw,
         email_raw,
         phone_raw,
+        consent_preferences,
         _source_file,
         _source_line,
         _loaded_at
@@ -258,6 +261,7 @@ enriched as (
         push_token_raw,
         email_raw,
         phone_raw,
+        consent_preferences,
         _source_file,
         _source_line,
         _loaded_at
