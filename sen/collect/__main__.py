@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import os
 import sys
 
 import uvicorn
@@ -27,19 +27,17 @@ def main(argv: list[str] | None = None) -> int:
         "--access-log", action="store_true", help="log every request (paths only, never keys)"
     )
     args = parser.parse_args(argv)
-    for flag, variable in (
-        ("host", "CDP_COLLECT_HOST"),
-        ("port", "CDP_COLLECT_PORT"),
-        ("workers", "CDP_COLLECT_WORKERS"),
-    ):
-        value = getattr(args, flag)
-        if value is not None:
-            os.environ[variable] = str(value)  # worker processes read the same settings
     try:
         settings = CollectSettings.from_env()
     except CollectSettingsError as exc:
         print(f"sen collect: {exc}", file=sys.stderr)
         return 2
+    # The flags only shape the listening socket, which uvicorn's parent process owns: worker processes build
+    # the app from the same environment and need none of them.
+    overrides = {
+        flag: getattr(args, flag) for flag in ("host", "port", "workers") if getattr(args, flag) is not None
+    }
+    settings = dataclasses.replace(settings, **overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("sen.collect").info("starting %s", settings)
     uvicorn.run(
