@@ -12,7 +12,7 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sen.normalize.rules import LINKING_TYPES, PERSON_DEFINING_TYPES, TYPE_PRIORITY, WEAK_TYPES
+from sen.normalize.rules import LINKING_TYPES, PERSON_DEFINING_TYPES, TYPE_PRIORITY
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yml")
 CONFIG_ENV = "CDP_IDENTITY_CONFIG"
@@ -47,6 +47,12 @@ class WeakIdentifierRule(BaseModel):
     attribute_to: Literal["most_recent", "none"] = "most_recent"
     # Seen with this many persons or more, it is a shared terminal (a kiosk), not a household: no one gets it.
     shared_by_persons: int = Field(4, ge=2)
+    # The most identifiers of a type a person joined through weak identifiers may hold: a cookie seen with an
+    # account and with an email joins them, unless the account already has another email (then they are two
+    # people on one laptop). Persons joined by a strong identifier (two accounts with one phone) may hold more.
+    limits: dict[str, int] = Field(
+        default_factory=lambda: {"customer_id": 1, "email": 1, "phone": 1, "loyalty_card": 1}
+    )
 
 
 class BehaviourJunkRule(BaseModel):
@@ -56,12 +62,10 @@ class BehaviourJunkRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     types: list[str] = Field(default_factory=lambda: ["email", "phone"])
-    # The value is junk when it joins this many otherwise unrelated holders of `of_type`...
+    # The value is junk when it joins this many holders of `of_type` that nothing else relates. Not 2: two
+    # accounts of one person often share only their email or phone (duplicate accounts still merge). Larger
+    # counts are the degree limits' job, whatever the shop's size.
     unrelated_holders: int = Field(3, ge=2)
-    # ...or this many in a shop with fewer than small_shop_size holders of `of_type` (in a small shop a
-    # shared value is less likely to be chance and a wrong merge weighs more).
-    unrelated_holders_small_shop: int = Field(2, ge=2)
-    small_shop_size: int = Field(2_000, ge=0)
     of_type: str = "customer_id"
 
 
@@ -83,10 +87,12 @@ class IdentityConfig(BaseModel):
     # names a new person.
     type_priority: list[str] = list(TYPE_PRIORITY)
     # Linking types shared by households and shops: one seen with two persons (each holding a different
-    # person-defining identifier) is cut between them (weak_identifiers says how). [] turns the rule off.
-    weak_types: list[str] = list(WEAK_TYPES)
+    # person-defining identifier) is cut between them (weak_identifiers says how). Like the other guards,
+    # off unless configured ([]): default_config.yml turns it on with sen.normalize.rules.WEAK_TYPES.
+    weak_types: list[str] = Field(default_factory=list)
     weak_identifiers: WeakIdentifierRule = Field(default_factory=WeakIdentifierRule)
-    behaviour_junk: BehaviourJunkRule | None = Field(default_factory=BehaviourJunkRule)
+    # Off unless configured (None); default_config.yml turns it on.
+    behaviour_junk: BehaviourJunkRule | None = None
 
     # identifier type -> {person-defining neighbour type -> max distinct neighbours}. An identifier above a
     # limit is not used as a link at all (all its links are cut and audited): a kiosk device seen with dozens
@@ -121,6 +127,9 @@ class IdentityConfig(BaseModel):
             raise ValueError(
                 f"weak_types must be linking types, got {sorted(set(self.weak_types) - set(self.linking_types))}"
             )
+        wrong_limits = set(self.weak_identifiers.limits) - set(self.person_defining_types)
+        if wrong_limits or any(v < 1 for v in self.weak_identifiers.limits.values()):
+            raise ValueError("weak_identifiers.limits must map person-defining types to limits >= 1")
         junk = self.behaviour_junk
         if junk is not None:
             wrong = set(junk.types) - set(self.person_defining_types)

@@ -14,8 +14,13 @@ from datetime import UTC, datetime
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from sen.identity.components import compact_labels, connected_components, type_counts
+from sen.identity.components import (
+    compact_labels,
+    connected_components_in_phases,
+    type_counts,
+)
 from sen.identity.config import IdentityConfig, load_identity_config
 from sen.identity.graph import (
     IdentityGraph,
@@ -29,6 +34,16 @@ from sen.identity.graph import (
 from sen.identity.guards import DegreeCuts, degree_cuts, edge_order, over_cap_components, resolve_capped
 from sen.identity.person_ids import CREATED, MERGED, REMOVED, SPLIT, assign_person_ids, canonical_nodes
 from sen.identity.store import append, append_created, ensure_tables, fast_string_writes, write_person_map
+from sen.identity.weak import (
+    JUNK_BY_BEHAVIOUR,
+    WEAK_SHARED,
+    JunkCuts,
+    WeakResolution,
+    conflict_labels,
+    junk_by_behaviour,
+    resolve_weak_conflicts,
+    strong_edge_mask,
+)
 
 logger = logging.getLogger(__name__)
 BLOCKLISTED = "blocklisted"
@@ -59,6 +74,10 @@ class IdentityRunStats:
     persons_split: int
     persons_removed: int
     duration_s: float
+    nodes_junk_cut: int = 0  # values cut as junk by behaviour
+    nodes_weak_shared: int = 0  # weak identifiers seen with two or more persons
+    edges_cut_junk: int = 0
+    edges_cut_weak: int = 0  # links of weak identifiers to persons (and between them) not used
 
     def as_row(self) -> dict[str, object]:
         return asdict(self)
@@ -82,6 +101,9 @@ class _Labels:
     cap_cut_dst: np.ndarray
     cap_cut_type: np.ndarray
     cap_cut_count: np.ndarray
+    junk: JunkCuts
+    weak: WeakResolution | None
+    edges_cut_junk: int
     # How the labels given to on_components became the final ones: None if caps re-resolved components, else
     # the mask of the labels kept (in order; all of them when nothing was dropped).
     kept_labels: np.ndarray | None = None
@@ -117,7 +139,10 @@ def _components_with_guards(
     # background; then the degree limits, on the links that touch no blocked identifier. The few components
     # holding a blocked identifier or one over a limit are then computed again without its links. (The degree
     # limits on a third thread, alongside the components, measured no faster: two cores, four busy threads.)
-    n_components, labels = connected_components(n, src, dst)
+    # Two phases when the weak-identifier rule is on: the links between non-weak identifiers first, whose
+    # components (strong_root) are the persons that weak identifiers may not join; same work as one phase.
+    first = strong_edge_mask(config, g.node_type, src, dst) if config.weak_types else None
+    n_components, labels, strong_root = connected_components_in_phases(n, src, dst, first)
     touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst)
     edges_cut_blocklist = int(touches_blocked.sum()) if touches_blocked is not None else 0
     isolated = np.zeros(n, dtype=bool)
@@ -132,7 +157,14 @@ def _components_with_guards(
     n_labels = n_components
     if touches_blocked is not None:
         isolated |= g.blocked
-    if len(degree.nodes) or touches_blocked is not None:
+    junk = junk_by_behaviour(config, g.node_type, src, dst, labels, isolated)
+    edges_cut_junk = 0
+    if len(junk.nodes):
+        is_junk = np.zeros(n, dtype=bool)
+        is_junk[junk.nodes] = True
+        edges_cut_junk = int(((is_junk[src] | is_junk[dst]) & ~isolated[src] & ~isolated[dst]).sum())
+        isolated |= is_junk
+    if len(degree.nodes) or touches_blocked is not None or len(junk.nodes):
         cut_entries = isolated[src] | isolated[dst]
         affected = np.zeros(n_components, dtype=bool)
         affected[labels[isolated]] = True
@@ -141,11 +173,38 @@ def _components_with_guards(
         inner = in_affected[src] & ~cut_entries  # both ends of a link lie in one component
         slot = np.zeros(n, dtype=np.int32)
         slot[nodes] = np.arange(len(nodes), dtype=np.int32)
-        n_parts, parts = connected_components(len(nodes), slot[src[inner]], slot[dst[inner]])
+        n_parts, parts, local_root = connected_components_in_phases(
+            len(nodes), slot[src[inner]], slot[dst[inner]], None if first is None else first[inner]
+        )
         labels[nodes] = n_labels + parts
+        if strong_root is not None and local_root is not None:
+            strong_root[nodes] = nodes[local_root]
         n_labels += n_parts
         unused.append(np.flatnonzero(affected))
         unused.append(labels[g.blocked])  # blocked identifiers are now alone; they leave the map
+    weak = None
+    if strong_root is not None:
+        conflicts = conflict_labels(config, g.node_type, labels, n_labels, strong_root, isolated)
+        if len(conflicts):
+            in_conflict = np.zeros(n_labels, dtype=bool)
+            in_conflict[conflicts] = True
+            nodes = np.flatnonzero(in_conflict[labels] & ~isolated)
+            details = edge_details(conn, g, nodes)
+            usable = ~isolated
+            details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
+            weak = resolve_weak_conflicts(
+                config,
+                g.node_type,
+                nodes,
+                strong_root,
+                details.low.to_numpy(),
+                details.high.to_numpy(),
+                details.last_seen.to_numpy(),
+                label_offset=n_labels,
+            )
+            labels[weak.nodes] = weak.labels
+            n_labels += weak.n_labels
+            unused.append(conflicts)
     if on_components is not None:
         on_components(labels, n_labels)
     per_type = type_counts(labels, g.node_type, n_labels, len(config.all_types))
@@ -157,9 +216,12 @@ def _components_with_guards(
         in_over[over] = True
         in_over_node = in_over[labels] & ~g.blocked
         details = edge_details(conn, g, np.flatnonzero(in_over_node))
-        # Links cut by the blocklist or a degree limit stay cut.
+        # Links cut by the blocklist, a degree limit or the weak-identifier rule stay cut.
         usable = ~isolated
         details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
+        if weak is not None and len(weak.cut_low):
+            pair = details.low.to_numpy().astype(np.int64) * n + details.high.to_numpy()
+            details = details[~np.isin(pair, weak.cut_low * n + weak.cut_high)]
         low, high = details.low.to_numpy(), details.high.to_numpy()
         order = edge_order(
             config,
@@ -199,6 +261,9 @@ def _components_with_guards(
         cap_cut_dst=cap_cut[1],
         cap_cut_type=cap_cut[2],
         cap_cut_count=cap_cut[3],
+        junk=junk,
+        weak=weak,
+        edges_cut_junk=edges_cut_junk,
         kept_labels=kept_labels,
     )
 
@@ -216,10 +281,27 @@ def _cuts_table(
 ) -> pa.Table:
     blocked = np.flatnonzero(g.blocked)
     d = lab.degree
-    wanted = np.concatenate([blocked, d.nodes, lab.cap_cut_src, lab.cap_cut_dst]).astype(np.int64)
+    junk = lab.junk
+    empty = np.zeros(0, dtype=np.int64)
+    shared = lab.weak.shared if lab.weak is not None else empty
+    attributed = lab.weak.attributed_to if lab.weak is not None else empty
+    wanted = np.concatenate(
+        [blocked, d.nodes, lab.cap_cut_src, lab.cap_cut_dst, junk.nodes, shared, np.maximum(attributed, 0)]
+    ).astype(np.int64)
     names = identifiers_at(conn, g, wanted)
     types, values = names.column("identifier_type"), names.column("identifier_value")
-    bounds = np.cumsum([0, len(blocked), len(d.nodes), len(lab.cap_cut_src), len(lab.cap_cut_dst)])
+    bounds = np.cumsum(
+        [
+            0,
+            len(blocked),
+            len(d.nodes),
+            len(lab.cap_cut_src),
+            len(lab.cap_cut_dst),
+            len(junk.nodes),
+            len(shared),
+            len(attributed),
+        ]
+    )
 
     def part(i: int, column: pa.ChunkedArray) -> pa.ChunkedArray:
         return column.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
@@ -281,6 +363,62 @@ def _cuts_table(
                     [
                         f"link not used: the person would hold {c} {t} (cap {cap})"
                         for c, t, cap in zip(lab.cap_cut_count.tolist(), capped, caps, strict=True)
+                    ],
+                    pa.string(),
+                ),
+            }
+        )
+    )
+    n = len(junk.nodes)
+    rule = config.behaviour_junk
+    of_type = rule.of_type if rule is not None else ""
+    parts.append(
+        pa.table(
+            {
+                "identifier_type": part(4, types),
+                "identifier_value": part(4, values),
+                "reason": pa.repeat(pa.scalar(JUNK_BY_BEHAVIOUR), n),
+                "degree": pa.array(junk.holders, pa.int64()),
+                "limit": pa.repeat(pa.scalar(junk.limit, pa.int64()), n),
+                "related_identifier_type": pa.repeat(pa.scalar(of_type, pa.string()), n),
+                "related_identifier_value": pa.nulls(n, pa.string()),
+                "detail": pa.array(
+                    [
+                        f"held by {h} {of_type} that nothing else relates (limit {junk.limit}): treated as junk, "
+                        "its links are not used"
+                        for h in junk.holders.tolist()
+                    ],
+                    pa.string(),
+                ),
+            }
+        )
+    )
+
+    n = len(shared)
+    has_winner = attributed >= 0
+    related_type = pc.if_else(pa.array(has_winner), part(6, types), pa.nulls(n, pa.string()))
+    related_value = pc.if_else(pa.array(has_winner), part(6, values), pa.nulls(n, pa.string()))
+    persons = lab.weak.persons.tolist() if lab.weak is not None else []
+    parts.append(
+        pa.table(
+            {
+                "identifier_type": part(5, types),
+                "identifier_value": part(5, values),
+                "reason": pa.repeat(pa.scalar(WEAK_SHARED), n),
+                "degree": pa.array(persons, pa.int64()),
+                "limit": pa.repeat(pa.scalar(1, pa.int64()), n),
+                "related_identifier_type": related_type,
+                "related_identifier_value": related_value,
+                "detail": pa.array(
+                    [
+                        f"seen with {p} persons: "
+                        + (
+                            "kept with the person it was seen with most recently (related identifier), "
+                            "its links to the others are not used"
+                            if w
+                            else "belongs to none of them, its links to them are not used"
+                        )
+                        for p, w in zip(persons, has_winner.tolist(), strict=True)
                     ],
                     pa.string(),
                 ),
@@ -443,8 +581,12 @@ def _resolve_loaded(
                 history_table=history if relation_exists(conn, history) else None,
                 canonical=naming.canonical(lab.kept_labels),
             )
-    cut = np.zeros(g.n_nodes, dtype=bool)
-    cut[lab.degree.nodes] = True
+    # identifier_persons.cut_reason: store.CUT_REASONS[code - 1], 0 for none.
+    cut = np.zeros(g.n_nodes, dtype=np.int8)
+    cut[lab.degree.nodes] = 1
+    cut[lab.junk.nodes] = 2
+    if lab.weak is not None:
+        cut[lab.weak.shared[lab.weak.attributed_to < 0]] = 3
 
     events = assignment.events
     events = events.append_column("run_id", pa.repeat(pa.scalar(run_id), events.num_rows))
@@ -459,6 +601,7 @@ def _resolve_loaded(
     edges_cut_blocklist = lab.edges_cut_blocklist
     edges_cut_degree = lab.edges_cut_degree
     edges_cut_cap = len(lab.cap_cut_src)
+    edges_cut_weak = len(lab.weak.cut_low) if lab.weak is not None else 0
     counts = assignment.counts
 
     # Each node's index into person_ids (-1: not mapped, e.g. blocklisted).
@@ -494,7 +637,11 @@ def _resolve_loaded(
                 nodes_blocklisted=int(g.blocked.sum()),
                 nodes_degree_cut=len(lab.degree.nodes),
                 edges=lab.edges,
-                edges_cut=edges_cut_blocklist + edges_cut_degree + edges_cut_cap,
+                edges_cut=edges_cut_blocklist
+                + edges_cut_degree
+                + edges_cut_cap
+                + lab.edges_cut_junk
+                + edges_cut_weak,
                 edges_cut_blocklist=edges_cut_blocklist,
                 edges_cut_degree=edges_cut_degree,
                 edges_cut_cap=edges_cut_cap,
@@ -506,6 +653,10 @@ def _resolve_loaded(
                 persons_split=counts.get(SPLIT, 0),
                 persons_removed=counts.get(REMOVED, 0),
                 duration_s=round(time.perf_counter() - started, 3),
+                nodes_junk_cut=len(lab.junk.nodes),
+                nodes_weak_shared=len(lab.weak.shared) if lab.weak is not None else 0,
+                edges_cut_junk=lab.edges_cut_junk,
+                edges_cut_weak=edges_cut_weak,
             )
             append(conn, schema, "identity_runs", pa.Table.from_pylist([stats.as_row()]))
             conn.execute("commit")
