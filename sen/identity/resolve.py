@@ -425,8 +425,33 @@ def _cuts_table(
             }
         )
     )
+    if lab.weak is not None and len(lab.weak.between_low):
+        parts.append(_between_rows(conn, g, lab.weak.between_low, lab.weak.between_high))
     table = pa.concat_tables(parts)
     return table.append_column("run_id", pa.repeat(pa.scalar(run_id), table.num_rows))
+
+
+def _between_rows(
+    conn: duckdb.DuckDBPyConnection, g: IdentityGraph, low: np.ndarray, high: np.ndarray
+) -> pa.Table:
+    """Audit rows of links cut between two weak identifiers that belong to persons that may not join."""
+    names = identifiers_at(conn, g, np.concatenate([low, high]).astype(np.int64))
+    types, values = names.column("identifier_type"), names.column("identifier_value")
+    n = len(low)
+    return pa.table(
+        {
+            "identifier_type": types.slice(0, n),
+            "identifier_value": values.slice(0, n),
+            "reason": pa.repeat(pa.scalar(WEAK_SHARED), n),
+            "degree": pa.repeat(pa.scalar(2, pa.int64()), n),
+            "limit": pa.repeat(pa.scalar(1, pa.int64()), n),
+            "related_identifier_type": types.slice(n, n),
+            "related_identifier_value": values.slice(n, n),
+            "detail": pa.repeat(
+                pa.scalar("link not used: the two weak identifiers belong to persons that may not join"), n
+            ),
+        }
+    )
 
 
 def _rows_at(

@@ -97,27 +97,29 @@ def junk_by_behaviour(
     is_candidate[candidates] = True
     keep = is_candidate[value]
     value, holder = value[keep], holder[keep]
-    # Holders related without the value: components of the non-weak links, in the candidates' components,
-    # that avoid every candidate and every node already cut.
+    # Holders related without the value: components of the non-weak links of its component that avoid it
+    # (and every node already cut). One small graph per candidate; candidates are rare.
     in_comp = np.zeros(int(labels.max()) + 1, dtype=bool)
     in_comp[labels[candidates]] = True
     inside = in_comp[labels[src]]
     a, b = distinct_pairs(src[inside], dst[inside], n)
     not_weak = ~weak_code_mask(config)
-    related = (
-        not_weak[node_type[a]]
-        & not_weak[node_type[b]]
-        & ~is_candidate[a]
-        & ~is_candidate[b]
-        & ~cut[a]
-        & ~cut[b]
-    )
-    _, group = connected_components(n, a[related], b[related])
-    v2, g2 = distinct_pairs(value.astype(np.int64), group[holder] + n, 2 * n)  # (value, group) pairs
-    unrelated = np.bincount(v2, minlength=n)
-    found = candidates[unrelated[candidates] >= limit]
-    counts = unrelated[found]
-    return JunkCuts(found.astype(np.int64), counts.astype(np.int64), limit)
+    usable = not_weak[node_type[a]] & not_weak[node_type[b]] & ~cut[a] & ~cut[b]
+    a, b = a[usable].astype(np.int64), b[usable].astype(np.int64)
+    link_label = labels[a]
+    found, counts = [], []
+    for x in candidates.tolist():
+        mine = (link_label == labels[x]) & (a != x) & (b != x)
+        la, lb = a[mine], b[mine]
+        local = np.unique(np.concatenate([la, lb, holder[value == x]]))
+        _, group = connected_components(len(local), np.searchsorted(local, la), np.searchsorted(local, lb))
+        unrelated = len(np.unique(group[np.searchsorted(local, holder[value == x])]))
+        if unrelated >= limit:
+            found.append(x)
+            counts.append(unrelated)
+    found_nodes = np.array(found, dtype=np.int64)
+    counts_arr = np.array(counts, dtype=np.int64)
+    return JunkCuts(found_nodes, counts_arr, limit)
 
 
 def _pairs_of(
