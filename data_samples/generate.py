@@ -77,7 +77,7 @@ def generate(
     fmt: str = "csv",
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool | None = None,
-    households: population.Households | None = None,
+    household_options: population.Households | None = None,
 ) -> dict:
     if not 1 <= people <= population.MAX_PEOPLE:
         raise ValueError(f"--people must be between 1 and {population.MAX_PEOPLE:,}, got {people}")
@@ -122,7 +122,7 @@ def generate(
         rng = np.random.default_rng([seed, 1, chunk_no])
         n = min(chunk_size, people - start)
         ppl = population.build_people(rng, start, n, people, window)
-        devs = population.build_devices(rng, ppl, households)
+        devs = population.build_devices(rng, ppl, household_options)
         ch = Chunk(rng, window, cat, stores, campaigns, counters, ppl, devs, Truth(ppl.key), chunk_no == 0,
                    kiosk_anon, kiosk_device)  # fmt: skip
         first = chunk_no == 0
@@ -200,8 +200,8 @@ def generate(
         "generator": "data_samples.generate",
         "args": {"people": people, "seed": seed, "end_date": end_date, "days_of_events": days_of_events,
                  "years_of_orders": years_of_orders, "format": fmt, "chunk_size": chunk_size,
-                 **({"household_rate": households.rate, "household_guests": households.guests}
-                    if households is not None else {})},
+                 **({"household_rate": household_options.rate, "household_guests": household_options.guests}
+                    if household_options is not None else {})},
         "end_date": end_date,
         "as_of": _iso(window.end),
         "orders_start": _iso(window.orders_start),
