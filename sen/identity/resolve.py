@@ -110,14 +110,16 @@ class _Labels:
 
 
 def _blocklist_and_degree_limits(
-    config: IdentityConfig, g: IdentityGraph, src: np.ndarray, dst: np.ndarray
+    config: IdentityConfig, g: IdentityGraph, src: np.ndarray, dst: np.ndarray, ts: np.ndarray, td: np.ndarray
 ) -> tuple[np.ndarray | None, DegreeCuts]:
-    """Which links touch a blocked identifier (None: none does), and the degree limits on the others."""
+    """Which links touch a blocked identifier (None: none does), and the degree limits on the others
+    (ts, td: the type of each link's ends)."""
     blocked = g.blocked
     if not blocked.any():  # two gathers over every link saved in the common case
-        return None, degree_cuts(config, g.node_type, src, dst, g.n_nodes)
+        return None, degree_cuts(config, g.node_type, src, dst, g.n_nodes, ts, td)
     touches = blocked[src] | blocked[dst]
-    return touches, degree_cuts(config, g.node_type, src[~touches], dst[~touches], g.n_nodes)
+    keep = ~touches
+    return touches, degree_cuts(config, g.node_type, src[keep], dst[keep], g.n_nodes, ts[keep], td[keep])
 
 
 def _components_with_guards(
@@ -141,9 +143,10 @@ def _components_with_guards(
     # limits on a third thread, alongside the components, measured no faster: two cores, four busy threads.)
     # Two phases when the weak-identifier rule is on: the links between non-weak identifiers first, whose
     # components (strong_root) are the persons that weak identifiers may not join; same work as one phase.
-    first = strong_edge_mask(config, g.node_type, src, dst) if config.weak_types else None
+    ts, td = g.node_type[src], g.node_type[dst]  # read once, by every guard below
+    first = strong_edge_mask(config, ts, td) if config.weak_types else None
     n_components, labels, strong_root = connected_components_in_phases(n, src, dst, first)
-    touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst)
+    touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst, ts, td)
     edges_cut_blocklist = int(touches_blocked.sum()) if touches_blocked is not None else 0
     isolated = np.zeros(n, dtype=bool)
     edges_cut_degree = 0
@@ -157,7 +160,7 @@ def _components_with_guards(
     n_labels = n_components
     if touches_blocked is not None:
         isolated |= g.blocked
-    junk = junk_by_behaviour(config, g.node_type, src, dst, labels, isolated)
+    junk = junk_by_behaviour(config, g.node_type, src, dst, ts, td, labels, isolated)
     edges_cut_junk = 0
     if len(junk.nodes):
         is_junk = np.zeros(n, dtype=bool)

@@ -38,12 +38,11 @@ def weak_code_mask(config: IdentityConfig) -> np.ndarray:
     return mask
 
 
-def strong_edge_mask(
-    config: IdentityConfig, node_type: np.ndarray, src: np.ndarray, dst: np.ndarray
-) -> np.ndarray:
-    """Edges between two identifiers that are not weak: the first phase of the components."""
+def strong_edge_mask(config: IdentityConfig, src_type: np.ndarray, dst_type: np.ndarray) -> np.ndarray:
+    """Edges between two identifiers that are not weak (given the type of each end): the first phase of the
+    components."""
     not_weak = ~weak_code_mask(config)
-    return not_weak[node_type[src]] & not_weak[node_type[dst]]
+    return not_weak[src_type] & not_weak[dst_type]
 
 
 # ---------------------------------------------------------------- junk by behaviour
@@ -61,6 +60,8 @@ def junk_by_behaviour(
     node_type: np.ndarray,
     src: np.ndarray,
     dst: np.ndarray,
+    ts: np.ndarray,
+    td: np.ndarray,
     labels: np.ndarray,
     cut: np.ndarray,
 ) -> JunkCuts:
@@ -74,7 +75,6 @@ def junk_by_behaviour(
     of_code = config.all_types.index(rule.of_type)
     junk_type = np.zeros(len(config.all_types), dtype=bool)
     junk_type[[config.all_types.index(t) for t in rule.types]] = True
-    ts, td = node_type[src], node_type[dst]
     # Holders per value, counting repeated rows (an upper bound); exact counts only for the few above the limit.
     ends = np.concatenate([dst[(ts == of_code) & junk_type[td]], src[(td == of_code) & junk_type[ts]]])
     if not len(ends):
