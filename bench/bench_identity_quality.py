@@ -70,10 +70,10 @@ def generate(args: argparse.Namespace) -> None:
 def build(args: argparse.Namespace) -> Path:
     warehouse = args.workdir / "sen.duckdb"
     warehouse.unlink(missing_ok=True)
-    manifest = json.loads((args.workdir / "truth" / "manifest.json").read_text())
+    manifest = json.loads((args.truth / "manifest.json").read_text())
     env = {
         **os.environ,
-        "CDP_DATA_DIR": str(args.workdir / "sample"),
+        "CDP_DATA_DIR": str(args.sample),
         "CDP_WAREHOUSE": str(warehouse),
         "CDP_AS_OF": manifest["as_of"],
         "CDP_SERVING": str(args.workdir / "serving.duckdb"),
@@ -179,6 +179,18 @@ def _linkable(identifiers: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     ]
 
 
+def explain_all(conn: duckdb.DuckDBPyConnection) -> int:
+    """explain-person on every person of the last resolution; any error stops the bench."""
+    from sen.identity.explain import explain_person, format_explanation
+
+    persons = [
+        r[0] for r in conn.execute("select distinct person_id from identity.identifier_person_map").fetchall()
+    ]
+    for person in persons:
+        format_explanation(explain_person(conn, person))
+    return len(persons)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -191,15 +203,23 @@ def main() -> int:
         "--reuse", action="store_true", help="keep the generated data and warehouse if present"
     )
     parser.add_argument("--configs", default="before,default")
+    parser.add_argument(
+        "--sample", type=Path, help="use this data set (e.g. data_samples/sample) instead of generating"
+    )
+    parser.add_argument("--truth", type=Path, help="its ground truth (e.g. data_samples/ground_truth)")
+    parser.add_argument("--explain-all", action="store_true", help="also run explain-person on every person")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     warehouse = args.workdir / "sen.duckdb"
-    if not (args.reuse and (args.workdir / "truth" / "manifest.json").exists()):
+    given = args.sample is not None
+    args.sample = args.sample or args.workdir / "sample"
+    args.truth = args.truth or args.workdir / "truth"
+    if not given and not (args.reuse and (args.truth / "manifest.json").exists()):
         generate(args)
     if not (args.reuse and warehouse.exists()):
         warehouse = build(args)
-    truth = truth_table(args.workdir / "truth")
-    traps_csv = pd.read_csv(args.workdir / "truth" / "traps.csv", dtype=str, keep_default_na=False)
+    truth = truth_table(args.truth)
+    traps_csv = pd.read_csv(args.truth / "traps.csv", dtype=str, keep_default_na=False)
     traps = {
         (TRAP_TYPES[t], v) for t, v in zip(traps_csv.type, traps_csv.value, strict=True) if t in TRAP_TYPES
     }
@@ -213,11 +233,15 @@ def main() -> int:
             stats = resolve_identities(conn, configs[name]())
             results[name] = {**score(conn, truth, traps), "resolve_s": stats.duration_s,
                              "weak_shared": stats.nodes_weak_shared, "junk_by_behaviour": stats.nodes_junk_cut}  # fmt: skip
+        if args.explain_all:
+            results["explained_persons"] = explain_all(conn)
     finally:
         conn.close()
     (args.workdir / "quality.json").write_text(json.dumps(results, indent=2))
     names = [n for n in args.configs.split(",")]
     metrics = list(results[names[0]])
+    if "explained_persons" in results:
+        print(f"explain-person answered for all {results['explained_persons']} persons")
     print(f"people {args.people}, household rate {args.household_rate}, guests {args.household_guests}\n")
     print("| metric | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for m in metrics:
