@@ -205,7 +205,11 @@ class _Persons:
         return a
 
     def fits(self, roots: set[int]) -> bool:
-        return bool((sum(self.counts[r] for r in roots) <= self.limits).all())
+        """The persons may join: no type that two of them hold would exceed its limit. A person that already
+        holds two emails (joined by a strong identifier) may still take a phone through a cookie."""
+        counts = np.array([self.counts[r] for r in roots])
+        holding = (counts > 0).sum(axis=0)
+        return not bool(((holding >= 2) & (counts.sum(axis=0) > self.limits)).any())
 
     def join(self, roots: set[int]) -> int:
         keep = min(roots)

@@ -207,3 +207,10 @@ def test_call_center_number_in_a_small_shop_is_junk(conn: duckdb.DuckDBPyConnect
     people = person_map(conn)
     assert len(persons_holding(people, C1, C2, C3)) == 3
     assert [r[:3] for r in cuts(conn, "junk_by_behaviour")] == [("phone", "+842873001234", 3)]
+
+
+def test_person_with_two_emails_still_takes_a_phone_through_a_cookie(conn: duckdb.DuckDBPyConnection) -> None:
+    # Two emails joined by the account (strong); the phone typed on a form with the same cookie joins too.
+    write_graph(conn, [[C1, E1], [C1, E2], [C1, COOKIE], [P1, COOKIE]])
+    resolve(conn)
+    assert len(set(person_map(conn).values())) == 1
