@@ -77,6 +77,7 @@ def _sql_list(values: tuple[str, ...]) -> str:
 def render_dbt_macros() -> str:
     """The dbt macros that carry these rules (identifier types, their rank, default region, gmail domains)."""
     ranks = "\n".join(f"        when '{t}' then {type_rank(t)}" for t in TYPE_PRIORITY)
+    rows = "\n    union all\n".join(f"    select '{t}' as identifier_type" for t in IDENTIFIER_TYPES).lstrip()
     return f"""{{#- Generated from sen/normalize/rules.py by `python -m sen.normalize.rules`; do not edit. -#}}
 
 {{#- Every identifier type, strongest first. -#}}
@@ -97,6 +98,11 @@ def render_dbt_macros() -> str:
 {{#- Domains where Gmail's rule applies (dots and '+tag' in the local part ignored). -#}}
 {{% macro gmail_domains() -%}}
     {{{{ return({_sql_list(GMAIL_DOMAINS)}) }}}}
+{{%- endmacro %}}
+
+{{#- One row per identifier type (column identifier_type), as the body of a CTE. -#}}
+{{% macro identifier_type_rows() -%}}
+{rows}
 {{%- endmacro %}}
 
 {{#- Strength of an identifier type (1 = strongest), used to pick the person and the survivor of a record. -#}}

@@ -20,6 +20,25 @@
     {{ return(['gmail.com', 'googlemail.com']) }}
 {%- endmacro %}
 
+{#- One row per identifier type (column identifier_type), as the body of a CTE. -#}
+{% macro identifier_type_rows() -%}
+select 'customer_id' as identifier_type
+    union all
+    select 'email' as identifier_type
+    union all
+    select 'phone' as identifier_type
+    union all
+    select 'loyalty_card' as identifier_type
+    union all
+    select 'anonymous_id' as identifier_type
+    union all
+    select 'device_id' as identifier_type
+    union all
+    select 'push_token' as identifier_type
+    union all
+    select 'platform_user_id' as identifier_type
+{%- endmacro %}
+
 {#- Strength of an identifier type (1 = strongest), used to pick the person and the survivor of a record. -#}
 {% macro identifier_type_rank(column) -%}
     case {{ column }}
