@@ -97,9 +97,9 @@ def _check_phone_text(text: str, region: str | None) -> Outcome:
     if number is None:
         # Metadata lags new number ranges (Vietnamese mobiles +84 890-895 were possible but not listed in
         # phonenumbers 9.0): a number of the right length for a mobile of its region is kept, and flagged.
+        # Only for numbers of the region itself (where new ranges matter): '650-253-0000' read as a Singapore
+        # number because it happens to start with 65 is not kept.
         number = _possible_mobile(text, resolve_region(region))
-        if number is None and not text.startswith("+"):
-            number = _possible_mobile("+" + digits, None)
         if number is None:
             return Outcome(None, INVALID_PHONE)
         flag = UNLISTED_RANGE
@@ -121,7 +121,7 @@ def _possible_mobile(text: str, region: str | None) -> PhoneNumber | None:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
         return None
-    if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ":
+    if number.country_code != phonenumbers.country_code_for_region(region or ""):
         return None
     if phonenumbers.is_possible_number_for_type(number, PhoneNumberType.MOBILE):
         return number

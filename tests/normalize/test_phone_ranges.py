@@ -1,0 +1,35 @@
+"""Phones of ranges the phonenumbers metadata does not list yet are kept and flagged, not dropped."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sen.normalize import (
+    UNLISTED_RANGE,
+    flag_counts,
+    normalize_phone,
+    normalize_series,
+    phone_flag,
+    reset_rejection_counts,
+)
+
+
+def test_new_vietnamese_mobile_range_is_kept_and_flagged() -> None:
+    # +84 890-895: assigned mobile ranges that phonenumbers 9.0 does not list as valid.
+    for raw in ["0890 007 541", "84890007541", "+84 890 007 541"]:
+        assert normalize_phone(raw) == "+84890007541"
+        assert phone_flag(raw) == UNLISTED_RANGE
+    assert phone_flag("0912 345 678") is None
+
+
+def test_wrong_lengths_and_other_countries_are_still_dropped() -> None:
+    assert normalize_phone("089000754") is None  # a digit short
+    assert (
+        normalize_phone("650-253-0000") is None
+    )  # not a Vietnamese number; not kept as some other country's
+
+
+def test_flagged_phones_are_counted_per_row() -> None:
+    reset_rejection_counts()
+    normalize_series(pd.Series(["0895 123 456", "0895 123 456", "0912 345 678", None]), "phone")
+    assert flag_counts() == {("phone", UNLISTED_RANGE): 2}
