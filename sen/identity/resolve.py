@@ -16,11 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sen.identity.components import (
-    compact_labels,
-    connected_components_in_phases,
-    type_counts,
-)
+from sen.identity.components import compact_labels, connected_components, type_counts
 from sen.identity.config import IdentityConfig, load_identity_config
 from sen.identity.graph import (
     IdentityGraph,
@@ -39,10 +35,9 @@ from sen.identity.weak import (
     WEAK_SHARED,
     JunkCuts,
     WeakResolution,
-    conflict_labels,
     junk_by_behaviour,
     resolve_weak_conflicts,
-    strong_edge_mask,
+    weak_candidates,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,6 +117,15 @@ def _blocklist_and_degree_limits(
     return touches, degree_cuts(config, g.node_type, src[keep], dst[keep], g.n_nodes, ts[keep], td[keep])
 
 
+def _relabelled(
+    per_type: np.ndarray, dropped: np.ndarray, parts: np.ndarray, part_types: np.ndarray, n_parts: int
+) -> np.ndarray:
+    """per_type after some components (`dropped`) were split into `n_parts` new ones, appended: `parts` is the
+    new label (from 0) of each of their nodes, `part_types` its type."""
+    per_type[dropped] = 0  # their nodes moved to the new labels
+    return np.concatenate([per_type, type_counts(parts, part_types, n_parts, per_type.shape[1])])
+
+
 def _components_with_guards(
     conn: duckdb.DuckDBPyConnection,
     config: IdentityConfig,
@@ -141,12 +145,13 @@ def _components_with_guards(
     # background; then the degree limits, on the links that touch no blocked identifier. The few components
     # holding a blocked identifier or one over a limit are then computed again without its links. (The degree
     # limits on a third thread, alongside the components, measured no faster: two cores, four busy threads.)
-    # Two phases when the weak-identifier rule is on: the links between non-weak identifiers first, whose
-    # components (strong_root) are the persons that weak identifiers may not join; same work as one phase.
-    ts, td = g.node_type[src], g.node_type[dst]  # read once, by every guard below
-    first = strong_edge_mask(config, ts, td) if config.weak_types else None
-    n_components, labels, strong_root = connected_components_in_phases(n, src, dst, first)
+    ts, td = g.node_type[src], g.node_type[dst]  # read once, by the guards below
+    n_components, labels = connected_components(n, src, dst)
     touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst, ts, td)
+    n_types = len(config.all_types)
+    # Identifiers per component and type: the caps read them, and they tell the few components where junk by
+    # behaviour or a weak identifier can matter, so those rules cost nothing elsewhere.
+    per_type = type_counts(labels, g.node_type, n_components, n_types)
     edges_cut_blocklist = int(touches_blocked.sum()) if touches_blocked is not None else 0
     isolated = np.zeros(n, dtype=bool)
     edges_cut_degree = 0
@@ -160,7 +165,7 @@ def _components_with_guards(
     n_labels = n_components
     if touches_blocked is not None:
         isolated |= g.blocked
-    junk = junk_by_behaviour(config, g.node_type, src, dst, ts, td, labels, isolated)
+    junk = junk_by_behaviour(config, g.node_type, src, dst, ts, td, labels, per_type, isolated)
     edges_cut_junk = 0
     if len(junk.nodes):
         is_junk = np.zeros(n, dtype=bool)
@@ -176,22 +181,19 @@ def _components_with_guards(
         inner = in_affected[src] & ~cut_entries  # both ends of a link lie in one component
         slot = np.zeros(n, dtype=np.int32)
         slot[nodes] = np.arange(len(nodes), dtype=np.int32)
-        n_parts, parts, local_root = connected_components_in_phases(
-            len(nodes), slot[src[inner]], slot[dst[inner]], None if first is None else first[inner]
-        )
+        n_parts, parts = connected_components(len(nodes), slot[src[inner]], slot[dst[inner]])
         labels[nodes] = n_labels + parts
-        if strong_root is not None and local_root is not None:
-            strong_root[nodes] = nodes[local_root]
         n_labels += n_parts
+        per_type = _relabelled(per_type, np.flatnonzero(affected), parts, g.node_type[nodes], n_parts)
         unused.append(np.flatnonzero(affected))
         unused.append(labels[g.blocked])  # blocked identifiers are now alone; they leave the map
     weak = None
-    if strong_root is not None:
-        conflicts = conflict_labels(config, g.node_type, labels, n_labels, strong_root, isolated)
-        if len(conflicts):
-            in_conflict = np.zeros(n_labels, dtype=bool)
-            in_conflict[conflicts] = True
-            nodes = np.flatnonzero(in_conflict[labels] & ~isolated)
+    if config.weak_types:
+        candidates = weak_candidates(config, per_type)
+        if len(candidates):
+            in_candidate = np.zeros(n_labels, dtype=bool)
+            in_candidate[candidates] = True
+            nodes = np.flatnonzero(in_candidate[labels] & ~isolated)
             details = edge_details(conn, g, nodes)
             usable = ~isolated
             details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
@@ -199,7 +201,6 @@ def _components_with_guards(
                 config,
                 g.node_type,
                 nodes,
-                strong_root,
                 details.low.to_numpy(),
                 details.high.to_numpy(),
                 details.last_seen.to_numpy(),
@@ -207,10 +208,16 @@ def _components_with_guards(
             )
             labels[weak.nodes] = weak.labels
             n_labels += weak.n_labels
-            unused.append(conflicts)
+            per_type = _relabelled(
+                per_type,
+                candidates,
+                weak.labels - (n_labels - weak.n_labels),
+                g.node_type[nodes],
+                weak.n_labels,
+            )
+            unused.append(candidates)
     if on_components is not None:
         on_components(labels, n_labels)
-    per_type = type_counts(labels, g.node_type, n_labels, len(config.all_types))
     over = over_cap_components(config, per_type)
     empty = np.zeros(0, dtype=np.int64)
     cap_cut = (empty, empty, np.zeros(0, dtype=np.int8), empty)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sen.identity.components import connected_components, distinct_pairs
+from sen.identity.components import connected_components, connected_components_in_phases, distinct_pairs
 from sen.identity.config import IdentityConfig
 
 WEAK_SHARED = "weak_identifier_shared"
@@ -36,13 +36,6 @@ def weak_code_mask(config: IdentityConfig) -> np.ndarray:
     for t in config.weak_types:
         mask[config.all_types.index(t)] = True
     return mask
-
-
-def strong_edge_mask(config: IdentityConfig, src_type: np.ndarray, dst_type: np.ndarray) -> np.ndarray:
-    """Edges between two identifiers that are not weak (given the type of each end): the first phase of the
-    components."""
-    not_weak = ~weak_code_mask(config)
-    return not_weak[src_type] & not_weak[dst_type]
 
 
 # ---------------------------------------------------------------- junk by behaviour
@@ -63,6 +56,7 @@ def junk_by_behaviour(
     ts: np.ndarray,
     td: np.ndarray,
     labels: np.ndarray,
+    per_type: np.ndarray,
     cut: np.ndarray,
 ) -> JunkCuts:
     """Values of behaviour_junk.types linked to `limit` or more holders of behaviour_junk.of_type that no other
@@ -73,6 +67,12 @@ def junk_by_behaviour(
         return none
     limit = rule.unrelated_holders
     of_code = config.all_types.index(rule.of_type)
+    # Only components holding `limit` holders or more can hold such a value (per_type: per label and type).
+    in_comp = per_type[:, of_code] >= limit
+    if not in_comp.any():
+        return none
+    inside = in_comp[labels[src]]
+    src, dst, ts, td = src[inside], dst[inside], ts[inside], td[inside]
     junk_type = np.zeros(len(config.all_types), dtype=bool)
     junk_type[[config.all_types.index(t) for t in rule.types]] = True
     # Holders per value, counting repeated rows (an upper bound); exact counts only for the few above the limit.
@@ -99,7 +99,7 @@ def junk_by_behaviour(
     value, holder = value[keep], holder[keep]
     # Holders related without the value: components of the non-weak links of its component that avoid it
     # (and every node already cut). One small graph per candidate; candidates are rare.
-    in_comp = np.zeros(int(labels.max()) + 1, dtype=bool)
+    in_comp[:] = False
     in_comp[labels[candidates]] = True
     inside = in_comp[labels[src]]
     a, b = distinct_pairs(src[inside], dst[inside], n)
@@ -145,35 +145,10 @@ def weak_limit_array(config: IdentityConfig) -> np.ndarray:
     return limits
 
 
-def conflict_labels(
-    config: IdentityConfig,
-    node_type: np.ndarray,
-    labels: np.ndarray,
-    n_labels: int,
-    strong_root: np.ndarray,
-    cut: np.ndarray,
-) -> np.ndarray:
-    """Labels of components holding two or more anchors (components of the non-weak links holding a
-    person-defining identifier) and more identifiers of some type than weak_identifiers.limits allows: only
-    there can weak identifiers have joined persons they may not join."""
-    n_person = len(config.person_defining_types)
-    is_anchor_root = np.zeros(len(node_type), dtype=bool)
-    is_anchor_root[strong_root[(node_type < n_person) & ~cut]] = True
-    anchors_per_label = np.bincount(labels[is_anchor_root], minlength=n_labels)
-    candidates = np.flatnonzero(anchors_per_label >= 2)
-    if not len(candidates):
-        return candidates
-    is_candidate = np.zeros(n_labels, dtype=bool)
-    is_candidate[candidates] = True
-    nodes = np.flatnonzero(is_candidate[labels] & ~cut)
-    n_types = len(config.all_types)
-    slot = np.zeros(n_labels, dtype=np.int64)
-    slot[candidates] = np.arange(len(candidates))
-    counts = np.bincount(
-        slot[labels[nodes]] * n_types + node_type[nodes], minlength=len(candidates) * n_types
-    )
-    over = (counts.reshape(len(candidates), n_types) > weak_limit_array(config)).any(axis=1)
-    return candidates[over]
+def weak_candidates(config: IdentityConfig, per_type: np.ndarray) -> np.ndarray:
+    """Labels of components holding more identifiers of some type than weak_identifiers.limits allows (per_type:
+    identifiers per label and type): only there can weak identifiers have joined persons that may not join."""
+    return np.flatnonzero((per_type > weak_limit_array(config)).any(axis=1))
 
 
 @dataclass
@@ -224,7 +199,6 @@ def resolve_weak_conflicts(
     config: IdentityConfig,
     node_type: np.ndarray,
     nodes: np.ndarray,
-    strong_root: np.ndarray,
     low: np.ndarray,
     high: np.ndarray,
     last_seen: np.ndarray,
@@ -246,11 +220,19 @@ def resolve_weak_conflicts(
     rule = config.weak_identifiers
     limits = weak_limit_array(config)
     n_types = len(config.all_types)
+    slot = np.full(int(nodes.max()) + 1 if len(nodes) else 0, -1, dtype=np.int64)
+    slot[nodes] = np.arange(len(nodes))
+    # The components of the non-weak links: their root (smallest node) per node, from a first phase.
+    not_weak = ~weak_code_mask(config)
+    first = not_weak[node_type[low]] & not_weak[node_type[high]]
+    _, _, local_root = connected_components_in_phases(len(nodes), slot[low], slot[high], first)
+    assert local_root is not None
+    strong_root = nodes[local_root]
     anchor: dict[int, int] = {}
     counts: dict[int, np.ndarray] = {}
-    anchored = {int(strong_root[v]) for v in nodes.tolist() if node_type[v] < n_person}
-    for v in nodes.tolist():
-        r = int(strong_root[v])
+    anchored = {int(strong_root[i]) for i, v in enumerate(nodes.tolist()) if node_type[v] < n_person}
+    for i, v in enumerate(nodes.tolist()):
+        r = int(strong_root[i])
         if r in anchored:
             anchor[v] = r
             if r not in counts:
@@ -333,8 +315,6 @@ def resolve_weak_conflicts(
         ],
         dtype=bool,
     )
-    slot = np.full(int(nodes.max()) + 1 if len(nodes) else 0, -1, dtype=np.int64)
-    slot[nodes] = np.arange(len(nodes))
     n_parts, parts = connected_components(len(nodes), slot[low[keep]], slot[high[keep]])
     shared_nodes = np.array(sorted(shared), dtype=np.int64)
     return WeakResolution(
