@@ -148,7 +148,12 @@ def weak_limit_array(config: IdentityConfig) -> np.ndarray:
 def weak_candidates(config: IdentityConfig, per_type: np.ndarray) -> np.ndarray:
     """Labels of components holding more identifiers of some type than weak_identifiers.limits allows (per_type:
     identifiers per label and type): only there can weak identifiers have joined persons that may not join."""
-    return np.flatnonzero((per_type > weak_limit_array(config)).any(axis=1))
+    # Column by column: four strided comparisons cost a fraction of one over the whole (labels x types) table.
+    found = [
+        np.flatnonzero(per_type[:, config.all_types.index(t)] > limit)
+        for t, limit in config.weak_identifiers.limits.items()
+    ]
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
 @dataclass
