@@ -33,3 +33,17 @@ def test_flagged_phones_are_counted_per_row() -> None:
     reset_rejection_counts()
     normalize_series(pd.Series(["0895 123 456", "0895 123 456", "0912 345 678", None]), "phone")
     assert flag_counts() == {("phone", UNLISTED_RANGE): 2}
+
+
+def test_phone_flag_in_sql() -> None:
+    import duckdb
+
+    from sen.normalize import register_udfs
+
+    conn = duckdb.connect()
+    register_udfs(conn)
+    rows = conn.execute(
+        "select sen_normalize_phone(v, 'VN'), sen_phone_flag(v, 'VN') "
+        "from (values ('0890 007 541'), ('0912 345 678'), (null)) t(v)"
+    ).fetchall()
+    assert rows == [("+84890007541", "unlisted_range"), ("+84912345678", None), (None, None)]
