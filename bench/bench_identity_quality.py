@@ -6,7 +6,7 @@ true people, and how many of those a shared laptop, cookie or kiosk formed.
 
 Generates the data set (data_samples.generate, with the given household options) into --workdir, builds the
 identity inputs and the person map with the main job restricted to what identity needs
-(`python -m orchestration.cli build --select +key:identity/identifier_person_map`), then resolves the graph
+(`python -m orchestration.cli build --select +key:intermediate/int_identity_edges`), then resolves the graph
 again in-process with each identity config of --configs and scores every result. "default" is the packaged
 default_config.yml; "before" is the same without the weak-identifier and behaviour-junk rules and with the
 degree limits of weak identifiers at their earlier values (email 2, phone 2): the guards as they were.
