@@ -87,7 +87,7 @@ def build(args: argparse.Namespace) -> Path:
             "orchestration.cli",
             "build",
             "--select",
-            "+key:identity/identifier_person_map",
+            "+key:intermediate/int_identity_edges",
         ],
         cwd=REPO,
         env=env,
