@@ -77,6 +77,7 @@ def generate(
     fmt: str = "csv",
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool | None = None,
+    household_options: population.Households | None = None,
 ) -> dict:
     if not 1 <= people <= population.MAX_PEOPLE:
         raise ValueError(f"--people must be between 1 and {population.MAX_PEOPLE:,}, got {people}")
@@ -121,7 +122,7 @@ def generate(
         rng = np.random.default_rng([seed, 1, chunk_no])
         n = min(chunk_size, people - start)
         ppl = population.build_people(rng, start, n, people, window)
-        devs = population.build_devices(rng, ppl)
+        devs = population.build_devices(rng, ppl, household_options)
         ch = Chunk(rng, window, cat, stores, campaigns, counters, ppl, devs, Truth(ppl.key), chunk_no == 0,
                    kiosk_anon, kiosk_device)  # fmt: skip
         first = chunk_no == 0
@@ -198,7 +199,9 @@ def generate(
     manifest = {
         "generator": "data_samples.generate",
         "args": {"people": people, "seed": seed, "end_date": end_date, "days_of_events": days_of_events,
-                 "years_of_orders": years_of_orders, "format": fmt, "chunk_size": chunk_size},
+                 "years_of_orders": years_of_orders, "format": fmt, "chunk_size": chunk_size,
+                 **({"household_rate": household_options.rate, "household_guests": household_options.guests}
+                    if household_options is not None else {})},
         "end_date": end_date,
         "as_of": _iso(window.end),
         "orders_start": _iso(window.orders_start),
@@ -301,9 +304,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, help="people simulated per batch")
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    ap.add_argument(
+        "--household-rate",
+        type=float,
+        help="share of people who share a laptop browser with another household member (opt-in; without it "
+        "1.5%% of the account holders with a browser pair up, as in the committed sample)",
+    )
+    ap.add_argument(
+        "--household-guests",
+        action="store_true",
+        help="household members need not hold an account: guests check out and anonymous members browse on "
+        "the shared laptop (needs --household-rate)",
+    )
     a = ap.parse_args(argv)
+    if a.household_guests and a.household_rate is None:
+        ap.error("--household-guests needs --household-rate")
+    households = (
+        population.Households(a.household_rate, a.household_guests) if a.household_rate is not None else None
+    )
     manifest = generate(a.people, a.out, a.truth, a.seed, a.end_date, a.days_of_events, a.years_of_orders,
-                        a.format, a.chunk_size, a.progress)  # fmt: skip
+                        a.format, a.chunk_size, a.progress, households)  # fmt: skip
     print(json.dumps(manifest["rows_per_source"], indent=2))
     return 0
 

@@ -161,7 +161,16 @@ class Devices:
         return len(self.person)
 
 
-def build_devices(rng: np.random.Generator, people: People) -> Devices:
+@dataclass(frozen=True)
+class Households:
+    """Opt-in households (generate --household-rate / --household-guests); None keeps the default pairs of
+    account holders (1.5% of the account holders with a browser), so the committed sample does not change."""
+
+    rate: float  # share of all people who share one laptop browser with another household member
+    guests: bool  # members need not hold an account: they check out as guests, or only browse, on the laptop
+
+
+def build_devices(rng: np.random.Generator, people: People, households: Households | None = None) -> Devices:
     n_web = np.where(people.has_web, 1 + (rng.random(people.n) < 0.3) + (rng.random(people.n) < 0.08), 0)
     n_app = np.where(people.has_app, 1 + (rng.random(people.n) < 0.15), 0)
     person = np.concatenate([np.repeat(np.arange(people.n), n_web), np.repeat(np.arange(people.n), n_app)])
@@ -170,8 +179,14 @@ def build_devices(rng: np.random.Generator, people: People) -> Devices:
     anon = t.uuid4(rng, len(person))
 
     # Households: pairs of account holders with a browser share one laptop (one anonymousId, two logins).
-    candidates = np.flatnonzero(people.has_web & people.has_crm)
-    n_pairs = max(1, int(len(candidates) * 0.015)) if len(candidates) >= 2 else 0
+    # With Households(guests=True), any two people with a browser: an account holder and someone who checks
+    # out as a guest (typing an email and phone), two guests, or a member who only browses anonymously.
+    if households is None:
+        candidates = np.flatnonzero(people.has_web & people.has_crm)
+        n_pairs = max(1, int(len(candidates) * 0.015)) if len(candidates) >= 2 else 0
+    else:
+        candidates = np.flatnonzero(people.has_web & (people.has_crm | households.guests))
+        n_pairs = min(int(round(people.n * households.rate / 2)), len(candidates) // 2)
     pair_members = rng.choice(candidates, 2 * n_pairs, replace=False) if n_pairs else np.zeros(0, np.int64)
     if n_pairs:
         shared_anon = t.uuid4(rng, n_pairs)

@@ -197,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     rebuild_cmd.add_argument(
         "--batches", type=int, default=5, help="how many batches of loads (default 5; 1 = one full refresh)"
     )
+    from sen.identity import explain
+
+    explain.add_arguments(sub.add_parser("explain-person", help=explain.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
+    if args.command == "explain-person":
+        return explain.run(args)
     if args.command == "rebuild-events":
         from orchestration.dbt.rebuild import rebuild_event_models
 

@@ -30,18 +30,25 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-DEFAULT_REGION = "VN"
+# The shared identifier rules (default region, email shape, gmail domains): sen/normalize/rules.py.
+from sen.normalize.rules import (
+    DEFAULT_PHONE_REGION,
+    EMAIL_SHAPE_RE,
+    GMAIL_DOMAINS,
+    SQL_EMAIL_SHAPE,
+    gmail_local_part,
+)
+
+DEFAULT_REGION = DEFAULT_PHONE_REGION
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL_SHAPE = EMAIL_SHAPE_RE
 _E164_CANONICAL = re.compile(r"\+[1-9][0-9]{6,14}")
 _ALPHA2 = re.compile(r"[a-z]{2}")
-_GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
+_GMAIL_DOMAINS = GMAIL_DOMAINS
 
 # SQL twins of the regexes above (RE2 syntax, used with regexp_full_match).
 SQL_HEX64 = "[0-9a-fA-F]{64}"
-SQL_NOT_WS_OR_AT = r"[^@\s\x{0B}\x{1C}-\x{1F}\x{85}\pZ]"
-SQL_EMAIL_SHAPE = f"{SQL_NOT_WS_OR_AT}+@{SQL_NOT_WS_OR_AT}+\\.{SQL_NOT_WS_OR_AT}+"
 SQL_E164_CANONICAL = r"\+[1-9][0-9]{6,14}"
 # What Python's str.isspace() treats as whitespace, in RE2 terms (DuckDB's trim() only strips spaces).
 SQL_WS = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\pZ]"
@@ -98,7 +105,7 @@ def google_email(raw: object) -> str | None:
         return None
     local, _, domain = email.partition("@")
     if domain in _GMAIL_DOMAINS:
-        local = local.split("+", 1)[0].replace(".", "")
+        local = gmail_local_part(local)
         if not local:
             return None
     return f"{local}@{domain}"
@@ -264,7 +271,7 @@ def sql_google_email(c: str) -> str:
     gmail_local = f"replace(split_part({local}, '+', 1), '.', '')"
     return (
         f"(CASE WHEN NOT regexp_full_match({e}, '{SQL_EMAIL_SHAPE}') THEN NULL "
-        f"WHEN {domain} IN ('gmail.com', 'googlemail.com') THEN "
+        f"WHEN {domain} IN ({', '.join(repr(d) for d in GMAIL_DOMAINS)}) THEN "
         f"CASE WHEN {gmail_local} = '' THEN NULL ELSE {gmail_local} || '@' || {domain} END "
         f"ELSE {e} END)"
     )

@@ -124,6 +124,15 @@ def test_no_person_is_formed_through_a_trap(warehouse_conn, matched):
         assert true_people_per_person.get(row[0], 0) <= 1, f"{trap.type} {trap.value} merged several people"
 
 
+def test_no_person_holds_two_true_people(matched):
+    # Household laptops, kiosks, guests on a shared cookie, junk values: none may merge two real people.
+    true_people_per_person = (
+        matched.drop_duplicates(["identifier_type", "value"]).groupby("person_id").person_key
+    )
+    merged = true_people_per_person.nunique()
+    assert list(merged[merged > 1].index) == []
+
+
 def test_junk_identifiers_never_become_links(warehouse_conn):
     junk = warehouse_conn.execute(
         """select identifier_value from identity.identifier_person_map

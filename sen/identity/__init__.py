@@ -1,6 +1,7 @@
 """Identity resolution: identifier graph -> persons with stable ids, guarded against over-merging.
 
-Entry points: `resolve_identities(conn, config, run_at)` and `python -m sen.identity --warehouse path`.
+Entry points: `resolve_identities(conn, config, run_at)` and `python -m sen.identity --warehouse path`;
+`python -m sen.identity.explain <person_id>` (also `python -m orchestration.cli explain-person`) explains a person.
 """
 
 from sen.identity.checks import cluster_alarm

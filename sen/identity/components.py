@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> tuple[int, np.ndarray]:
+def connected_components(
+    n_nodes: int, src: np.ndarray, dst: np.ndarray, first: np.ndarray | None = None
+) -> tuple[int, np.ndarray]:
     """(number of components, int64 label per node) of the undirected graph with edges (src[i], dst[i]).
 
     Vectorized hooking and pointer jumping (Shiloach-Vishkin style), with every node's pointer at its root
@@ -15,13 +17,41 @@ def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> tupl
     are no cycles; only the edges still between trees go to the next round, so rounds shrink fast (3 on the
     benchmark graph), and a chain of length L needs about log2(L) pointer doublings, not L rounds. Duplicate
     edges and self-loops are harmless. Labels number the components in the order of their smallest node.
+
+    `first` (bool per edge), if given, makes two phases: the marked edges are joined first and
+    `first_roots` is left holding, for every node, the root of its component over those edges alone (see
+    connected_components_in_phases); the work is the same as one phase over all edges.
     """
+    n, labels, _ = connected_components_in_phases(n_nodes, src, dst, first)
+    return n, labels
+
+
+def connected_components_in_phases(
+    n_nodes: int, src: np.ndarray, dst: np.ndarray, first: np.ndarray | None = None
+) -> tuple[int, np.ndarray, np.ndarray | None]:
+    """connected_components(), and when `first` marks some edges, the root (smallest node) of every node's
+    component over the marked edges only (int32 per node), else None."""
     ids = np.arange(n_nodes, dtype=np.int32)
     parent = ids.copy()
     u, v = src.astype(np.int32, copy=False), dst.astype(np.int32, copy=False)
-    first = True
+    first_roots = None
+    if first is None:
+        parent = _join(parent, u, v, fresh=True)
+    else:
+        parent = _join(parent, u[first], v[first], fresh=True)
+        first_roots = parent.copy()
+        parent = _join(parent, u[~first], v[~first], fresh=False)
+    is_root = parent == ids
+    label_of_root = np.cumsum(is_root, dtype=np.int64) - 1
+    return int(label_of_root[-1] + 1) if n_nodes else 0, label_of_root[parent], first_roots
+
+
+def _join(parent: np.ndarray, u: np.ndarray, v: np.ndarray, fresh: bool) -> np.ndarray:
+    """Hook the trees of `parent` along the edges (u, v) until none joins two trees; every node then points
+    at its root. `fresh`: every node is still its own root (saves the first gathers)."""
+    first = fresh
     while len(u):
-        pu, pv = (u, v) if first else (parent[u], parent[v])  # every node is its own root at first
+        pu, pv = (u, v) if first else (parent[u], parent[v])
         first = False
         apart = pu != pv
         if not apart.all():
@@ -38,9 +68,7 @@ def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> tupl
             hooked, upper = hooked[moved], upper[moved]
             parent[hooked] = upper
         parent = parent[parent]  # every node pointed at an old root, which now points at its root
-    is_root = parent == ids
-    label_of_root = np.cumsum(is_root, dtype=np.int64) - 1
-    return int(label_of_root[-1] + 1) if n_nodes else 0, label_of_root[parent]
+    return parent
 
 
 def distinct_pairs(src: np.ndarray, dst: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:

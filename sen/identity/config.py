@@ -6,11 +6,12 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sen.normalize.rules import LINKING_TYPES, PERSON_DEFINING_TYPES, TYPE_PRIORITY
 from sen.settings import Settings
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yml")
@@ -36,6 +37,38 @@ class BlocklistConfig(BaseModel):
     )
 
 
+class WeakIdentifierRule(BaseModel):
+    """A weak identifier (a cookie, a device, a push token) seen with two persons is not a link between them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # most_recent: the identifier stays with the person it was seen with last (its links to the others are
+    # cut); none: it belongs to no one (all its links to persons are cut).
+    attribute_to: Literal["most_recent", "none"] = "most_recent"
+    # Seen with this many persons or more, it is a shared terminal (a kiosk), not a household: no one gets it.
+    shared_by_persons: int = Field(4, ge=2)
+    # The most identifiers of a type a person joined through weak identifiers may hold: a cookie seen with an
+    # account and with an email joins them, unless the account already has another email (then they are two
+    # people on one laptop). Persons joined by a strong identifier (two accounts with one phone) may hold more.
+    limits: dict[str, int] = Field(
+        default_factory=lambda: {"customer_id": 1, "email": 1, "phone": 1, "loyalty_card": 1}
+    )
+
+
+class BehaviourJunkRule(BaseModel):
+    """A person-defining value (an email, a phone) on several accounts that nothing else relates is junk
+    ('khongco@gmail.com', a shop's call-center number): its links are cut, whatever the blocklist says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    types: list[str] = Field(default_factory=lambda: ["email", "phone"])
+    # The value is junk when it joins this many holders of `of_type` that nothing else relates. Not 2: two
+    # accounts of one person often share only their email or phone (duplicate accounts still merge). Larger
+    # counts are the degree limits' job, whatever the shop's size.
+    unrelated_holders: int = Field(3, ge=2)
+    of_type: str = "customer_id"
+
+
 class IdentityConfig(BaseModel):
     """Everything resolve_identities needs besides the warehouse connection."""
 
@@ -47,14 +80,19 @@ class IdentityConfig(BaseModel):
     keys_table: str = "intermediate.int_identifier_keys"
     output_schema: str = "identity"
 
-    person_defining_types: list[str] = ["customer_id", "email", "phone", "loyalty_card"]
-    linking_types: list[str] = ["anonymous_id", "device_id", "push_token", "platform_user_id"]
+    # Defaults from the shared identifier rules (sen/normalize/rules.py).
+    person_defining_types: list[str] = list(PERSON_DEFINING_TYPES)
+    linking_types: list[str] = list(LINKING_TYPES)
     # Strongest first: decides which links win when a person would exceed a cap, and which identifier
     # names a new person.
-    type_priority: list[str] = [
-        "customer_id", "loyalty_card", "email", "phone", "platform_user_id", "push_token", "device_id",
-        "anonymous_id",
-    ]  # fmt: skip
+    type_priority: list[str] = list(TYPE_PRIORITY)
+    # Linking types shared by households and shops: one seen with two persons (each holding a different
+    # person-defining identifier) is cut between them (weak_identifiers says how). Like the other guards,
+    # off unless configured ([]): default_config.yml turns it on with sen.normalize.rules.WEAK_TYPES.
+    weak_types: list[str] = Field(default_factory=list)
+    weak_identifiers: WeakIdentifierRule = Field(default_factory=WeakIdentifierRule)
+    # Off unless configured (None); default_config.yml turns it on.
+    behaviour_junk: BehaviourJunkRule | None = None
 
     # identifier type -> {person-defining neighbour type -> max distinct neighbours}. An identifier above a
     # limit is not used as a link at all (all its links are cut and audited): a kiosk device seen with dozens
@@ -85,6 +123,20 @@ class IdentityConfig(BaseModel):
             raise ValueError("person_defining_types and linking_types overlap or repeat a type")
         if sorted(self.type_priority) != sorted(types):
             raise ValueError("type_priority must list every person-defining and linking type exactly once")
+        if set(self.weak_types) - set(self.linking_types):
+            raise ValueError(
+                f"weak_types must be linking types, got {sorted(set(self.weak_types) - set(self.linking_types))}"
+            )
+        wrong_limits = set(self.weak_identifiers.limits) - set(self.person_defining_types)
+        if wrong_limits or any(v < 1 for v in self.weak_identifiers.limits.values()):
+            raise ValueError("weak_identifiers.limits must map person-defining types to limits >= 1")
+        junk = self.behaviour_junk
+        if junk is not None:
+            wrong = set(junk.types) - set(self.person_defining_types)
+            if wrong or junk.of_type not in self.person_defining_types:
+                raise ValueError(
+                    "behaviour_junk.types and behaviour_junk.of_type must be person-defining types"
+                )
         for name, mapping in (("degree_limits", self.degree_limits), ("caps", self.caps)):
             unknown = set(mapping) - set(types)
             if unknown:

@@ -374,7 +374,8 @@ def _read_edges(conn: duckdb.DuckDBPyConnection, config: IdentityConfig) -> dict
 
 
 def edge_details(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, nodes: np.ndarray) -> pd.DataFrame:
-    """Distinct pairs with an end among `nodes`: low, high (positions), first_seen (s), records."""
+    """Distinct pairs with an end among `nodes`: low, high (positions), first_seen and last_seen (seconds since
+    2000), records."""
     name = _temp_name("edge_nodes")
     conn.register(name, pa.table({"k": graph.identifier_key[nodes]}))
     try:
@@ -382,6 +383,7 @@ def edge_details(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, nodes: n
             f"""
             select key_a as ka, key_b as kb,
                    coalesce(min(epoch(first_seen_at))::bigint - {_EPOCH_2000}, {_UNKNOWN_SECONDS}) as first_seen,
+                   coalesce(max(epoch(last_seen_at))::bigint - {_EPOCH_2000}, 0) as last_seen,
                    coalesce(sum(n_records), count(*))::bigint as records
             from {graph.edges_table}
             where key_a in (select k from {name}) or key_b in (select k from {name})
@@ -397,12 +399,13 @@ def edge_details(conn: duckdb.DuckDBPyConnection, graph: IdentityGraph, nodes: n
             "low": np.minimum(a, b),
             "high": np.maximum(a, b),
             "first_seen": rows["first_seen"],
+            "last_seen": rows["last_seen"],
             "records": rows["records"],
         }
     )
     frame = frame[frame.low != frame.high]
     return frame.groupby(["low", "high"], as_index=False, sort=True).agg(
-        first_seen=("first_seen", "min"), records=("records", "sum")
+        first_seen=("first_seen", "min"), last_seen=("last_seen", "max"), records=("records", "sum")
     )
 
 

@@ -40,7 +40,13 @@ def limit_matrix(config: IdentityConfig) -> np.ndarray:
 
 
 def degree_cuts(
-    config: IdentityConfig, node_type: np.ndarray, src: np.ndarray, dst: np.ndarray, n_nodes: int
+    config: IdentityConfig,
+    node_type: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    n_nodes: int,
+    src_type: np.ndarray | None = None,
+    dst_type: np.ndarray | None = None,
 ) -> DegreeCuts:
     """Identifiers linked to more distinct person-defining identifiers of one type than allowed.
 
@@ -52,7 +58,10 @@ def degree_cuts(
     n_person = len(config.person_defining_types)
     limits = limit_matrix(config)[:, :n_person]
     # Edge ends whose other end is person-defining, counted per node in one pass.
-    ends = np.concatenate([src[node_type[dst] < n_person], dst[node_type[src] < n_person]])
+    # The type of every edge end (given when the caller has them already).
+    src_type = node_type[src] if src_type is None else src_type
+    dst_type = node_type[dst] if dst_type is None else dst_type
+    ends = np.concatenate([src[dst_type < n_person], dst[src_type < n_person]])
     degree = np.bincount(ends, minlength=n_nodes)
     del ends
     smallest = np.minimum(limits.min(axis=1), np.iinfo(np.int32).max).astype(np.int32)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sen.identity.components import compact_labels, connected_components, type_counts
 from sen.identity.config import IdentityConfig, load_identity_config
@@ -29,6 +30,15 @@ from sen.identity.graph import (
 from sen.identity.guards import DegreeCuts, degree_cuts, edge_order, over_cap_components, resolve_capped
 from sen.identity.person_ids import CREATED, MERGED, REMOVED, SPLIT, assign_person_ids, canonical_nodes
 from sen.identity.store import append, append_created, ensure_tables, fast_string_writes, write_person_map
+from sen.identity.weak import (
+    JUNK_BY_BEHAVIOUR,
+    WEAK_SHARED,
+    JunkCuts,
+    WeakResolution,
+    junk_by_behaviour,
+    resolve_weak_conflicts,
+    weak_candidates,
+)
 
 logger = logging.getLogger(__name__)
 BLOCKLISTED = "blocklisted"
@@ -59,6 +69,10 @@ class IdentityRunStats:
     persons_split: int
     persons_removed: int
     duration_s: float
+    nodes_junk_cut: int = 0  # values cut as junk by behaviour
+    nodes_weak_shared: int = 0  # weak identifiers seen with two or more persons
+    edges_cut_junk: int = 0
+    edges_cut_weak: int = 0  # links of weak identifiers to persons (and between them) not used
 
     def as_row(self) -> dict[str, object]:
         return asdict(self)
@@ -82,20 +96,34 @@ class _Labels:
     cap_cut_dst: np.ndarray
     cap_cut_type: np.ndarray
     cap_cut_count: np.ndarray
+    junk: JunkCuts
+    weak: WeakResolution | None
+    edges_cut_junk: int
     # How the labels given to on_components became the final ones: None if caps re-resolved components, else
     # the mask of the labels kept (in order; all of them when nothing was dropped).
     kept_labels: np.ndarray | None = None
 
 
 def _blocklist_and_degree_limits(
-    config: IdentityConfig, g: IdentityGraph, src: np.ndarray, dst: np.ndarray
+    config: IdentityConfig, g: IdentityGraph, src: np.ndarray, dst: np.ndarray, ts: np.ndarray, td: np.ndarray
 ) -> tuple[np.ndarray | None, DegreeCuts]:
-    """Which links touch a blocked identifier (None: none does), and the degree limits on the others."""
+    """Which links touch a blocked identifier (None: none does), and the degree limits on the others
+    (ts, td: the type of each link's ends)."""
     blocked = g.blocked
     if not blocked.any():  # two gathers over every link saved in the common case
-        return None, degree_cuts(config, g.node_type, src, dst, g.n_nodes)
+        return None, degree_cuts(config, g.node_type, src, dst, g.n_nodes, ts, td)
     touches = blocked[src] | blocked[dst]
-    return touches, degree_cuts(config, g.node_type, src[~touches], dst[~touches], g.n_nodes)
+    keep = ~touches
+    return touches, degree_cuts(config, g.node_type, src[keep], dst[keep], g.n_nodes, ts[keep], td[keep])
+
+
+def _relabelled(
+    per_type: np.ndarray, dropped: np.ndarray, parts: np.ndarray, part_types: np.ndarray, n_parts: int
+) -> np.ndarray:
+    """per_type after some components (`dropped`) were split into `n_parts` new ones, appended: `parts` is the
+    new label (from 0) of each of their nodes, `part_types` its type."""
+    per_type[dropped] = 0  # their nodes moved to the new labels
+    return np.concatenate([per_type, type_counts(parts, part_types, n_parts, per_type.shape[1])])
 
 
 def _components_with_guards(
@@ -117,8 +145,13 @@ def _components_with_guards(
     # background; then the degree limits, on the links that touch no blocked identifier. The few components
     # holding a blocked identifier or one over a limit are then computed again without its links. (The degree
     # limits on a third thread, alongside the components, measured no faster: two cores, four busy threads.)
+    ts, td = g.node_type[src], g.node_type[dst]  # read once, by the guards below
     n_components, labels = connected_components(n, src, dst)
-    touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst)
+    touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst, ts, td)
+    n_types = len(config.all_types)
+    # Identifiers per component and type: the caps read them, and they tell the few components where junk by
+    # behaviour or a weak identifier can matter, so those rules cost nothing elsewhere.
+    per_type = type_counts(labels, g.node_type, n_components, n_types)
     edges_cut_blocklist = int(touches_blocked.sum()) if touches_blocked is not None else 0
     isolated = np.zeros(n, dtype=bool)
     edges_cut_degree = 0
@@ -132,7 +165,14 @@ def _components_with_guards(
     n_labels = n_components
     if touches_blocked is not None:
         isolated |= g.blocked
-    if len(degree.nodes) or touches_blocked is not None:
+    junk = junk_by_behaviour(config, g.node_type, src, dst, ts, td, labels, per_type, isolated)
+    edges_cut_junk = 0
+    if len(junk.nodes):
+        is_junk = np.zeros(n, dtype=bool)
+        is_junk[junk.nodes] = True
+        edges_cut_junk = int(((is_junk[src] | is_junk[dst]) & ~isolated[src] & ~isolated[dst]).sum())
+        isolated |= is_junk
+    if len(degree.nodes) or touches_blocked is not None or len(junk.nodes):
         cut_entries = isolated[src] | isolated[dst]
         affected = np.zeros(n_components, dtype=bool)
         affected[labels[isolated]] = True
@@ -144,11 +184,40 @@ def _components_with_guards(
         n_parts, parts = connected_components(len(nodes), slot[src[inner]], slot[dst[inner]])
         labels[nodes] = n_labels + parts
         n_labels += n_parts
+        per_type = _relabelled(per_type, np.flatnonzero(affected), parts, g.node_type[nodes], n_parts)
         unused.append(np.flatnonzero(affected))
         unused.append(labels[g.blocked])  # blocked identifiers are now alone; they leave the map
+    weak = None
+    if config.weak_types:
+        candidates = weak_candidates(config, per_type)
+        if len(candidates):
+            in_candidate = np.zeros(n_labels, dtype=bool)
+            in_candidate[candidates] = True
+            nodes = np.flatnonzero(in_candidate[labels] & ~isolated)
+            details = edge_details(conn, g, nodes)
+            usable = ~isolated
+            details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
+            weak = resolve_weak_conflicts(
+                config,
+                g.node_type,
+                nodes,
+                details.low.to_numpy(),
+                details.high.to_numpy(),
+                details.last_seen.to_numpy(),
+                label_offset=n_labels,
+            )
+            labels[weak.nodes] = weak.labels
+            n_labels += weak.n_labels
+            per_type = _relabelled(
+                per_type,
+                candidates,
+                weak.labels - (n_labels - weak.n_labels),
+                g.node_type[nodes],
+                weak.n_labels,
+            )
+            unused.append(candidates)
     if on_components is not None:
         on_components(labels, n_labels)
-    per_type = type_counts(labels, g.node_type, n_labels, len(config.all_types))
     over = over_cap_components(config, per_type)
     empty = np.zeros(0, dtype=np.int64)
     cap_cut = (empty, empty, np.zeros(0, dtype=np.int8), empty)
@@ -157,9 +226,12 @@ def _components_with_guards(
         in_over[over] = True
         in_over_node = in_over[labels] & ~g.blocked
         details = edge_details(conn, g, np.flatnonzero(in_over_node))
-        # Links cut by the blocklist or a degree limit stay cut.
+        # Links cut by the blocklist, a degree limit or the weak-identifier rule stay cut.
         usable = ~isolated
         details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
+        if weak is not None and len(weak.cut_low):
+            pair = details.low.to_numpy().astype(np.int64) * n + details.high.to_numpy()
+            details = details[~np.isin(pair, weak.cut_low * n + weak.cut_high)]
         low, high = details.low.to_numpy(), details.high.to_numpy()
         order = edge_order(
             config,
@@ -199,6 +271,9 @@ def _components_with_guards(
         cap_cut_dst=cap_cut[1],
         cap_cut_type=cap_cut[2],
         cap_cut_count=cap_cut[3],
+        junk=junk,
+        weak=weak,
+        edges_cut_junk=edges_cut_junk,
         kept_labels=kept_labels,
     )
 
@@ -216,10 +291,27 @@ def _cuts_table(
 ) -> pa.Table:
     blocked = np.flatnonzero(g.blocked)
     d = lab.degree
-    wanted = np.concatenate([blocked, d.nodes, lab.cap_cut_src, lab.cap_cut_dst]).astype(np.int64)
+    junk = lab.junk
+    empty = np.zeros(0, dtype=np.int64)
+    shared = lab.weak.shared if lab.weak is not None else empty
+    attributed = lab.weak.attributed_to if lab.weak is not None else empty
+    wanted = np.concatenate(
+        [blocked, d.nodes, lab.cap_cut_src, lab.cap_cut_dst, junk.nodes, shared, np.maximum(attributed, 0)]
+    ).astype(np.int64)
     names = identifiers_at(conn, g, wanted)
     types, values = names.column("identifier_type"), names.column("identifier_value")
-    bounds = np.cumsum([0, len(blocked), len(d.nodes), len(lab.cap_cut_src), len(lab.cap_cut_dst)])
+    bounds = np.cumsum(
+        [
+            0,
+            len(blocked),
+            len(d.nodes),
+            len(lab.cap_cut_src),
+            len(lab.cap_cut_dst),
+            len(junk.nodes),
+            len(shared),
+            len(attributed),
+        ]
+    )
 
     def part(i: int, column: pa.ChunkedArray) -> pa.ChunkedArray:
         return column.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
@@ -287,8 +379,89 @@ def _cuts_table(
             }
         )
     )
+    n = len(junk.nodes)
+    rule = config.behaviour_junk
+    of_type = rule.of_type if rule is not None else ""
+    parts.append(
+        pa.table(
+            {
+                "identifier_type": part(4, types),
+                "identifier_value": part(4, values),
+                "reason": pa.repeat(pa.scalar(JUNK_BY_BEHAVIOUR), n),
+                "degree": pa.array(junk.holders, pa.int64()),
+                "limit": pa.repeat(pa.scalar(junk.limit, pa.int64()), n),
+                "related_identifier_type": pa.repeat(pa.scalar(of_type, pa.string()), n),
+                "related_identifier_value": pa.nulls(n, pa.string()),
+                "detail": pa.array(
+                    [
+                        f"held by {h} {of_type} that nothing else relates (limit {junk.limit}): treated as junk, "
+                        "its links are not used"
+                        for h in junk.holders.tolist()
+                    ],
+                    pa.string(),
+                ),
+            }
+        )
+    )
+
+    n = len(shared)
+    has_winner = attributed >= 0
+    related_type = pc.if_else(pa.array(has_winner), part(6, types), pa.nulls(n, pa.string()))
+    related_value = pc.if_else(pa.array(has_winner), part(6, values), pa.nulls(n, pa.string()))
+    persons = lab.weak.persons.tolist() if lab.weak is not None else []
+    parts.append(
+        pa.table(
+            {
+                "identifier_type": part(5, types),
+                "identifier_value": part(5, values),
+                "reason": pa.repeat(pa.scalar(WEAK_SHARED), n),
+                "degree": pa.array(persons, pa.int64()),
+                "limit": pa.repeat(pa.scalar(1, pa.int64()), n),
+                "related_identifier_type": related_type,
+                "related_identifier_value": related_value,
+                "detail": pa.array(
+                    [
+                        f"seen with {p} persons: "
+                        + (
+                            "kept with the person it was seen with most recently (related identifier), "
+                            "its links to the others are not used"
+                            if w
+                            else "belongs to none of them, its links to them are not used"
+                        )
+                        for p, w in zip(persons, has_winner.tolist(), strict=True)
+                    ],
+                    pa.string(),
+                ),
+            }
+        )
+    )
+    if lab.weak is not None and len(lab.weak.between_low):
+        parts.append(_between_rows(conn, g, lab.weak.between_low, lab.weak.between_high))
     table = pa.concat_tables(parts)
     return table.append_column("run_id", pa.repeat(pa.scalar(run_id), table.num_rows))
+
+
+def _between_rows(
+    conn: duckdb.DuckDBPyConnection, g: IdentityGraph, low: np.ndarray, high: np.ndarray
+) -> pa.Table:
+    """Audit rows of links cut between two weak identifiers that belong to persons that may not join."""
+    names = identifiers_at(conn, g, np.concatenate([low, high]).astype(np.int64))
+    types, values = names.column("identifier_type"), names.column("identifier_value")
+    n = len(low)
+    return pa.table(
+        {
+            "identifier_type": types.slice(0, n),
+            "identifier_value": values.slice(0, n),
+            "reason": pa.repeat(pa.scalar(WEAK_SHARED), n),
+            "degree": pa.repeat(pa.scalar(2, pa.int64()), n),
+            "limit": pa.repeat(pa.scalar(1, pa.int64()), n),
+            "related_identifier_type": types.slice(n, n),
+            "related_identifier_value": values.slice(n, n),
+            "detail": pa.repeat(
+                pa.scalar("link not used: the two weak identifiers belong to persons that may not join"), n
+            ),
+        }
+    )
 
 
 def _rows_at(
@@ -443,8 +616,12 @@ def _resolve_loaded(
                 history_table=history if relation_exists(conn, history) else None,
                 canonical=naming.canonical(lab.kept_labels),
             )
-    cut = np.zeros(g.n_nodes, dtype=bool)
-    cut[lab.degree.nodes] = True
+    # identifier_persons.cut_reason: store.CUT_REASONS[code - 1], 0 for none.
+    cut = np.zeros(g.n_nodes, dtype=np.int8)
+    cut[lab.degree.nodes] = 1
+    cut[lab.junk.nodes] = 2
+    if lab.weak is not None:
+        cut[lab.weak.shared[lab.weak.attributed_to < 0]] = 3
 
     events = assignment.events
     events = events.append_column("run_id", pa.repeat(pa.scalar(run_id), events.num_rows))
@@ -459,6 +636,7 @@ def _resolve_loaded(
     edges_cut_blocklist = lab.edges_cut_blocklist
     edges_cut_degree = lab.edges_cut_degree
     edges_cut_cap = len(lab.cap_cut_src)
+    edges_cut_weak = len(lab.weak.cut_low) if lab.weak is not None else 0
     counts = assignment.counts
 
     # Each node's index into person_ids (-1: not mapped, e.g. blocklisted).
@@ -494,7 +672,11 @@ def _resolve_loaded(
                 nodes_blocklisted=int(g.blocked.sum()),
                 nodes_degree_cut=len(lab.degree.nodes),
                 edges=lab.edges,
-                edges_cut=edges_cut_blocklist + edges_cut_degree + edges_cut_cap,
+                edges_cut=edges_cut_blocklist
+                + edges_cut_degree
+                + edges_cut_cap
+                + lab.edges_cut_junk
+                + edges_cut_weak,
                 edges_cut_blocklist=edges_cut_blocklist,
                 edges_cut_degree=edges_cut_degree,
                 edges_cut_cap=edges_cut_cap,
@@ -506,6 +688,10 @@ def _resolve_loaded(
                 persons_split=counts.get(SPLIT, 0),
                 persons_removed=counts.get(REMOVED, 0),
                 duration_s=round(time.perf_counter() - started, 3),
+                nodes_junk_cut=len(lab.junk.nodes),
+                nodes_weak_shared=len(lab.weak.shared) if lab.weak is not None else 0,
+                edges_cut_junk=lab.edges_cut_junk,
+                edges_cut_weak=edges_cut_weak,
             )
             append(conn, schema, "identity_runs", pa.Table.from_pylist([stats.as_row()]))
             conn.execute("commit")

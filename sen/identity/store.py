@@ -20,8 +20,11 @@ from sen.identity.graph import IdentityGraph, quote
 ASSIGNMENTS_DDL = """
     identifier_key bigint not null,  -- the identifier's key in the key registry (int_identifier_keys)
     person_key bigint not null,      -- the person's row in `persons`
-    cut_reason varchar               -- 'degree_limit' when this identifier's links were not used
+    cut_reason varchar               -- why this identifier's links were not used: degree_limit,
+                                     -- junk_by_behaviour, weak_identifier_shared (it belongs to no one)
 """
+# identifier_persons.cut_reason by code (1, 2, 3).
+CUT_REASONS = ("degree_limit", "junk_by_behaviour", "weak_identifier_shared")
 # Person ids by key: 0, 1, 2...; appended on reruns, rewritten without unused ids when the map is rewritten.
 PERSONS_DDL = """
     person_key bigint not null,
@@ -40,7 +43,7 @@ CUTS_DDL = """
     run_id varchar not null,
     identifier_type varchar not null,
     identifier_value varchar not null,
-    reason varchar not null, -- blocklisted | degree_limit | cap_exceeded
+    reason varchar not null, -- blocklisted | degree_limit | cap_exceeded | junk_by_behaviour | weak_identifier_shared
     degree bigint,           -- degree_limit: distinct neighbours of the type; cap_exceeded: identifiers the person would hold
     "limit" bigint,
     related_identifier_type varchar,  -- cap_exceeded: the other end of the link that was cut
@@ -67,8 +70,14 @@ RUNS_DDL = """
     persons_merged bigint not null,
     persons_split bigint not null,
     persons_removed bigint not null,
-    duration_s double not null
+    duration_s double not null,
+    nodes_junk_cut bigint,
+    nodes_weak_shared bigint,
+    edges_cut_junk bigint,
+    edges_cut_weak bigint
 """
+# Columns added to identity_runs after its first release: added to older tables on the next run.
+RUNS_ADDED = ("nodes_junk_cut", "nodes_weak_shared", "edges_cut_junk", "edges_cut_weak")
 TABLES = {
     "person_id_history": HISTORY_DDL,
     "identity_cuts": CUTS_DDL,
@@ -96,6 +105,8 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
     conn.execute(f"create schema if not exists {schema}")
     for name, ddl in TABLES.items():
         conn.execute(f"create table if not exists {schema}.{name} ({ddl})")
+    for column in RUNS_ADDED:
+        conn.execute(f"alter table {schema}.identity_runs add column if not exists {column} bigint")
 
 
 MAP_VIEW = "identifier_person_map"
@@ -128,8 +139,11 @@ def _assignment_rows(
 
     cut_rows = pick(cut)
     n = len(cut_rows)
+    # cut: 0 for none, else 1 + the position of the reason in CUT_REASONS (a bool array: degree_limit).
     reasons = (
-        pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int8), mask=~cut_rows), ["degree_limit"])
+        pa.DictionaryArray.from_arrays(
+            pa.array(np.maximum(cut_rows.astype(np.int8), 1) - 1, mask=cut_rows == 0), list(CUT_REASONS)
+        )
         if cut_rows.any()
         else pa.nulls(n, pa.string())
     )
@@ -240,7 +254,7 @@ def write_person_map(
     held[node_person[mapped]] = True
     if len(person_ids) - int(held.sum()) > REWRITE_SHARE * max(len(person_ids), 1):
         return rewrite()
-    kept = mapped & (node_person == previous.person) & (cut == previous.cut)
+    kept = mapped & (node_person == previous.person) & ((cut > 0) == previous.cut)
     stale = np.concatenate([previous.rowid[(previous.rowid >= 0) & ~kept], previous.orphan_rowids])
     changed = np.flatnonzero(mapped & ~kept)
     if len(stale) + len(changed) > REWRITE_SHARE * max(graph.n_nodes, 1):

@@ -12,6 +12,7 @@ from sen.normalize.common import (
     INVALID_PHONE,
     TOO_LONG,
     Outcome,
+    flag_counts,
     rejection_counts,
     reset_rejection_counts,
 )
@@ -30,7 +31,15 @@ from sen.normalize.identifiers import (
     normalize_platform_user_id,
     normalize_push_token,
 )
-from sen.normalize.phones import DEFAULT_REGION, _phone_digits, normalize_phone, phone_outcome, resolve_region
+from sen.normalize.phones import (
+    DEFAULT_REGION,
+    UNLISTED_RANGE,
+    _phone_digits,
+    normalize_phone,
+    phone_flag,
+    phone_outcome,
+    resolve_region,
+)
 from sen.normalize.vectorized import normalize_arrow, normalize_series
 
 
@@ -73,6 +82,9 @@ __all__ = [
     "normalize_series",
     "phone_outcome",
     "register_udfs",
+    "flag_counts",
+    "phone_flag",
+    "UNLISTED_RANGE",
     "rejection_counts",
     "reload_blocklist",
     "reset_rejection_counts",

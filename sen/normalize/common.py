@@ -44,6 +44,22 @@ def count_rejection(identifier_type: str, reason: str, n: int = 1) -> None:
             _rejections[(identifier_type, reason)] += n
 
 
+_flags: Counter[tuple[str, str]] = Counter()
+
+
+def count_flag(identifier_type: str, flag: str, n: int = 1) -> None:
+    """Values kept but flagged (a phone of a range the library does not list yet)."""
+    if n:
+        with _lock:
+            _flags[(identifier_type, flag)] += n
+
+
+def flag_counts() -> dict[tuple[str, str], int]:
+    """Values kept with a flag since the process started (or the last reset), by (identifier_type, flag)."""
+    with _lock:
+        return dict(_flags)
+
+
 def rejection_counts() -> dict[tuple[str, str], int]:
     """Rows rejected since the process started (or the last reset), by (identifier_type, reason)."""
     with _lock:
@@ -53,3 +69,4 @@ def rejection_counts() -> dict[tuple[str, str], int]:
 def reset_rejection_counts() -> None:
     with _lock:
         _rejections.clear()
+        _flags.clear()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from sen.normalize.phones import e164_flag
 from sen.normalize.vectorized import normalize_arrow
 
-UDF_NAMES = ("sen_normalize_email", "sen_normalize_phone", "sen_normalize_identifier")
+UDF_NAMES = ("sen_normalize_email", "sen_normalize_phone", "sen_normalize_identifier", "sen_phone_flag")
 
 
 def _email(values: pa.ChunkedArray) -> pa.Array:
@@ -22,8 +23,14 @@ def _identifier(values: pa.ChunkedArray, types: pa.ChunkedArray) -> pa.Array:
     return normalize_arrow(values, types)
 
 
+def _phone_flag(values: pa.ChunkedArray, regions: pa.ChunkedArray) -> pa.Array:
+    normalized = normalize_arrow(values, "phone", regions)
+    return pa.array([e164_flag(v) for v in normalized.to_pylist()], type=pa.string())
+
+
 def register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create sen_normalize_email(v), sen_normalize_phone(v, region), sen_normalize_identifier(v, type).
+    """Create sen_normalize_email(v), sen_normalize_phone(v, region), sen_normalize_identifier(v, type) and
+    sen_phone_flag(v, region).
 
     NULL in -> NULL out; rejected values -> NULL. Safe to call twice on one connection.
     """
@@ -32,6 +39,8 @@ def register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
         "sen_normalize_email": (_email, [varchar]),
         "sen_normalize_phone": (_phone, [varchar, varchar]),
         "sen_normalize_identifier": (_identifier, [varchar, varchar]),
+        # 'unlisted_range' for a phone kept although the phone library does not list its range yet, else NULL.
+        "sen_phone_flag": (_phone_flag, [varchar, varchar]),
     }
     for name, (function, params) in specs.items():
         try:

@@ -16,6 +16,7 @@ from sen.normalize.common import (
     clean_text,
     count_rejection,
 )
+from sen.normalize.rules import GMAIL_CANONICAL_DOMAIN, GMAIL_DOMAINS, gmail_local_part
 
 # A strict subset of what email-validator accepts (plain ASCII dot-atom local part, LDH domain labels,
 # alphabetic TLD that is not a special-use name). Addresses matching it skip the slower validator; anything
@@ -71,7 +72,7 @@ def normalize_email(raw: object) -> str | None:
     return outcome.value
 
 
-_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_GMAIL_DOMAINS = frozenset(GMAIL_DOMAINS)
 
 
 def gmail_canonical(email: str) -> str:
@@ -82,4 +83,4 @@ def gmail_canonical(email: str) -> str:
     local, _, domain = email.rpartition("@")
     if domain not in _GMAIL_DOMAINS:
         return email
-    return local.split("+", 1)[0].replace(".", "") + "@gmail.com"
+    return gmail_local_part(local) + "@" + GMAIL_CANONICAL_DOMAIN

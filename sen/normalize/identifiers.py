@@ -18,11 +18,10 @@ from sen.normalize.common import (
 from sen.normalize.emails import check_email
 from sen.normalize.phones import DEFAULT_REGION, check_phone
 
-# Opaque ids: case is significant (push tokens, UUIDs from SDKs) so they are only trimmed.
-OPAQUE_TYPES = ("anonymous_id", "device_id", "push_token", "platform_user_id")
-# Ids typed by people or printed on cards: case is not significant.
-UPPER_CASE_TYPES = ("customer_id", "loyalty_card")
-IDENTIFIER_TYPES = ("customer_id", "email", "phone", "loyalty_card", *OPAQUE_TYPES)
+# Opaque ids keep their case (push tokens, UUIDs from SDKs); ids typed by people or printed on cards do not.
+from sen.normalize.rules import IDENTIFIER_TYPES, OPAQUE_TYPES, UPPER_CASE_TYPES
+
+__all__ = ["IDENTIFIER_TYPES", "OPAQUE_TYPES", "UPPER_CASE_TYPES"]
 
 
 def _opaque_outcome(raw: object, identifier_type: str, upper: bool) -> Outcome:

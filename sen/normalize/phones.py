@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
 from sen.normalize.blocklist import active_blocklist
 from sen.normalize.common import (
@@ -15,10 +15,12 @@ from sen.normalize.common import (
     INVALID_PHONE,
     Outcome,
     clean_text,
+    count_flag,
     count_rejection,
 )
+from sen.normalize.rules import DEFAULT_PHONE_REGION
 
-DEFAULT_REGION = "VN"
+DEFAULT_REGION = DEFAULT_PHONE_REGION
 _MAX_PHONE_LENGTH = 48
 _NON_DIGITS = re.compile(r"\D+")
 
@@ -91,11 +93,51 @@ def _check_phone_text(text: str, region: str | None) -> Outcome:
     if number is None and not text.startswith("+"):
         # '84912345678': a country code typed without '+' (invalid as a national number of the region).
         number = _valid_number("+" + digits, None)
+    flag = None
     if number is None:
-        return Outcome(None, INVALID_PHONE)
+        # Metadata lags new number ranges (Vietnamese mobiles +84 890-895 were possible but not listed in
+        # phonenumbers 9.0): a number of the right length for a mobile of its region is kept, and flagged.
+        # Only for numbers of the region itself (where new ranges matter): '650-253-0000' read as a Singapore
+        # number because it happens to start with 65 is not kept.
+        number = _possible_mobile(text, resolve_region(region))
+        if number is None:
+            return Outcome(None, INVALID_PHONE)
+        flag = UNLISTED_RANGE
     if blocklist.is_blocked("phone", phonenumbers.national_significant_number(number)):
         return Outcome(None, BLOCKLISTED)
-    return Outcome(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+    value = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if flag:
+        _UNLISTED.add(value)
+    return Outcome(value)
+
+
+# The flag on a phone kept although the library's metadata does not list its range, and the values kept so.
+UNLISTED_RANGE = "unlisted_range"
+_UNLISTED: set[str] = set()
+
+
+def _possible_mobile(text: str, region: str | None) -> PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    if number.country_code != phonenumbers.country_code_for_region(region or ""):
+        return None
+    if phonenumbers.is_possible_number_for_type(number, PhoneNumberType.MOBILE):
+        return number
+    return None
+
+
+def phone_flag(raw: object, region: str | None = DEFAULT_REGION) -> str | None:
+    """'unlisted_range' for a phone kept although its number range is not (yet) valid by the library's
+    metadata, else None. Staging and reports use it to show such numbers without dropping them."""
+    value = phone_outcome(raw, region).value
+    return e164_flag(value)
+
+
+def e164_flag(value: str | None) -> str | None:
+    """phone_flag() of a value this module normalized (E.164)."""
+    return UNLISTED_RANGE if value is not None and value in _UNLISTED else None
 
 
 @lru_cache(maxsize=1 << 18)
@@ -113,4 +155,6 @@ def normalize_phone(raw: object, default_region: str | None = DEFAULT_REGION) ->
     outcome = phone_outcome(raw, default_region)
     if outcome.reason:
         count_rejection("phone", outcome.reason)
+    elif e164_flag(outcome.value):
+        count_flag("phone", UNLISTED_RANGE)
     return outcome.value

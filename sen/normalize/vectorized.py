@@ -14,9 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sen.normalize.common import EMPTY, count_rejection
+from sen.normalize.common import EMPTY, count_flag, count_rejection
 from sen.normalize.identifiers import identifier_outcome
-from sen.normalize.phones import DEFAULT_REGION, resolve_region
+from sen.normalize.phones import DEFAULT_REGION, e164_flag, resolve_region
 
 ArrayLike = pa.Array | pa.ChunkedArray | pd.Series | Sequence[object] | np.ndarray
 
@@ -41,15 +41,22 @@ def _normalize_one_type(values: pa.Array, identifier_type: str, region: str | No
     uniques = encoded.dictionary.to_pylist()
     outcomes = [identifier_outcome(v, identifier_type, region) for v in uniques]
     result = pa.array([o.value for o in outcomes], type=pa.string()).take(encoded.indices)
-    rejected = [i for i, o in enumerate(outcomes) if o.reason and o.reason != EMPTY]
+    flagged = [e164_flag(o.value) if identifier_type == "phone" else None for o in outcomes]
+    rejected = [i for i, o in enumerate(outcomes) if (o.reason and o.reason != EMPTY) or flagged[i]]
     if rejected:
         indices = encoded.indices.drop_null().to_numpy()
         per_unique = np.bincount(indices, minlength=len(uniques))
         reasons: Counter[str] = Counter()
+        flags: Counter[str] = Counter()
         for i in rejected:
-            reasons[outcomes[i].reason or ""] += int(per_unique[i])
+            if outcomes[i].reason:
+                reasons[outcomes[i].reason or ""] += int(per_unique[i])
+            else:
+                flags[flagged[i] or ""] += int(per_unique[i])
         for reason, n in reasons.items():
             count_rejection(identifier_type, reason, n)
+        for flag, n in flags.items():
+            count_flag(identifier_type, flag, n)
     return result
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sen.contracts import Source
 from sen.ingest.loader import META_COLUMNS
+from sen.normalize.rules import EMAIL_SHAPE
 from sen.quality.batches import DISTINCT_ROWS, LOADED_FILES, ROWS
 from sen.settings import Settings
 
@@ -33,7 +34,7 @@ WARNING = "warning"
 
 # Shapes, not validity: phonenumbers / email-validator in staging (sen.normalize) decide what is usable.
 # These catch breakage such as shifted columns or a field filled with names, at any table size in SQL.
-EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_REGEX = f"^{EMAIL_SHAPE}$"
 PHONE_REGEX = r"^\(?\+?[0-9][0-9 ().-]{6,22}[0-9]$"
 
 # Domain ranges the contract does not state (column -> (min, max)), per source.

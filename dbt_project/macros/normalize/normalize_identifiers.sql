@@ -16,7 +16,7 @@
 
 {#- region: a SQL expression (a column, or a quoted literal such as "'US'"); default var('default_phone_region'). -#}
 {% macro normalize_phone(column, region=none) -%}
-    {%- set region_sql = region if region is not none else "'" ~ var('default_phone_region', 'VN') ~ "'" -%}
+    {%- set region_sql = region if region is not none else "'" ~ default_phone_region() ~ "'" -%}
     {{ return(adapter.dispatch('normalize_phone', 'sen')(column, region_sql)) }}
 {%- endmacro %}
 
@@ -30,8 +30,7 @@
 
 {#- identifier_type: a type name known at compile time ('email', 'customer_id', ...). -#}
 {% macro normalize_identifier(column, identifier_type) -%}
-    {%- set known = ['customer_id', 'email', 'phone', 'loyalty_card', 'anonymous_id', 'device_id',
-                     'push_token', 'platform_user_id'] -%}
+    {%- set known = identifier_types() -%}
     {%- if identifier_type not in known -%}
         {{ exceptions.raise_compiler_error("normalize_identifier: unknown identifier type '" ~ identifier_type
             ~ "'; expected one of " ~ known | join(', ')) }}

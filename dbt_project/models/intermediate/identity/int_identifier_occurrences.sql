@@ -238,22 +238,9 @@ records as (
     from email_events
 ),
 
+-- One row per identifier type of sen/normalize/rules.py (macro generated from it).
 identifier_types as (
-    select 'customer_id' as identifier_type
-    union all
-    select 'email' as identifier_type
-    union all
-    select 'phone' as identifier_type
-    union all
-    select 'loyalty_card' as identifier_type
-    union all
-    select 'anonymous_id' as identifier_type
-    union all
-    select 'device_id' as identifier_type
-    union all
-    select 'push_token' as identifier_type
-    union all
-    select 'platform_user_id' as identifier_type
+    {{ identifier_type_rows() }}
 ),
 
 unpivoted as (
