@@ -5,7 +5,7 @@ import dagster as dg
 from orchestration.resources import Warehouse
 from sen import config
 from sen.contracts import Source, load_contract
-from sen.ingest import MissingColumnError, load_source
+from sen.ingest import IngestError, ingest_source
 
 RAW_GROUP = "raw"
 
@@ -22,8 +22,8 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
         data_dir = config.data_dir()
         with warehouse.connect() as conn:
             try:
-                result = load_source(conn, source, data_dir)
-            except MissingColumnError as exc:
+                result = ingest_source(conn, source, data_dir)
+            except IngestError as exc:  # missing column or data folder, unreadable file, all rows quarantined
                 raise dg.Failure(description=str(exc)) from exc
             total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
         for path, reason in result.files_unreadable.items():
