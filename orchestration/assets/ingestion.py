@@ -40,6 +40,7 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
                 "files_loaded": len(result.files_loaded),
                 "files_already_loaded": len(result.files_already_loaded),
                 "files_unreadable": dg.MetadataValue.json(result.files_unreadable),
+                "files_read_as": dg.MetadataValue.json(result.files_read_as),  # not UTF-8, or not commas
                 "rows_in": result.rows_in,
                 "rows_loaded": result.rows_loaded,
                 "rows_quarantined": result.rows_quarantined,
