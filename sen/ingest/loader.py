@@ -61,6 +61,8 @@ class LoadResult:
     quarantine_reasons: Counter = field(default_factory=Counter)
     # Files read in another encoding than UTF-8 or with another separator than a comma: path -> how.
     files_read_as: dict[str, str] = field(default_factory=dict)
+    # SHA-256 of every readable file in the folder now (loaded before or not): path -> sha.
+    file_sha: dict[str, str] = field(default_factory=dict)
 
     @property
     def reconciles(self) -> bool:
@@ -366,6 +368,7 @@ def load_source(conn: duckdb.DuckDBPyConnection, source: Source, data_dir: Path)
         except OSError as exc:
             result.files_unreadable[str(path)] = f"cannot read file: {exc.strerror or exc}"
             continue
+        result.file_sha[str(path)] = sha
         if sha in loaded:
             result.files_already_loaded.append(str(path))
             continue
@@ -463,8 +466,9 @@ def check_data_dir(data_dir: Path, source_names: list[str]) -> None:
 
 
 def source_problems(conn: duckdb.DuckDBPyConnection, source: Source, result: LoadResult) -> list[str]:
-    """What about this source must stop the build: unreadable files (retried on every run until fixed) and
-    a source whose rows were all quarantined (nothing of it would reach the marts)."""
+    """What about this source must stop the build: unreadable files (retried on every run until fixed), a
+    source whose rows were all quarantined (nothing of it would reach the marts), a file still in the folder
+    whose rows were all quarantined (a new export that broke: the marts would silently stay on the old)."""
     problems = [
         f"{path}: {reason}; fix or replace the file and rerun (it is not marked loaded)"
         for path, reason in result.files_unreadable.items()
@@ -484,6 +488,24 @@ def source_problems(conn: duckdb.DuckDBPyConnection, source: Source, result: Loa
                 f"see raw._quarantine where source = '{source.name}' and fix the export "
                 "(docs/input_contract.md)"
             )
+            return problems
+    # A file still in the folder of which nothing loaded (every row quarantined) while other files did: loud
+    # until the file is fixed (a new checksum) or removed, though it is recorded as loaded.
+    if result.file_sha:
+        quarantined_of = dict(
+            conn.execute(
+                """select file_sha256, rows_quarantined from raw._loaded_files
+                   where source = ? and rows_loaded = 0 and rows_quarantined > 0
+                     and file_sha256 in (select unnest(?::varchar[]))""",
+                [source.name, list(result.file_sha.values())],
+            ).fetchall()
+        )
+        for path, sha in result.file_sha.items():
+            if sha in quarantined_of:
+                problems.append(
+                    f"{path}: all {quarantined_of[sha]:,} row(s) quarantined, none loaded; see raw._quarantine "
+                    f"where file_path = '{path}', then fix the file (or remove it) and rerun"
+                )
     return problems
 
 

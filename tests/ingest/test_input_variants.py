@@ -303,3 +303,18 @@ def test_an_unreadable_file_stops_the_build_after_loading_the_good_files(conn, t
     assert str(bad) in str(excinfo.value) and "fix or replace the file and rerun" in str(excinfo.value)
     assert excinfo.value.result.rows_loaded == 1
     assert loaded(conn, "total") == [("O1", "100000")]
+
+
+def test_a_new_export_with_every_row_quarantined_stops_the_build_until_fixed(conn, tmp_path):
+    data = tmp_path / "data"
+    write_orders(data / "orders" / "2026-11-01.csv", [order_row("O1")])
+    ingest_source(conn, source("orders"), data)
+    # The next night's export switched to decimal commas: every row is quarantined.
+    broken = write_orders(data / "orders" / "2026-11-02.csv", [order_row("O2", total="1,5")], sep=";")
+    for _ in range(2):  # loud on the run that loads it and on every run after, while the file is there
+        with pytest.raises(SourceProblemError) as excinfo:
+            ingest_source(conn, source("orders"), data)
+        assert f"{broken}: all 1 row(s) quarantined, none loaded" in str(excinfo.value)
+    broken.unlink()
+    write_orders(data / "orders" / "2026-11-02-fixed.csv", [order_row("O2", total="1.5")])
+    assert ingest_source(conn, source("orders"), data).rows_loaded == 1
