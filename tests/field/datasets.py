@@ -147,5 +147,14 @@ def write_phone_only_shop(data_dir: Path, n_orders: int, n_customers: int) -> No
             ) to '{crm}' (header, delimiter ',')"""
         )
         crm.write_bytes(b"\xef\xbb\xbf" + crm.read_bytes())  # Excel's "CSV UTF-8" starts with a BOM
+        # A second channel's export that states each amount in full; one order's total disagrees with its
+        # subtotal - discount + shipping_fee.
+        (data_dir / "orders" / "web_shop.csv").write_text(
+            "order_id,customer_id,phone,channel,status,subtotal,discount,shipping_fee,total,created_at\n"
+            "WS-1,KH000001,0910000001,web,completed,100000,10000,20000,110000,2026-06-20 10:00:00\n"
+            "WS-2,KH000002,0910000002,web,completed,100000,0,0,150000,2026-06-21 10:00:00\n"
+            "WS-3,KH000003,0910000003,web,completed,,,,70000,2026-06-22 10:00:00\n",
+            encoding="utf-8",
+        )
     finally:
         conn.close()
