@@ -44,12 +44,8 @@ def test_every_order_of_the_excel_windows_1258_export_is_loaded(shop: Build) -> 
         loaded, quarantined = conn.execute(
             """select sum(rows_loaded), sum(rows_quarantined) from raw._loaded_files where source = 'orders'"""
         ).fetchone()
-        cities = {
-            c
-            for (c,) in conn.execute(
-                "select distinct shipping_city from raw.orders where order_id like 'DH%'"
-            )
-        }
+        exported = "select distinct shipping_city from raw.orders where order_id like 'DH%'"
+        cities = {c for (c,) in conn.execute(exported).fetchall()}
         marts = conn.execute("select count(*), count(distinct person_id) from marts.orders").fetchone()
     assert (loaded, quarantined) == (N_ORDERS + N_WEB_SHOP, 0)
     # Decoded from Windows-1258 and recomposed: the same strings as typed in UTF-8.
