@@ -17,7 +17,7 @@ def misspelled(tmp_path_factory) -> tuple[Build, str]:
     write_cdnow_orders(workdir / "data")
     wrong = workdir / "dta"  # the user typed CDP_DATA_DIR=.../dta
     # Only the raw assets: whatever runs after them is skipped anyway once they fail.
-    return run_build(workdir, wrong, "1998-06-30", select='key:"raw/orders" or key:"raw/crm_contacts"'), str(
+    return run_build(workdir, wrong, "2026-07-01", select='key:"raw/orders" or key:"raw/crm_contacts"'), str(
         wrong
     )
 
