@@ -231,10 +231,12 @@ def _normalized(column: Column) -> str:
     """A column's value as compared between duplicates: amounts to the cent, text trimmed."""
     col = f'"{column.name}"'
     if column.type == "decimal":
-        return f"cast(round(try_cast(trim({col}) as double), 2) as varchar)"
-    if column.type == "timestamp":
-        return f"coalesce(cast(try_cast(trim({col}) as timestamptz) as varchar), trim({col}))"
-    return f"trim({col})"
+        value = f"cast(round(try_cast(trim({col}) as double), 2) as varchar)"
+    elif column.type == "timestamp":
+        value = f"coalesce(cast(try_cast(trim({col}) as timestamptz) as varchar), trim({col}))"
+    else:
+        value = f"trim({col})"
+    return f"coalesce({value}, '(empty)')"  # an empty value differs from any other, for count(distinct)
 
 
 def _quarantine_conflicting_keys(

@@ -220,14 +220,17 @@ def test_conflicting_duplicate_keys_quarantine_both_rows(conn, tmp_path):
             order_row("O2", total="50000.004"),  # the same amount to the cent: not a conflict
             order_row("O3"),
             order_row("O3"),  # an exact duplicate: kept in raw, removed in staging
+            order_row("O4"),
+            order_row("O4", city=""),  # a value against an empty one: a conflict too
         ],
     )
     result = load_source(conn, source("orders"), data)
     assert result.reconciles
-    assert result.quarantine_reasons["conflicting duplicate key"] == 2
+    assert result.quarantine_reasons["conflicting duplicate key"] == 4
     rows = conn.execute("select line, reason from raw._quarantine order by line").fetchall()
-    assert [line for line, _ in rows] == [2, 4]
+    assert [line for line, _ in rows] == [2, 4, 8, 9]
     assert rows[0][1] == "conflicting duplicate key order_id=O1: lines 2, 4 differ in status, total"
+    assert rows[2][1] == "conflicting duplicate key order_id=O4: lines 8, 9 differ in shipping_city"
     assert sorted(o for o, _ in loaded(conn)) == ["O2", "O2", "O3", "O3"]
 
 
