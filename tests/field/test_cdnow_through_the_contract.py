@@ -39,7 +39,6 @@ def cdnow(tmp_path_factory) -> Build:
             workdir / "data",
             AS_OF,
             env={"CDP_PARTITIONS_START": "1997-01-01", "CDP_CLV_HORIZON_MONTHS": "9"},
-            select='+key:"marts/clv_backtest" or +key:"marts/customer_clv"',
         )
     )
 
