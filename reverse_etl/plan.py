@@ -175,6 +175,20 @@ def _diff_against_state(
         raise
 
 
+def _execute_without_null_statistics(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run ``sql`` with DuckDB's statistics propagation off. With it, DuckDB 2.0 fails to bind some string
+    comparisons (``split_part(x, '@', 2) = 'gmail.com'``) over a column its statistics show to be all NULL,
+    with ``BindBuiltinScalarFunction did not return a BoundFunctionExpression``: a phone-only audience (no
+    email at all) crashed every Google sync, dry runs included. The previous setting is restored."""
+    previous = conn.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+    disabled = ",".join(filter(None, [previous, "statistics_propagation"]))
+    conn.execute(f"SET disabled_optimizers = '{disabled}'")
+    try:
+        conn.execute(sql)
+    finally:
+        conn.execute(f"SET disabled_optimizers = '{previous}'")
+
+
 def _load_lookups(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
     """The values computed in Python once per distinct value, found by one query over the rows to send:
 
@@ -361,7 +375,8 @@ def build_plan(
         selects, joins = _field_exprs(cfg, "b")
         clean_cols = ", ".join(q("c_" + f) for f in cfg.mapping)
         # layered so each transform is computed once per row
-        conn.execute(
+        _execute_without_null_statistics(
+            conn,
             f"""CREATE OR REPLACE TEMP TABLE __sen_prepared AS
             SELECT * EXCLUDE ({clean_cols}) FROM (
                 SELECT *, {_reject_sql(cfg)} AS __reject FROM (
@@ -370,7 +385,7 @@ def build_plan(
                     FROM {_CHANGED} b
                     {" ".join(joins)}
                 )
-            )"""
+            )""",
         )
     else:
         # nothing to prepare (DuckDB's optimizer also trips over these expressions on an empty input)

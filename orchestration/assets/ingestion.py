@@ -4,7 +4,7 @@ import dagster as dg
 
 from orchestration.resources import Warehouse
 from sen.contracts import Source, load_contract
-from sen.ingest import MissingColumnError, load_source
+from sen.ingest import IngestError, ingest_source
 from sen.settings import Settings
 
 RAW_GROUP = "raw"
@@ -22,8 +22,8 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
         data_dir = Settings.from_env().data_dir
         with warehouse.connect() as conn:
             try:
-                result = load_source(conn, source, data_dir)
-            except MissingColumnError as exc:
+                result = ingest_source(conn, source, data_dir)
+            except IngestError as exc:  # missing column or data folder, unreadable file, all rows quarantined
                 raise dg.Failure(description=str(exc)) from exc
             total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
         for path, reason in result.files_unreadable.items():
@@ -40,6 +40,7 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
                 "files_loaded": len(result.files_loaded),
                 "files_already_loaded": len(result.files_already_loaded),
                 "files_unreadable": dg.MetadataValue.json(result.files_unreadable),
+                "files_read_as": dg.MetadataValue.json(result.files_read_as),  # not UTF-8, or not commas
                 "rows_in": result.rows_in,
                 "rows_loaded": result.rows_loaded,
                 "rows_quarantined": result.rows_quarantined,

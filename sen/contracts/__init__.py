@@ -77,6 +77,9 @@ class Source(BaseModel):
     format_hint: Literal["csv", "jsonl", "parquet"]
     timezone: str = "UTC"
     key: list[str]
+    # Rows of one file sharing a key must agree (else all of them are quarantined as conflicting), unless the
+    # source's duplicates are expected to differ (event retries carry the same id with a new sentAt).
+    duplicates_may_differ: bool = False
     # Every source says when its data is overdue (checked by dbt source freshness and a Dagster asset check).
     freshness: Freshness
     columns: list[Column]

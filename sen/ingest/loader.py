@@ -9,6 +9,7 @@ half-loaded file behind. Raw columns stay text: typing happens in the dbt stagin
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import uuid
@@ -21,9 +22,27 @@ import duckdb
 import pyarrow as pa
 
 from sen.contracts import Column, Source
-from sen.ingest.readers import BadLine, MissingColumnError, accepted_file, check_header, read_records
+from sen.ingest.readers import (
+    BadLine,
+    IngestError,
+    MissingColumnError,
+    TextLayout,
+    UnreadableFileError,
+    accepted_file,
+    check_header,
+    read_records,
+)
 
-__all__ = ["LoadResult", "MissingColumnError", "load_source"]
+__all__ = [
+    "DataDirError",
+    "IngestError",
+    "LoadResult",
+    "MissingColumnError",
+    "SourceProblemError",
+    "check_data_dir",
+    "ingest_source",
+    "load_source",
+]
 
 CHUNK_ROWS = 200_000
 META_COLUMNS = ["_source_file", "_source_line", "_file_sha256", "_load_id", "_loaded_at"]
@@ -40,6 +59,10 @@ class LoadResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     quarantine_reasons: Counter = field(default_factory=Counter)
+    # Files read in another encoding than UTF-8 or with another separator than a comma: path -> how.
+    files_read_as: dict[str, str] = field(default_factory=dict)
+    # SHA-256 of every readable file in the folder now (loaded before or not): path -> sha.
+    file_sha: dict[str, str] = field(default_factory=dict)
 
     @property
     def reconciles(self) -> bool:
@@ -95,6 +118,17 @@ def _check_expression(column: Column) -> str:
         "boolean": f"lower(trim({col})) not in ('true', 'false', 't', 'f', '1', '0', 'yes', 'no', 'y', 'n')",
         "json": f"not json_valid({col})",
     }
+    # A number too large for the warehouse type is "out of range", not "not a valid" number: the fix differs.
+    out_of_range = {
+        "decimal": (f"abs(try_cast(trim({col}) as double)) >= 1e16", "more than 16 digits before the point"),
+        "integer": (f"abs(try_cast(trim({col}) as double)) >= 9.2e18", "beyond the 64-bit integer range"),
+    }
+    if column.type in out_of_range:
+        condition, limit = out_of_range[column.type]
+        checks.append(
+            f"when {present} and {type_checks[column.type]} and {condition} then "
+            f"'field {column.name}: out of range ({limit}): ' || left({col}, 80)"
+        )
     if column.type in type_checks:
         checks.append(
             f"when {present} and {type_checks[column.type]} then "
@@ -154,7 +188,9 @@ def _insert_chunk(
         "select split_part(_reason, ':', 1), count(*) from _sen_checked where _reason is not null group by 1"
     ).fetchall():
         result.quarantine_reasons[reason] += count
-    bad = conn.execute("select count(*) from _sen_checked where _reason is not null").fetchone()[0]
+    # fetchall, not fetchone: an unfetched result keeps the connection busy, and the next chunk's register
+    # then fails with ResourceInUseException (a file of more than CHUNK_ROWS rows could not load).
+    bad = conn.execute("select count(*) from _sen_checked where _reason is not null").fetchall()[0][0]
     result.rows_in += len(rows)
     result.rows_quarantined += bad
     result.rows_loaded += len(rows) - bad
@@ -191,15 +227,94 @@ def _quarantine_lines(
         result.quarantine_reasons[b.reason.split(":")[0]] += 1
 
 
+def _normalized(column: Column) -> str:
+    """A column's value as compared between duplicates: amounts to the cent, text trimmed."""
+    col = f'"{column.name}"'
+    if column.type == "decimal":
+        value = f"cast(round(try_cast(trim({col}) as double), 2) as varchar)"
+    elif column.type == "timestamp":
+        value = f"coalesce(cast(try_cast(trim({col}) as timestamptz) as varchar), trim({col}))"
+    else:
+        value = f"trim({col})"
+    return f"coalesce({value}, '(empty)')"  # an empty value differs from any other, for count(distinct)
+
+
+def _quarantine_conflicting_keys(
+    conn: duckdb.DuckDBPyConnection, source: Source, meta: dict[str, str], result: LoadResult
+) -> None:
+    """Rows of one file sharing a key but disagreeing on a value (beyond rounding) leave raw for the
+    quarantine, every one of them, with a reason naming the key, the lines and the fields that differ: which
+    one is right is the shop's call, and silently keeping the last would be a wrong answer."""
+    if not source.key or source.duplicates_may_differ:
+        return
+    keys = [f'"{k}"' for k in source.key]
+    others = [c for c in source.columns if c.name not in source.key]
+    if not others:
+        return
+    key_list = ", ".join(keys)
+    differs = ", ".join(f"case when count(distinct {_normalized(c)}) > 1 then '{c.name}' end" for c in others)
+    key_text = " || ', ' || ".join(
+        f"'{k}=' || coalesce({q}, '')" for k, q in zip(source.key, keys, strict=True)
+    )
+    this_file = "_file_sha256 = $sha and _load_id = $load_id"
+    file_params = {"sha": meta["sha"], "load_id": meta["load_id"]}
+    # Most files have no repeated key at all: one cheap grouping on the key skips the value comparison.
+    repeated = conn.execute(
+        f"""select 1 from raw."{source.name}" where {this_file}
+        group by {key_list} having count(*) > 1 limit 1""",
+        file_params,
+    ).fetchall()
+    if not repeated:
+        return
+    conn.execute(
+        f"""create or replace temp table _sen_conflicts as
+        select {key_list},
+               'conflicting duplicate key ' || {key_text} || ': lines '
+               || array_to_string(list_sort(list(distinct _source_line)), ', ')
+               || ' differ in ' || concat_ws(', ', {differs}) as _reason
+        from raw."{source.name}" where {this_file}
+        group by {key_list}
+        having count(distinct ({", ".join(_normalized(c) for c in others)})) > 1""",
+        {"sha": meta["sha"], "load_id": meta["load_id"]},
+    )
+    n = conn.execute("select count(*) from _sen_conflicts").fetchall()[0][0]
+    if not n:
+        return
+    join = " and ".join(f"r.{k} is not distinct from c.{k}" for k in keys)
+    record_struct = ", ".join(f"'{c}': r.\"{c}\"" for c in source.column_names)
+    moved = conn.execute(
+        f"""insert into raw._quarantine
+        select $source, $file, r._source_line, c._reason, to_json({{{record_struct}}})::varchar, $sha, $load_id,
+               $loaded_at::timestamptz
+        from raw."{source.name}" r join _sen_conflicts c on {join}
+        where r._file_sha256 = $sha and r._load_id = $load_id""",
+        {**meta, "source": source.name},
+    ).fetchall()[0][0]
+    conn.execute(
+        f"""delete from raw."{source.name}" r using _sen_conflicts c
+        where {join} and r._file_sha256 = $sha and r._load_id = $load_id""",
+        {"sha": meta["sha"], "load_id": meta["load_id"]},
+    )
+    result.rows_loaded -= moved
+    result.rows_quarantined += moved
+    result.quarantine_reasons["conflicting duplicate key"] += moved
+
+
 def _load_file(
-    conn: duckdb.DuckDBPyConnection, source: Source, path: Path, sha: str, load_id: str, result: LoadResult
+    conn: duckdb.DuckDBPyConnection,
+    source: Source,
+    path: Path,
+    sha: str,
+    load_id: str,
+    result: LoadResult,
+    layout: TextLayout | None = None,
 ) -> None:
     meta = {"file": str(path), "sha": sha, "load_id": load_id, "loaded_at": datetime.now(UTC).isoformat()}
     before = (result.rows_in, result.rows_loaded, result.rows_quarantined)
     lines: list[int] = []
     rows: list[list[str | None]] = []
     bad: list[BadLine] = []
-    for item in read_records(source, path):
+    for item in read_records(source, path, layout):
         if isinstance(item, BadLine):
             bad.append(item)
             continue
@@ -211,6 +326,7 @@ def _load_file(
     if rows:
         _insert_chunk(conn, source, lines, rows, meta, result)
     _quarantine_lines(conn, source, bad, meta, result)
+    _quarantine_conflicting_keys(conn, source, meta, result)
     conn.execute(
         "insert into raw._loaded_files values (?, ?, ?, ?, ?::timestamptz, ?, ?, ?)",
         [
@@ -224,6 +340,14 @@ def _load_file(
             result.rows_quarantined - before[2],
         ],
     )
+
+
+def _unreadable(exc: BaseException) -> str:
+    if isinstance(exc, UnreadableFileError):
+        return f"unreadable file: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"unreadable file: not valid {exc.encoding} at byte {exc.start}; save the file as UTF-8"
+    return f"unreadable file: {type(exc).__name__}: {exc}"
 
 
 def load_source(conn: duckdb.DuckDBPyConnection, source: Source, data_dir: Path) -> LoadResult:
@@ -246,18 +370,24 @@ def load_source(conn: duckdb.DuckDBPyConnection, source: Source, data_dir: Path)
         except OSError as exc:
             result.files_unreadable[str(path)] = f"cannot read file: {exc.strerror or exc}"
             continue
+        result.file_sha[str(path)] = sha
         if sha in loaded:
             result.files_already_loaded.append(str(path))
             continue
         loaded.add(sha)  # the same content twice in one folder loads once
         pending.append((path, sha))
+    layouts: dict[str, TextLayout] = {}
     for path, _ in pending:
         try:
-            check_header(source, path)
+            layout = check_header(source, path)
         except MissingColumnError:
             raise
         except Exception as exc:  # noqa: BLE001 - reported per file below
-            result.files_unreadable[str(path)] = f"unreadable file: {type(exc).__name__}: {exc}"
+            result.files_unreadable[str(path)] = _unreadable(exc)
+            continue
+        layouts[str(path)] = layout
+        if layout.encoding not in ("utf-8", "utf-8-sig") or layout.separator != ",":
+            result.files_read_as[str(path)] = f"encoding {layout.encoding}, separator {layout.separator!r}"
     load_id = uuid.uuid4().hex[:12]
     for path, sha in pending:
         if str(path) in result.files_unreadable:
@@ -270,12 +400,12 @@ def load_source(conn: duckdb.DuckDBPyConnection, source: Source, data_dir: Path)
         )
         conn.execute("begin transaction")
         try:
-            _load_file(conn, source, path, sha, load_id, result)
+            _load_file(conn, source, path, sha, load_id, result, layouts.get(str(path)))
             conn.execute("commit")
-        except (UnicodeDecodeError, OSError, EOFError, ValueError, pa.ArrowException) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure reading one file marks that file, not the build
             conn.execute("rollback")
             result.rows_in, result.rows_loaded, result.rows_quarantined, result.quarantine_reasons = snapshot
-            result.files_unreadable[str(path)] = f"unreadable file: {type(exc).__name__}: {exc}"
+            result.files_unreadable[str(path)] = _unreadable(exc)
             continue
         except BaseException:
             conn.execute("rollback")
@@ -287,4 +417,112 @@ def load_source(conn: duckdb.DuckDBPyConnection, source: Source, data_dir: Path)
             "insert into raw._quarantine values (?, ?, null, ?, null, null, ?, now())",
             [source.name, path_str, reason, load_id],
         )
+    return result
+
+
+class DataDirError(IngestError):
+    """The data folder is missing, empty or laid out so that no source would load."""
+
+
+class SourceProblemError(IngestError):
+    """A source loaded with problems that make its output wrong: unreadable files, every row quarantined."""
+
+    def __init__(self, source: str, problems: list[str], result: LoadResult):
+        self.source, self.problems, self.result = source, problems, result
+        super().__init__(f"source '{source}': " + "; ".join(problems))
+
+
+def check_data_dir(data_dir: Path, source_names: list[str]) -> None:
+    """Raise DataDirError unless ``data_dir`` holds at least one source folder with files, and no folder that
+    looks like a misspelled source (``oders/`` next to no ``orders/``), which would silently load nothing."""
+    hint = (
+        "set CDP_DATA_DIR to the folder that holds one sub-folder per source "
+        f"({', '.join(n + '/' for n in source_names[:4])}...; see docs/input_contract.md)"
+    )
+    if not data_dir.exists():
+        raise DataDirError(f"data folder {data_dir} does not exist; {hint}")
+    if not data_dir.is_dir():
+        raise DataDirError(f"data folder {data_dir} is not a folder; {hint}")
+    folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    lowered = {n.lower(): n for n in source_names}
+    for folder in folders:
+        if folder in source_names:
+            continue
+        near = difflib.get_close_matches(folder.lower(), list(lowered), n=1, cutoff=0.8)
+        if near and lowered[near[0]] not in folders:
+            raise DataDirError(
+                f"folder {data_dir / folder} is not a source of the input contract; did you mean "
+                f"{lowered[near[0]]}/? Rename the folder (source folder names are exact and lower case)"
+            )
+    with_files = [
+        f for f in folders if f in source_names and any(accepted_file(p) for p in (data_dir / f).rglob("*"))
+    ]
+    if not with_files:
+        loose = sorted(p.name for p in data_dir.iterdir() if accepted_file(p))
+        found = (
+            f"it holds the files {', '.join(loose[:5])} directly; move each into its source's folder"
+            if loose
+            else (f"its sub-folders are {', '.join(folders[:8])}" if folders else "it is empty")
+        )
+        raise DataDirError(f"data folder {data_dir} holds no source files ({found}); {hint}")
+
+
+def source_problems(conn: duckdb.DuckDBPyConnection, source: Source, result: LoadResult) -> list[str]:
+    """What about this source must stop the build: unreadable files (retried on every run until fixed), a
+    source whose rows were all quarantined (nothing of it would reach the marts), a file still in the folder
+    whose rows were all quarantined (a new export that broke: the marts would silently stay on the old)."""
+    problems = [
+        f"{path}: {reason}; fix or replace the file and rerun (it is not marked loaded)"
+        for path, reason in result.files_unreadable.items()
+    ]
+    loaded = conn.execute(f'select count(*) from raw."{source.name}"').fetchall()[0][0]
+    if not loaded:
+        reasons = conn.execute(
+            """select split_part(reason, ':', 1), count(*) from raw._quarantine
+               where source = ? and line is not null group by 1 order by 2 desc, 1""",
+            [source.name],
+        ).fetchall()
+        if reasons:
+            total = sum(n for _, n in reasons)
+            top = ", ".join(f"{r} ({n:,})" for r, n in reasons[:3])
+            problems.append(
+                f"all {total:,} row(s) were quarantined, none loaded (reasons: {top}); "
+                f"see raw._quarantine where source = '{source.name}' and fix the export "
+                "(docs/input_contract.md)"
+            )
+            return problems
+    # A file still in the folder of which nothing loaded (every row quarantined) while other files did: loud
+    # until the file is fixed (a new checksum) or removed, though it is recorded as loaded.
+    if result.file_sha:
+        quarantined_of = dict(
+            conn.execute(
+                """select file_sha256, rows_quarantined from raw._loaded_files
+                   where source = ? and rows_loaded = 0 and rows_quarantined > 0
+                     and file_sha256 in (select unnest(?::varchar[]))""",
+                [source.name, list(result.file_sha.values())],
+            ).fetchall()
+        )
+        for path, sha in result.file_sha.items():
+            if sha in quarantined_of:
+                problems.append(
+                    f"{path}: all {quarantined_of[sha]:,} row(s) quarantined, none loaded; see raw._quarantine "
+                    f"where file_path = '{path}', then fix the file (or remove it) and rerun"
+                )
+    return problems
+
+
+def ingest_source(
+    conn: duckdb.DuckDBPyConnection, source: Source, data_dir: Path, source_names: list[str] | None = None
+) -> LoadResult:
+    """load_source for a build: checks the data folder first and raises an IngestError (after keeping what
+    loaded well) when the source's outcome would be silently wrong."""
+    if source_names is None:
+        from sen.contracts import load_contract
+
+        source_names = list(load_contract().sources)
+    check_data_dir(data_dir, source_names)
+    result = load_source(conn, source, data_dir)
+    problems = source_problems(conn, source, result)
+    if problems:
+        raise SourceProblemError(source.name, problems, result)
     return result

@@ -6,14 +6,17 @@ loader can quarantine them; type and value checks happen afterwards, vectorized,
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import charset_normalizer
 import pyarrow.parquet as pq
 
 from sen.contracts import Source
@@ -24,15 +27,40 @@ PARQUET_SUFFIXES = (".parquet",)
 ACCEPTED_SUFFIXES = CSV_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
 
 
-class MissingColumnError(ValueError):
+class IngestError(ValueError):
+    """Input that must stop the build with a message naming the source and the fix."""
+
+
+class MissingColumnError(IngestError):
     """A file lacks a column the contract requires; the whole source stops."""
 
-    def __init__(self, source: str, path: Path, columns: list[str]):
+    def __init__(self, source: str, path: Path, columns: list[str], hint: str = ""):
         self.source, self.path, self.columns = source, path, columns
         super().__init__(
             f"source '{source}': file {path} is missing required column(s) {', '.join(columns)} "
-            f"(see sen/contracts/sources.yml); nothing from this source was loaded"
+            f"(see sen/contracts/sources.yml){hint}; nothing from this source was loaded"
         )
+
+
+class UnreadableFileError(IngestError):
+    """A file cannot be decoded (encoding, compression, format); it is reported and skipped, never a crash."""
+
+
+# Separators tried on a CSV header: comma (the contract), semicolon (Excel in locales with a decimal comma),
+# tab and pipe (database exports).
+SEPARATORS = (",", ";", "\t", "|")
+SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Bytes handed to the encoding detector: enough for a confident guess, bounded for very large files.
+DETECT_BYTES = 1 << 20
+# A second candidate this close to the best one, decoding the file differently, makes the guess a coin toss.
+AMBIGUOUS_CHAOS = 0.005
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -50,10 +78,92 @@ def accepted_file(path: Path) -> bool:
     return path.is_file() and not name.startswith((".", "_")) and name.endswith(ACCEPTED_SUFFIXES)
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_binary(path: Path) -> io.BufferedIOBase:
     if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the caller
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")  # noqa: SIM115 - closed by the caller
+
+
+def _is_utf8(path: Path) -> bool:
+    """The whole (decompressed) file decodes as UTF-8; incremental, so a multi-byte character may span blocks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with _open_binary(path) as handle:
+        try:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def detect_encoding(path: Path) -> str:
+    """The file's text encoding: a byte-order mark, else UTF-8 when the whole file is valid UTF-8, else the
+    guess of charset-normalizer when it is clear. Raise UnreadableFileError ("save as UTF-8") otherwise."""
+    with _open_binary(path) as handle:
+        head = handle.read(DETECT_BYTES)
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            return encoding
+    if _is_utf8(path):
+        return "utf-8"
+    matches = list(charset_normalizer.from_bytes(head))
+    if not matches:
+        raise UnreadableFileError(
+            "not UTF-8 and no text encoding recognised; save the file as UTF-8 (CSV UTF-8 in Excel)"
+        )
+    best = matches[0]
+    rivals = [
+        m.encoding for m in matches[1:] if m.chaos - best.chaos <= AMBIGUOUS_CHAOS and str(m) != str(best)
+    ]
+    if rivals:
+        raise UnreadableFileError(
+            f"not UTF-8, and its encoding is ambiguous ({best.encoding} or {', '.join(rivals[:3])}); "
+            "save the file as UTF-8 (CSV UTF-8 in Excel)"
+        )
+    return best.encoding
+
+
+class _NfcText(io.TextIOBase):
+    """Text normalised to NFC: Windows-1258 writes Vietnamese with combining accents (e + U+0301), which
+    would otherwise never equal the same name typed in UTF-8."""
+
+    def __init__(self, inner: io.TextIOBase):
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._inner:
+            yield unicodedata.normalize("NFC", line)
+
+    def __next__(self) -> str:
+        line = next(self._inner)
+        return unicodedata.normalize("NFC", line)
+
+    def readline(self, size: int = -1) -> str:
+        return unicodedata.normalize("NFC", self._inner.readline(size))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _open_text(path: Path, encoding: str = "utf-8-sig") -> io.TextIOBase:
+    if encoding == "utf-8":
+        encoding = "utf-8-sig"  # a BOM, if any, is not part of the first column's name
+    text = io.TextIOWrapper(_open_binary(path), encoding=encoding, newline="")
+    if encoding.replace("_", "").replace("-", "").lower() in ("cp1258", "windows1258"):
+        return _NfcText(text)
+    return text
+
+
+def _separator_of(header_line: str, source: Source) -> str:
+    """The separator that splits the header into the most contract columns (then the most fields)."""
+    known = set(source.column_names)
+
+    def score(sep: str) -> tuple[int, int, int]:
+        fields = [f.strip() for f in next(csv.reader([header_line], delimiter=sep), [])]
+        return (sum(f in known for f in fields), len(fields), sep == ",")
+
+    return max(SEPARATORS, key=score)
 
 
 def file_format(path: Path) -> str:
@@ -65,29 +175,50 @@ def file_format(path: Path) -> str:
     return "jsonl"
 
 
-def check_header(source: Source, path: Path) -> None:
-    """Raise MissingColumnError when a CSV or Parquet file lacks a required column."""
+@dataclass(frozen=True)
+class TextLayout:
+    """How a text file is read: its encoding and, for CSV, its separator."""
+
+    encoding: str = "utf-8"
+    separator: str = ","
+
+
+def check_header(source: Source, path: Path) -> TextLayout:
+    """Detect encoding and separator; raise MissingColumnError when a file lacks a required column."""
     fmt = file_format(path)
-    if fmt == "csv":
-        with _open_text(path) as handle:
-            header = next(csv.reader(handle), [])
-        present = {h.strip() for h in header}
-    elif fmt == "parquet":
+    if fmt == "parquet":
         present = set(pq.read_schema(path).names)
+        layout = TextLayout()
     else:
-        present = _jsonl_keys(source, path)
-        if present is None:
-            return  # no parsable record at all: every line will be quarantined on its own
+        layout = TextLayout(encoding=detect_encoding(path))
+        if fmt == "csv":
+            with _open_text(path, layout.encoding) as handle:
+                header_line = handle.readline()
+            layout = TextLayout(layout.encoding, _separator_of(header_line, source))
+            header = next(csv.reader([header_line], delimiter=layout.separator), [])
+            present = {h.strip() for h in header}
+        else:
+            present = _jsonl_keys(source, path, layout.encoding)
+            if present is None:
+                return layout  # no parsable record at all: every line will be quarantined on its own
     missing = [c.name for c in source.required_columns if c.name not in present]
     if missing:
-        raise MissingColumnError(source.name, path, missing)
+        hint = ""
+        if fmt == "csv":
+            name = SEPARATOR_NAMES[layout.separator]
+            hint = (
+                f"; read as {layout.encoding} with the {name} separator '{layout.separator}', "
+                f"the header is {header_line.strip()[:120]!r}"
+            )
+        raise MissingColumnError(source.name, path, missing, hint)
+    return layout
 
 
-def _jsonl_keys(source: Source, path: Path, sample: int = 100) -> set[str] | None:
+def _jsonl_keys(source: Source, path: Path, encoding: str = "utf-8", sample: int = 100) -> set[str] | None:
     """Columns present in the first parsable records: JSON lines have no header, so a sample stands in."""
     present: set[str] = set()
     parsed = 0
-    with _open_text(path) as handle:
+    with _open_text(path, encoding) as handle:
         for line in handle:
             try:
                 record = json.loads(line)
@@ -112,19 +243,20 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def read_records(source: Source, path: Path) -> Iterator[Record | BadLine]:
+def read_records(source: Source, path: Path, layout: TextLayout | None = None) -> Iterator[Record | BadLine]:
     fmt = file_format(path)
+    layout = layout or TextLayout()
     if fmt == "csv":
-        yield from _read_csv(source, path)
+        yield from _read_csv(source, path, layout)
     elif fmt == "parquet":
         yield from _read_parquet(source, path)
     else:
-        yield from _read_jsonl(source, path)
+        yield from _read_jsonl(source, path, layout)
 
 
-def _read_csv(source: Source, path: Path) -> Iterator[Record | BadLine]:
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
+def _read_csv(source: Source, path: Path, layout: TextLayout) -> Iterator[Record | BadLine]:
+    with _open_text(path, layout.encoding) as handle:
+        reader = csv.reader(handle, delimiter=layout.separator)
         header = [h.strip() for h in next(reader, [])]
         positions = [header.index(c) if c in header else None for c in source.column_names]
         width = len(header)
@@ -133,7 +265,7 @@ def _read_csv(source: Source, path: Path) -> Iterator[Record | BadLine]:
             if not row:
                 continue  # blank line
             if len(row) != width:
-                yield BadLine(line, f"expected {width} fields, found {len(row)}", ",".join(row))
+                yield BadLine(line, f"expected {width} fields, found {len(row)}", layout.separator.join(row))
                 continue
             yield line, [(row[p] if row[p] != "" else None) if p is not None else None for p in positions]
 
@@ -147,9 +279,9 @@ def _lookup(record: dict, dotted: str) -> object:
     return value
 
 
-def _read_jsonl(source: Source, path: Path) -> Iterator[Record | BadLine]:
+def _read_jsonl(source: Source, path: Path, layout: TextLayout) -> Iterator[Record | BadLine]:
     paths = [c.json_path for c in source.columns]
-    with _open_text(path) as handle:
+    with _open_text(path, layout.encoding) as handle:
         for line_no, line in enumerate(handle, start=1):
             text = line.strip()
             if not text:

@@ -36,33 +36,56 @@ erased as (
     select * from {{ ref('int_erased_persons') }}
 ),
 
-shop as (
+shop_amounts as (
+    -- The contract requires only `total`; subtotal, discount, shipping_fee and the lines are optional. The
+    -- merchandise value comes from the most detailed amount the export has: subtotal, else the lines, else
+    -- total less shipping plus discount (a shop exporting one amount per order still gets a real value).
     select
-        shop_orders.order_id,
-        'orders' as record_source,
-        shop_orders.channel,
-        cast(null as {{ dbt.type_string() }}) as store_id,
-        shop_orders.status,
-        shop_orders.is_test,
-        shop_orders.customer_id,
-        shop_orders.currency,
-        -- Merchandise value before discount; the lines stand in when the export left subtotal empty.
-        cast(coalesce(shop_orders.subtotal, lines.lines_amount, 0) as decimal(18, 2)) as gross_amount,
-        cast(coalesce(shop_orders.discount, 0) as decimal(18, 2)) as discount,
-        cast(coalesce(shop_orders.shipping_fee, 0) as decimal(18, 2)) as shipping_fee,
-        cast(
-            coalesce(
-                shop_orders.total,
-                coalesce(shop_orders.subtotal, lines.lines_amount, 0)
-                - coalesce(shop_orders.discount, 0)
-                + coalesce(shop_orders.shipping_fee, 0)
-            ) as decimal(18, 2)
-        ) as paid_amount,
-        coalesce(lines.n_items, 0) as n_items,
-        shop_orders.coupon_code,
-        shop_orders.created_at as ordered_at
+        shop_orders.*,
+        lines.lines_amount,
+        lines.n_items,
+        case
+            when shop_orders.subtotal is not null then 'subtotal'
+            when lines.lines_amount is not null then 'order_lines'
+            when shop_orders.total is not null then 'total'
+            else 'none'
+        end as amount_basis,
+        coalesce(
+            shop_orders.subtotal,
+            lines.lines_amount,
+            shop_orders.total - coalesce(shop_orders.shipping_fee, 0) + coalesce(shop_orders.discount, 0)
+        ) as merchandise_amount
     from shop_orders
     left join lines on shop_orders.order_id = lines.order_id
+),
+
+shop as (
+    select
+        order_id,
+        'orders' as record_source,
+        channel,
+        cast(null as {{ dbt.type_string() }}) as store_id,
+        status,
+        is_test,
+        customer_id,
+        currency,
+        amount_basis,
+        -- Merchandise value before discount (see shop_amounts for where it comes from).
+        cast(coalesce(merchandise_amount, 0) as decimal(18, 2)) as gross_amount,
+        cast(coalesce(discount, 0) as decimal(18, 2)) as discount,
+        cast(coalesce(shipping_fee, 0) as decimal(18, 2)) as shipping_fee,
+        cast(
+            coalesce(total, coalesce(merchandise_amount, 0) - coalesce(discount, 0) + coalesce(shipping_fee, 0))
+            as decimal(18, 2)
+        ) as paid_amount,
+        -- The amounts the export gives twice, kept for the agreement check (tests/value/assert_order_amounts_agree).
+        cast(subtotal as decimal(18, 2)) as stated_subtotal,
+        cast(lines_amount as decimal(18, 2)) as stated_lines_amount,
+        cast(total as decimal(18, 2)) as stated_total,
+        coalesce(n_items, 0) as n_items,
+        coupon_code,
+        created_at as ordered_at
+    from shop_amounts
 ),
 
 store as (
@@ -75,10 +98,14 @@ store as (
         false as is_test,
         pos_transactions.customer_id,
         pos_transactions.currency,
+        case when lines.lines_amount is null then 'none' else 'order_lines' end as amount_basis,
         cast(coalesce(lines.lines_amount, 0) as decimal(18, 2)) as gross_amount,
         cast(0 as decimal(18, 2)) as discount,
         cast(0 as decimal(18, 2)) as shipping_fee,
         cast(coalesce(lines.lines_amount, 0) as decimal(18, 2)) as paid_amount,
+        cast(null as decimal(18, 2)) as stated_subtotal,
+        cast(lines.lines_amount as decimal(18, 2)) as stated_lines_amount,
+        cast(null as decimal(18, 2)) as stated_total,
         coalesce(lines.n_items, 0) as n_items,
         cast(null as {{ dbt.type_string() }}) as coupon_code,
         pos_transactions.transacted_at as ordered_at
@@ -123,6 +150,7 @@ final as (
         store_id,
         status,
         coalesce(currency, '{{ var("default_currency", "VND") }}') as currency,
+        amount_basis,
         gross_amount,
         discount,
         shipping_fee,
@@ -132,6 +160,9 @@ final as (
         -- refund that includes the shipping fee would otherwise go negative).
         cast(greatest(gross_amount - discount - refunded_amount, 0) as decimal(18, 2)) as net_amount,
         paid_amount > 0 and refunded_amount >= paid_amount as is_fully_refunded,
+        stated_subtotal,
+        stated_lines_amount,
+        stated_total,
         n_returns,
         n_items,
         coupon_code,
