@@ -101,6 +101,10 @@ def ensure_raw_tables(conn: duckdb.DuckDBPyConnection, source: Source) -> None:
             _load_id varchar, _loaded_at timestamptz
         )"""
     )
+    # A contract that gained columns (e.g. group_id and previous_id for the collector's group and alias calls)
+    # widens a raw table created by an older version; inserts name their columns, so the order does not matter.
+    for column in source.column_names:
+        conn.execute(f'alter table raw."{source.name}" add column if not exists "{column}" varchar')
 
 
 def _check_expression(column: Column) -> str:
@@ -172,6 +176,7 @@ def _insert_chunk(
     data_cols = ", ".join(f'"{c}"' for c in source.column_names)
     conn.execute(
         f"""insert into raw."{source.name}"
+            ({data_cols}, _source_file, _source_line, _file_sha256, _load_id, _loaded_at)
         select {data_cols}, $file, _source_line, $sha, $load_id, $loaded_at::timestamptz
         from _sen_checked where _reason is null""",
         meta,

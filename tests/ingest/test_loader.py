@@ -142,3 +142,28 @@ def test_parquet_files_load(conn, tmp_path):
     )
     result = load_source(conn, source("stores"), tmp_path / "data")
     assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+
+
+def test_a_raw_table_of_an_older_contract_gains_the_new_columns(conn, tmp_path):
+    # A warehouse built before the contract gained group_id/previous_id (the collector's group and alias calls):
+    # its raw.events lacks them, and the next load must widen it rather than fail on the column count.
+    events = source("events")
+    old_columns = [c for c in events.column_names if c not in ("group_id", "previous_id")]
+    conn.execute("create schema raw")
+    conn.execute(
+        "create table raw.events ("
+        + ", ".join(f'"{c}" varchar' for c in old_columns)
+        + ", _source_file varchar, _source_line bigint, _file_sha256 varchar, _load_id varchar,"
+        " _loaded_at timestamptz)"
+    )
+    event = {
+        "messageId": "m-1",
+        "type": "group",
+        "anonymousId": "a-1",
+        "groupId": "g-9",
+        "timestamp": "2026-11-20T10:00:00Z",
+    }
+    write(tmp_path / "data" / "events" / "e.jsonl", json.dumps(event) + "\n")
+    result = load_source(conn, events, tmp_path / "data")
+    assert result.rows_loaded == 1
+    assert conn.execute("select group_id, message_id from raw.events").fetchall() == [("g-9", "m-1")]
