@@ -27,13 +27,17 @@ def partitions_start() -> str:
 daily_event_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
 
 
-def dbt_vars(as_of: datetime, extra: Mapping[str, str] | None = None) -> str:
-    """The --vars of every dbt invocation: the run's reference time (UTC), plus a partition window if any.
+def dbt_vars(
+    as_of: datetime, extra: Mapping[str, str] | None = None, settings: Settings | None = None
+) -> str:
+    """The --vars of every dbt invocation: the run's reference time (UTC), the business time zone and currency
+    (CDP_TIMEZONE, CDP_CURRENCY), plus a partition window if any.
 
     The only way the reference time reaches dbt. `dbt parse` gets the same value (orchestration/cli.py), so that
     the dbt steps of the run reuse its partial parse instead of parsing the project again.
     """
-    return json.dumps({"as_of": as_of_sql_literal(as_of), **(extra or {})})
+    business = (settings or Settings.from_env()).dbt_business_vars()
+    return json.dumps({"as_of": as_of_sql_literal(as_of), **business, **(extra or {})})
 
 
 def window_vars(start: datetime, end: datetime) -> dict[str, str]:

@@ -143,7 +143,12 @@ def test_full_refresh_is_one_flag(monkeypatch, dbt_manifest):
     window = {"min_date": "2026-11-20", "max_date": "2026-11-21"}
     args = build_args(DbtBuildConfig(), as_of, window)
     assert args[:2] == ["build", "--vars"] and "--full-refresh" not in args
-    assert json.loads(args[2]) == {"as_of": "2026-11-21 00:00:00", **window}
+    assert json.loads(args[2]) == {
+        "as_of": "2026-11-21 00:00:00",
+        "business_timezone": "Asia/Ho_Chi_Minh",
+        "default_currency": "VND",
+        **window,
+    }
     assert "--full-refresh" in build_args(DbtBuildConfig(full_refresh=True), as_of)
     monkeypatch.setenv("CDP_FULL_REFRESH", "1")
     assert "--full-refresh" in build_args(DbtBuildConfig(), as_of)
@@ -153,4 +158,17 @@ def test_dbt_gets_the_reference_time_in_utc():
     from orchestration.dbt.partitions import dbt_vars
 
     # An offset is honoured: 07:00 in Vietnam is midnight UTC, the frame of the warehouse.
-    assert json.loads(dbt_vars(parse_as_of("2026-11-21T07:00:00+07:00"))) == {"as_of": "2026-11-21 00:00:00"}
+    assert json.loads(dbt_vars(parse_as_of("2026-11-21T07:00:00+07:00"))) == {
+        "as_of": "2026-11-21 00:00:00",
+        "business_timezone": "Asia/Ho_Chi_Minh",
+        "default_currency": "VND",
+    }
+
+
+def test_dbt_gets_the_business_time_zone_and_currency_from_the_settings(monkeypatch):
+    from orchestration.dbt.partitions import dbt_vars
+
+    monkeypatch.setenv("CDP_TIMEZONE", "Europe/Paris")
+    monkeypatch.setenv("CDP_CURRENCY", "eur")
+    passed = json.loads(dbt_vars(parse_as_of("2026-11-21")))
+    assert passed["business_timezone"] == "Europe/Paris" and passed["default_currency"] == "EUR"
