@@ -16,7 +16,7 @@ from orchestration.assets.clv import clv_assets
 from orchestration.assets.identity import identity_assets, identity_checks
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.serving import build_serving_asset
-from orchestration.assets.syncs import build_sync_assets, build_sync_schedules
+from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, sync_runs_spec
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
 from orchestration.dbt.assets import build_dbt_assets
@@ -41,7 +41,14 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
     project = build_dbt_project(dbt_target)
     # One asset per sync YAML, downstream of its audience model (and so of every blocking check upstream).
     sync_assets = build_sync_assets(SYNC_DIR, _warehouse_path)
-    all_assets = [*ingestion_assets, *build_dbt_assets(project), *identity_assets, *clv_assets, *sync_assets]
+    all_assets = [
+        *ingestion_assets,
+        *build_dbt_assets(project),
+        *identity_assets,
+        *clv_assets,
+        *sync_assets,
+        sync_runs_spec(sync_assets),
+    ]
     # Last: its upstream is every marts/audiences/identity-KPI asset defined above.
     all_assets.append(build_serving_asset(all_assets))
     return dg.Definitions(
