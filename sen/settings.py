@@ -154,7 +154,9 @@ class Settings:
             ) from exc
         currency = (_text(env, "CDP_CURRENCY") or DEFAULT_CURRENCY).upper()
         if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
-            raise ValueError(f"CDP_CURRENCY={currency!r} is not an ISO 4217 code (three letters, e.g. VND, USD)")
+            raise ValueError(
+                f"CDP_CURRENCY={currency!r} is not an ISO 4217 code (three letters, e.g. VND, USD)"
+            )
         settle = _number(env, "CDP_SENSOR_SETTLE_SECONDS", float)
         if settle is not None and settle < 0:
             raise ValueError(f"CDP_SENSOR_SETTLE_SECONDS={settle!r} is negative")

@@ -80,7 +80,11 @@ def _sync_asset(
         group_name=GROUP,
         kinds={"duckdb", cfg.destination.type.split("_")[0]},
         description=(cfg.description or f"Sync {cfg.model} to {cfg.destination.type} ({cfg.mode} mode).")
-        + (" Writes the contact ledger (sync.contact_ledger) for every message sent." if cfg.ledger_channel else ""),
+        + (
+            " Writes the contact ledger (sync.contact_ledger) for every message sent."
+            if cfg.ledger_channel
+            else ""
+        ),
         tags={"reverse_etl/destination": cfg.destination.type, "reverse_etl/mode": cfg.mode},
         metadata={
             "schedule": cfg.schedule,
@@ -88,9 +92,7 @@ def _sync_asset(
             "sync_file": cfg.source_file or "",
             # The warehouse tables the sync writes besides its destination; the contact ledger is read back by
             # the cart and campaign marts upstream of the audiences, so it cannot be an edge of the graph.
-            "writes": ", ".join(
-                ["sync.sync_runs", *(["sync.contact_ledger"] if cfg.ledger_channel else [])]
-            ),
+            "writes": ", ".join(["sync.sync_runs", *(["sync.contact_ledger"] if cfg.ledger_channel else [])]),
         },
     )
     def _asset(

@@ -128,7 +128,9 @@ def build_raw_quality_check(source: Source) -> dg.AssetChecksDefinition:
         # The same (read-write) configuration as every other step: DuckDB refuses a read-only connection in a
         # process that still holds a read-write one to the same file. Nothing is written.
         with warehouse.connect() as conn:
-            report = validate_source(conn, source, as_of=not_future_limit(run_clock), engine=engine_from_env())
+            report = validate_source(
+                conn, source, as_of=not_future_limit(run_clock), engine=engine_from_env()
+            )
         for outcome in report.outcomes:
             if not outcome.success:
                 context.log.warning(

@@ -221,7 +221,8 @@ def test_a_value_the_field_never_holds_names_the_allowed_values(write_segments):
         },
     )
     assert any(
-        "segment 'tier'" in p and "'top10'" in p and "top_1pct, top_10pct, top_50pct, rest" in p for p in problems
+        "segment 'tier'" in p and "'top10'" in p and "top_1pct, top_10pct, top_50pct, rest" in p
+        for p in problems
     )
     assert any("segment 'risk'" in p and "'hihg'" in p and "low, medium, high" in p for p in problems)
     assert not any("'high'" in p for p in problems)
@@ -229,6 +230,8 @@ def test_a_value_the_field_never_holds_names_the_allowed_values(write_segments):
 
 def test_known_values_of_an_rfm_segment_are_unquoted(write_segments):
     loaded = load_segments(
-        write_segments({"a.yml": [segment("s", {"field": "value.rfm_segment", "op": "=", "value": "Can't lose"})]})
+        write_segments(
+            {"a.yml": [segment("s", {"field": "value.rfm_segment", "op": "=", "value": "Can't lose"})]}
+        )
     )
     assert loaded[0].name == "s"
