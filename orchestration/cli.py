@@ -140,16 +140,18 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
         return 2
     import dagster as dg
 
+    from orchestration.cli_log import concise_console
     from orchestration.definitions import build_definitions
     from orchestration.run_clock import as_of_tag
 
-    defs = build_definitions(target, concise_log=True)
+    defs = build_definitions(target)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.get_implicit_global_asset_job_def()
     if selection:
         job = job.get_subset(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         )
+    job = job.with_logger_defs({"console": concise_console})  # one line per step, not Dagster's DEBUG stream
     partition_key = run_partition if job.partitions_def is not None else None
     started = time.perf_counter()
     # dbt's own output (every model and test) goes to a file; the console keeps one line per step.
@@ -159,7 +161,11 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
         result = job.execute_in_process(
             instance=instance,
             partition_key=partition_key,
-            run_config=run_config_for(defs, job, full_refresh=full_refresh, dry_run=dry_run),
+            # Dagster uses a job's own loggers only when the run config names them.
+            run_config={
+                **run_config_for(defs, job, full_refresh=full_refresh, dry_run=dry_run),
+                "loggers": {"console": {}},
+            },
             tags=as_of_tag(as_of),  # the run clock's reference time, unless CDP_AS_OF is set (then equal)
             raise_on_error=False,
         )

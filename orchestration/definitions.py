@@ -19,7 +19,6 @@ from orchestration.assets.serving import build_serving_asset
 from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, sync_runs_spec
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
-from orchestration.cli_log import concise_console
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import build_dbt_project
 from orchestration.dbt.rebuild_job import rebuild_events
@@ -36,9 +35,9 @@ def _warehouse_path() -> Path:
     return Settings.from_env().warehouse
 
 
-def build_definitions(dbt_target: Path | None = None, *, concise_log: bool = False) -> dg.Definitions:
+def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
     """Every definition, the dbt ones from the manifest in ``dbt_target`` (default: DBT_TARGET_PATH, else
-    dbt_project/target). ``concise_log``: the command line's console logger (orchestration/cli_log.py)."""
+    dbt_project/target)."""
     project = build_dbt_project(dbt_target)
     # One asset per sync YAML, downstream of its audience model (and so of every blocking check upstream).
     sync_assets = build_sync_assets(SYNC_DIR, _warehouse_path)
@@ -71,7 +70,6 @@ def build_definitions(dbt_target: Path | None = None, *, concise_log: bool = Fal
         },
         # DuckDB allows one writer per file: steps run one after another in one process.
         executor=dg.in_process_executor,
-        loggers={"console": concise_console} if concise_log else None,
     )
 
 

@@ -93,5 +93,7 @@ def test_the_samples_declared_as_of_is_the_generators():
     from sen.settings import DEFAULT_DATA_DIR
 
     declared = yaml.safe_load((DEFAULT_DATA_DIR / "dataset.yml").read_text(encoding="utf-8"))["as_of"]
-    manifest = json.loads((DEFAULT_DATA_DIR.parent / "ground_truth" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(
+        (DEFAULT_DATA_DIR.parent / "ground_truth" / "manifest.json").read_text(encoding="utf-8")
+    )
     assert declared.replace("Z", "") == manifest["as_of"].replace("Z", "").replace("+00:00", "")
