@@ -110,7 +110,7 @@ def run_config_for(defs: Any, job: Any, *, full_refresh: bool, dry_run: bool) ->
 
 
 def build(selection: str | None = None, *, full_refresh: bool = False, send: bool = False) -> int:
-    from orchestration.dbt.partitions import main_run_partition_key
+    from orchestration.dbt.partitions import main_run_partition_key, record_first_day
     from sen.segments.compile import main as compile_segments
 
     settings = Settings.from_env()
@@ -122,6 +122,10 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
         f"Building as of {as_of.isoformat()} ({as_of_origin(settings)}); data: {settings.data_dir}",
         flush=True,
     )
+    if settings.partitions_start is None:
+        # A first build on history (a backtest, an old export): the partitions reach back to the run's day;
+        # the ingestion then moves them back to the first day of the data.
+        record_first_day((as_of.astimezone(UTC) - timedelta(days=1)).date(), settings)
     run_partition = main_run_partition_key(as_of)
     # Segment YAML edited since the last compile becomes dbt models before dbt parses the project.
     if compile_segments([]) != 0:

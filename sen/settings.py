@@ -112,7 +112,8 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR  # CDP_DATA_DIR
     warehouse: Path = DEFAULT_WAREHOUSE  # CDP_WAREHOUSE
     as_of: datetime | None = None  # CDP_AS_OF (aware, UTC); None: the run's clock decides
-    partitions_start: str = DEFAULT_PARTITIONS_START  # CDP_PARTITIONS_START
+    # CDP_PARTITIONS_START; None: from the data (the first day loaded, orchestration/dbt/partitions.py)
+    partitions_start: str | None = None
     timezone: str = DEFAULT_TIMEZONE  # CDP_TIMEZONE: the business's calendar days (dbt and CLV)
     currency: str = DEFAULT_CURRENCY  # CDP_CURRENCY: the reporting currency of every money column
     full_refresh: bool = False  # CDP_FULL_REFRESH
@@ -138,13 +139,14 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every variable (``os.environ`` unless ``env`` is given)."""
         env = os.environ if env is None else env
-        partitions_start = _text(env, "CDP_PARTITIONS_START") or DEFAULT_PARTITIONS_START
-        try:
-            date.fromisoformat(partitions_start)
-        except ValueError as exc:
-            raise ValueError(
-                f"CDP_PARTITIONS_START={partitions_start!r} is not an ISO date (e.g. 2024-01-01)"
-            ) from exc
+        partitions_start = _text(env, "CDP_PARTITIONS_START")
+        if partitions_start is not None:
+            try:
+                date.fromisoformat(partitions_start)
+            except ValueError as exc:
+                raise ValueError(
+                    f"CDP_PARTITIONS_START={partitions_start!r} is not an ISO date (e.g. 2024-01-01)"
+                ) from exc
         timezone = _text(env, "CDP_TIMEZONE") or DEFAULT_TIMEZONE
         try:
             ZoneInfo(timezone)
@@ -206,6 +208,11 @@ class Settings:
     def dbt_business_vars(self) -> dict[str, str]:
         """The settings dbt reads as vars: the business time zone and the reporting currency."""
         return {"business_timezone": self.timezone, "default_currency": self.currency}
+
+    @property
+    def first_day_path(self) -> Path:
+        """Where the ingestion records the first day of the loaded data (the first daily partition)."""
+        return self.warehouse.with_name(self.warehouse.name + ".first_day")
 
     @property
     def serving_path(self) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.dbt.partitions import daily_event_partitions, dbt_vars, run_window_vars
+from orchestration.dbt.partitions import dbt_vars, event_partitions, run_window_vars
 from orchestration.run_clock import RunClock
 from sen.settings import Settings
 
@@ -78,7 +78,7 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
         select=INCREMENTAL_SELECTION,
         dagster_dbt_translator=SenDbtTranslator(),
         name="sen_dbt_incremental",
-        partitions_def=daily_event_partitions,
+        partitions_def=event_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def sen_dbt_incremental(
