@@ -150,7 +150,7 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
 
     defs = build_definitions(target)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    job = defs.get_implicit_global_asset_job_def()
+    job = defs.resolve_implicit_global_asset_job_def()
     if selection:
         job = job.get_subset(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())

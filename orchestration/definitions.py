@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtProject
 
 from orchestration.assets.clv import clv_assets
 from orchestration.assets.identity import identity_assets, identity_checks
@@ -22,8 +23,6 @@ from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, 
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
 from orchestration.dbt.assets import build_dbt_assets
-from dagster_dbt import DbtProject
-
 from orchestration.dbt.project import build_dbt_project
 from orchestration.dbt.rebuild_job import rebuild_events
 from orchestration.dbt.resource import SenDbtCliResource

@@ -45,7 +45,15 @@ def test_definitions_validate_from_a_plain_shell_without_a_manifest(tmp_path):
 def test_asset_materialize_from_a_plain_shell(tmp_path):
     env = bare_env(tmp_path)
     done = run(
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions", "--select", "raw/stores"],
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "orchestration.definitions",
+            "--select",
+            "raw/stores",
+        ],
         env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
