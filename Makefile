@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint dev lock parse clean
+.PHONY: install demo test lint dev lock parse clean dagster-home
 
 install: $(STAMP)
 
@@ -21,8 +21,16 @@ $(STAMP): requirements.lock pyproject.toml
 parse: install
 	cd dbt_project && ../$(BIN)/dbt parse --quiet
 
+# One Dagster home for `make demo` and `make dev`, so the UI shows the demo's runs (git-ignored).
+# (Only for these targets: the tests keep their own, ephemeral, instances.)
+demo dev dagster-home: export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+dagster-home:
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
 # The main job: every asset on $CDP_DATA_DIR (default: the committed sample) into $CDP_WAREHOUSE.
-demo: install
+demo: install dagster-home
 	$(BIN)/python -m orchestration.cli build
 
 # CI fails on segment YAML whose generated dbt models were not recompiled (demo and dev compile them).
@@ -35,12 +43,10 @@ lint: parse
 test: lint
 	$(BIN)/pytest
 
-dev: install
+# The code location parses the dbt project itself (with the venv's dbt): no activated venv, no `make parse`.
+dev: install dagster-home
 	$(BIN)/python -m sen.segments.compile
-	cd dbt_project && ../$(BIN)/dbt parse --quiet
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
-	  { test -f $$DAGSTER_HOME/dagster.yaml || cp orchestration/dagster.yaml $$DAGSTER_HOME/dagster.yaml; } && \
-	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev
+	$(BIN)/dagster dev
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra semantic --extra bench -p 3.11 -o requirements.lock

@@ -14,21 +14,36 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from contextlib import redirect_stdout
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from orchestration.dbt.target import dbt_target_dir, remove_step_folders
+from orchestration.run_clock import DATASET_FILE, dataset_as_of
 from sen.settings import DBT_PROJECT_DIR, Settings
+
+# An as-of this long after the newest order or event leaves the "last N days" windows mostly empty.
+STALE_AFTER = timedelta(days=7)
 
 
 def run_as_of(settings: Settings) -> datetime:
-    """The run's reference time: CDP_AS_OF, else now (UTC, whole seconds), fixed once for every step.
+    """The run's reference time: CDP_AS_OF, else the data folder's own as-of (its dataset.yml: the committed
+    sample is as of 2026-11-21), else now (UTC, whole seconds), fixed once for every step.
 
     dbt receives it in --vars: a value that moved between steps would also make each dbt step parse the whole
     project again instead of reusing the run's parse.
     """
-    return settings.as_of or datetime.now(UTC).replace(microsecond=0)
+    return settings.as_of or dataset_as_of(settings.data_dir) or datetime.now(UTC).replace(microsecond=0)
+
+
+def as_of_origin(settings: Settings) -> str:
+    """Where the run's reference time came from, for the console."""
+    if settings.as_of is not None:
+        return "CDP_AS_OF"
+    if dataset_as_of(settings.data_dir) is not None:
+        return f"the data folder's own as-of ({settings.data_dir / DATASET_FILE}); set CDP_AS_OF to change it"
+    return "now"
 
 
 # Modules of the code location that do not read the dbt manifest: imported while `dbt parse` runs, on one core
@@ -95,7 +110,7 @@ def run_config_for(defs: Any, job: Any, *, full_refresh: bool, dry_run: bool) ->
 
 
 def build(selection: str | None = None, *, full_refresh: bool = False, send: bool = False) -> int:
-    from orchestration.dbt.partitions import main_run_partition_key
+    from orchestration.dbt.partitions import main_run_partition_key, record_first_day
     from sen.segments.compile import main as compile_segments
 
     settings = Settings.from_env()
@@ -103,6 +118,14 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
     # The event-sized dbt models are daily-partitioned: a run processes the last complete day before the
     # reference time and everything loaded since the last run (docs/incremental.md).
     as_of = run_as_of(settings)
+    print(
+        f"Building as of {as_of.isoformat()} ({as_of_origin(settings)}); data: {settings.data_dir}",
+        flush=True,
+    )
+    if settings.partitions_start is None:
+        # A first build on history (a backtest, an old export): the partitions reach back to the run's day;
+        # the ingestion then moves them back to the first day of the data.
+        record_first_day((as_of.astimezone(UTC) - timedelta(days=1)).date(), settings)
     run_partition = main_run_partition_key(as_of)
     # Segment YAML edited since the last compile becomes dbt models before dbt parses the project.
     if compile_segments([]) != 0:
@@ -121,40 +144,108 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
         return 2
     import dagster as dg
 
+    from orchestration.cli_log import concise_console
     from orchestration.definitions import build_definitions
     from orchestration.run_clock import as_of_tag
 
     defs = build_definitions(target)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    job = defs.get_implicit_global_asset_job_def()
+    job = defs.resolve_implicit_global_asset_job_def()
     if selection:
         job = job.get_subset(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         )
+    job = job.with_logger_defs({"console": concise_console})  # one line per step, not Dagster's DEBUG stream
     partition_key = run_partition if job.partitions_def is not None else None
     started = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=partition_key,
-        run_config=run_config_for(defs, job, full_refresh=full_refresh, dry_run=dry_run),
-        tags=as_of_tag(as_of),  # the run clock's reference time, unless CDP_AS_OF is set (then equal)
-        raise_on_error=False,
-    )
+    # dbt's own output (every model and test) goes to a file; the console keeps one line per step.
+    dbt_output = Path(target) / "dbt_output.log"
+    dbt_output.parent.mkdir(parents=True, exist_ok=True)
+    with open(dbt_output, "w", encoding="utf-8") as output, redirect_stdout(output):
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            # Dagster uses a job's own loggers only when the run config names them.
+            run_config={
+                **run_config_for(defs, job, full_refresh=full_refresh, dry_run=dry_run),
+                "loggers": {"console": {}},
+            },
+            tags=as_of_tag(as_of),  # the run clock's reference time, unless CDP_AS_OF is set (then equal)
+            raise_on_error=False,
+        )
     elapsed = time.perf_counter() - started
-    print_summary(settings, as_of, elapsed, result.success, dry_run)
+    print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
+    print(f"dbt output: {dbt_output}")
     return 0 if result.success else 1
 
 
-def print_summary(settings: Settings, as_of: datetime, elapsed: float, success: bool, dry_run: bool) -> None:
+def ingestion_counts(result: Any) -> dict[str, dict[str, int]]:
+    """Rows loaded and quarantined per source in this run (the ingestion assets' metadata)."""
+    counts: dict[str, dict[str, int]] = {}
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key
+        if key is None or len(key.path) != 2 or key.path[0] != "raw":
+            continue
+        metadata = event.materialization.metadata
+        if "rows_quarantined" not in metadata:
+            continue
+        counts[key.path[1]] = {
+            name: int(metadata[name].value)
+            for name in ("rows_in", "rows_loaded", "rows_quarantined")
+            if name in metadata
+        }
+    return counts
+
+
+def newest_data(conn: Any) -> datetime | None:
+    """The newest order or event at or before the as-of (marts.orders, marts.person_events), naive UTC."""
+    newest = None
+    for table, column in (("marts.orders", "ordered_at"), ("marts.person_events", "occurred_at")):
+        try:
+            value = conn.execute(f"select max({column}) from {table}").fetchone()[0]
+        except Exception:  # noqa: BLE001 - a mart a selection did not build
+            continue
+        if value is not None and (newest is None or value > newest):
+            newest = value
+    return newest
+
+
+def print_summary(
+    settings: Settings,
+    as_of: datetime,
+    elapsed: float,
+    success: bool,
+    dry_run: bool,
+    ingested: dict[str, dict[str, int]] | None = None,
+) -> None:
     import duckdb
 
     path = settings.warehouse
     print(
         f"\n{'Built' if success else 'FAILED:'} warehouse {path} in {elapsed:.1f} s "
-        f"(data: {settings.data_dir}, as of {as_of.isoformat()})"
+        f"(data: {settings.data_dir}, as of {as_of.isoformat()}, {as_of_origin(settings)})"
     )
+    if ingested:
+        print("\nLoaded this run (rows read / loaded / quarantined to raw._quarantine):")
+        for source, n in sorted(ingested.items()):
+            flag = "  <- see raw._quarantine" if n.get("rows_quarantined") else ""
+            print(
+                f"  raw.{source:<38} {n.get('rows_in', 0):>10,} {n.get('rows_loaded', 0):>10,} "
+                f"{n.get('rows_quarantined', 0):>8,}{flag}"
+            )
+        total = sum(n.get("rows_quarantined", 0) for n in ingested.values())
+        print(f"  quarantined in total: {total:,} row(s)")
     conn = duckdb.connect(str(path), read_only=True)
     try:
+        newest = newest_data(conn)
+        if newest is not None:
+            gap = as_of.astimezone(UTC).replace(tzinfo=None) - newest
+            if gap > STALE_AFTER:
+                print(
+                    f"\nWARNING: the as-of {as_of.isoformat()} is {gap.days} days after the newest order or event "
+                    f"({newest.isoformat(sep=' ')} UTC): 'last N days' windows, carts and audiences are mostly empty. "
+                    f"Set CDP_AS_OF to the end of the data (e.g. CDP_AS_OF={(newest + timedelta(days=1)).date()})."
+                )
         rows = conn.execute(
             """select table_schema, table_name from information_schema.tables
                where table_schema in ('marts', 'audiences') order by 1, 2"""

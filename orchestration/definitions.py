@@ -7,16 +7,19 @@ own with `build_definitions(target)`, in the target folder of its warehouse (orc
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtProject
 
 from orchestration.assets.clv import clv_assets
 from orchestration.assets.identity import identity_assets, identity_checks
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.serving import build_serving_asset
-from orchestration.assets.syncs import build_sync_assets, build_sync_schedules
+from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, sync_runs_spec
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
 from orchestration.dbt.assets import build_dbt_assets
@@ -41,7 +44,14 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
     project = build_dbt_project(dbt_target)
     # One asset per sync YAML, downstream of its audience model (and so of every blocking check upstream).
     sync_assets = build_sync_assets(SYNC_DIR, _warehouse_path)
-    all_assets = [*ingestion_assets, *build_dbt_assets(project), *identity_assets, *clv_assets, *sync_assets]
+    all_assets = [
+        *ingestion_assets,
+        *build_dbt_assets(project),
+        *identity_assets,
+        *clv_assets,
+        *sync_assets,
+        sync_runs_spec(sync_assets),
+    ]
     # Last: its upstream is every marts/audiences/identity-KPI asset defined above.
     all_assets.append(build_serving_asset(all_assets))
     return dg.Definitions(
@@ -66,10 +76,32 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
     )
 
 
+def prepare_manifest(project: DbtProject) -> None:
+    """`dbt parse` when the manifest is missing (a fresh clone) or under `dagster dev` (models may have changed).
+
+    Run with the dbt beside this interpreter: dagster-dbt's own `prepare_if_dev()` runs `dbt` from PATH, which
+    a shell without the activated venv does not have.
+    """
+    manifest = Path(project.manifest_path)
+    if manifest.exists() and not os.environ.get("DAGSTER_IS_DEV_CLI"):
+        return
+    target = Path(project.project_dir) / project.target_path
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--target-path", str(target)],
+        cwd=project.project_dir,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0 or not manifest.exists():
+        raise RuntimeError(
+            f"`dbt parse` in {project.project_dir} failed (exit code {completed.returncode}), so the dbt assets "
+            f"cannot be loaded:\n{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
+        )
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     project = build_dbt_project()
-    # `dagster dev` parses the project on start; other loaders rely on `dbt parse` having run (the set-up
-    # commands and the test fixtures do it).
-    project.prepare_if_dev()
+    prepare_manifest(project)
     return build_definitions(project.project_dir / project.target_path)

@@ -8,19 +8,39 @@ is set up:
 - CDP_AS_OF set by the operator (a backtest, a replay, a deployment) always wins;
 - else the run tag `sen/as_of` (the schedule, the file sensor and the command line set it to the time they
   decided on);
+- else the data folder's own as-of, when it declares one in `dataset.yml` (the committed sample: 2026-11-21,
+  so the demo and a UI run on it see its carts and 30-day windows, not two weeks of nothing);
 - else the time the run was created (a run launched from the UI).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
+import yaml
 from pydantic import PrivateAttr
 
-from sen.settings import as_of_sql_literal, operator_as_of, parse_as_of
+from sen.settings import Settings, as_of_sql_literal, operator_as_of, parse_as_of
 
 AS_OF_TAG = "sen/as_of"
+# A data folder may say when it was exported: `as_of: 2026-11-21T00:00:00Z` in <CDP_DATA_DIR>/dataset.yml.
+DATASET_FILE = "dataset.yml"
+
+
+def dataset_as_of(data_dir: Path) -> datetime | None:
+    """The as-of a data folder declares in its dataset.yml, or None (no file, or no `as_of` in it)."""
+    path = Path(data_dir) / DATASET_FILE
+    if not path.is_file():
+        return None
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    value = document.get("as_of") if isinstance(document, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_as_of(str(value), f"as_of in {path}")
 
 
 def as_of_tag(moment: datetime) -> dict[str, str]:
@@ -32,6 +52,9 @@ def run_reference_time(run: dg.DagsterRun, instance: dg.DagsterInstance | None) 
     tag = run.tags.get(AS_OF_TAG)
     if tag:
         return parse_as_of(tag, AS_OF_TAG)
+    declared = dataset_as_of(Settings.from_env().data_dir)
+    if declared is not None:
+        return declared
     record = instance.get_run_record_by_id(run.run_id) if instance is not None else None
     created = record.create_timestamp if record is not None else datetime.now(UTC)
     return created.astimezone(UTC).replace(microsecond=0)

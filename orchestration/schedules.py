@@ -18,7 +18,8 @@ from sen.settings import Settings
 
 WAREHOUSE_TAG = {"sen/warehouse": "write"}
 DAILY_CRON = "0 2 * * *"
-TIMEZONE = "Asia/Ho_Chi_Minh"
+# The business time zone (CDP_TIMEZONE): 02:00 is night time where the shop is.
+TIMEZONE = Settings.from_env().timezone
 
 
 def automation_default_status() -> dg.DefaultScheduleStatus:
@@ -56,7 +57,7 @@ def run_partition_key(
     cron_schedule=DAILY_CRON,
     execution_timezone=TIMEZONE,
     default_status=automation_default_status(),
-    description="Full build every night at 02:00 Vietnam time (after the nightly exports land).",
+    description="Full build every night at 02:00 in the business time zone (after the nightly exports land).",
 )
 def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     repository = context.repository_def

@@ -17,12 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data_samples" / "sample"
 DEFAULT_WAREHOUSE = REPO_ROOT / "warehouse" / "sen.duckdb"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DEFAULT_PARTITIONS_START = "2024-01-01"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+DEFAULT_CURRENCY = "VND"
 DEFAULT_SETTLE_SECONDS = 30.0
 DEFAULT_GX_MAX_ROWS = 100_000
 DQ_ENGINES = ("auto", "sql", "gx")
@@ -110,7 +113,10 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR  # CDP_DATA_DIR
     warehouse: Path = DEFAULT_WAREHOUSE  # CDP_WAREHOUSE
     as_of: datetime | None = None  # CDP_AS_OF (aware, UTC); None: the run's clock decides
-    partitions_start: str = DEFAULT_PARTITIONS_START  # CDP_PARTITIONS_START
+    # CDP_PARTITIONS_START; None: from the data (the first day loaded, orchestration/dbt/partitions.py)
+    partitions_start: str | None = None
+    timezone: str = DEFAULT_TIMEZONE  # CDP_TIMEZONE: the business's calendar days (dbt and CLV)
+    currency: str = DEFAULT_CURRENCY  # CDP_CURRENCY: the reporting currency of every money column
     full_refresh: bool = False  # CDP_FULL_REFRESH
     dbt_artifacts: bool = False  # CDP_DBT_ARTIFACTS
     sync_dry_run: bool | None = None  # CDP_SYNC_DRY_RUN; None: unset (the main job's CLI then runs dry)
@@ -134,13 +140,26 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every variable (``os.environ`` unless ``env`` is given)."""
         env = os.environ if env is None else env
-        partitions_start = _text(env, "CDP_PARTITIONS_START") or DEFAULT_PARTITIONS_START
+        partitions_start = _text(env, "CDP_PARTITIONS_START")
+        if partitions_start is not None:
+            try:
+                date.fromisoformat(partitions_start)
+            except ValueError as exc:
+                raise ValueError(
+                    f"CDP_PARTITIONS_START={partitions_start!r} is not an ISO date (e.g. 2024-01-01)"
+                ) from exc
+        timezone = _text(env, "CDP_TIMEZONE") or DEFAULT_TIMEZONE
         try:
-            date.fromisoformat(partitions_start)
-        except ValueError as exc:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(
-                f"CDP_PARTITIONS_START={partitions_start!r} is not an ISO date (e.g. 2024-01-01)"
+                f"CDP_TIMEZONE={timezone!r} is not an IANA time zone (e.g. Asia/Ho_Chi_Minh, Europe/Paris, UTC)"
             ) from exc
+        currency = (_text(env, "CDP_CURRENCY") or DEFAULT_CURRENCY).upper()
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+            raise ValueError(
+                f"CDP_CURRENCY={currency!r} is not an ISO 4217 code (three letters, e.g. VND, USD)"
+            )
         settle = _number(env, "CDP_SENSOR_SETTLE_SECONDS", float)
         if settle is not None and settle < 0:
             raise ValueError(f"CDP_SENSOR_SETTLE_SECONDS={settle!r} is negative")
@@ -167,6 +186,8 @@ class Settings:
             warehouse=_path(env, "CDP_WAREHOUSE") or DEFAULT_WAREHOUSE,
             as_of=operator_as_of(env),
             partitions_start=partitions_start,
+            timezone=timezone,
+            currency=currency,
             full_refresh=bool(_bool(env, "CDP_FULL_REFRESH")),
             dbt_artifacts=bool(_bool(env, "CDP_DBT_ARTIFACTS")),
             sync_dry_run=_bool(env, "CDP_SYNC_DRY_RUN"),
@@ -184,6 +205,15 @@ class Settings:
             dq_thresholds=thresholds,
             dbt_target_path=DBT_PROJECT_DIR / target if target else None,  # absolute stays absolute
         )
+
+    def dbt_business_vars(self) -> dict[str, str]:
+        """The settings dbt reads as vars: the business time zone and the reporting currency."""
+        return {"business_timezone": self.timezone, "default_currency": self.currency}
+
+    @property
+    def first_day_path(self) -> Path:
+        """Where the ingestion records the first day of the loaded data (the first daily partition)."""
+        return self.warehouse.with_name(self.warehouse.name + ".first_day")
 
     @property
     def serving_path(self) -> Path:

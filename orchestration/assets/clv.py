@@ -38,8 +38,6 @@ HORIZON_ENV = "CDP_CLV_HORIZON_MONTHS"
 DISCOUNT_ENV = "CDP_CLV_DISCOUNT_RATE"
 DEFAULT_HORIZON_MONTHS = 12
 DEFAULT_DISCOUNT_RATE = 0.1
-# Purchase occasions are calendar days of the business (same-day orders are one occasion), as in marts.orders.
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 def _settings() -> Settings:
@@ -62,9 +60,15 @@ class ClvConfig(dg.Config):
         default=DEFAULT_MIN_REPEAT_BUYERS,
         description="Below this many repeat buyers the probabilistic fit is replaced by heuristics.",
     )
-    timezone: str = Field(
-        default=DEFAULT_TIMEZONE, description="Time zone whose calendar days are occasions."
+    timezone: str | None = Field(
+        default=None,
+        description="Time zone whose calendar days are occasions (env CDP_TIMEZONE, default Asia/Ho_Chi_Minh).",
     )
+
+    def business_timezone(self) -> str:
+        """Purchase occasions are calendar days of the business (same-day orders are one occasion), the same
+        days as marts.orders: CDP_TIMEZONE, which dbt receives too, unless the run config says otherwise."""
+        return self.timezone or _settings().timezone
 
     def horizon(self) -> int:
         value = self.horizon_months
@@ -130,7 +134,7 @@ def clv_fit_and_score(
     context: dg.AssetExecutionContext, config: ClvConfig, warehouse: Warehouse, run_clock: RunClock
 ):
     as_of = run_clock.as_of()
-    horizon, rate = config.horizon(), config.discount_rate()
+    horizon, rate, timezone = config.horizon(), config.discount_rate(), config.business_timezone()
     with warehouse.connect() as conn:
         orders = read_orders(conn, as_of)
         try:
@@ -139,7 +143,7 @@ def clv_fit_and_score(
                 as_of,
                 horizon_months=horizon,
                 annual_discount_rate=rate,
-                timezone=config.timezone,
+                timezone=timezone,
                 min_repeat_buyers=config.min_repeat_buyers,
             )
         except ValueError as exc:
@@ -223,7 +227,7 @@ def clv_backtest(
     context: dg.AssetExecutionContext, config: ClvConfig, warehouse: Warehouse, run_clock: RunClock
 ) -> dg.MaterializeResult:
     as_of = run_clock.as_of()
-    horizon = config.horizon()
+    horizon, timezone = config.horizon(), config.business_timezone()
     with warehouse.connect() as conn:
         orders = read_orders(conn, as_of)
         try:
@@ -231,7 +235,7 @@ def clv_backtest(
                 orders,
                 as_of,
                 horizon_months=horizon,
-                timezone=config.timezone,
+                timezone=timezone,
                 min_repeat_buyers=config.min_repeat_buyers,
             )
         except ValueError as exc:
@@ -242,7 +246,7 @@ def clv_backtest(
         )
         # The library reports bounds as wall time of the business zone; the warehouse holds naive UTC.
         for bound in ("calibration_end", "holdout_end"):
-            summary[bound] = _local_to_utc(summary[bound], config.timezone)
+            summary[bound] = _local_to_utc(summary[bound], timezone)
             table[bound] = summary[bound]
         replace_table(conn, "clv_backtest", table)
 

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.dbt.partitions import daily_event_partitions, dbt_vars, run_window_vars
+from orchestration.dbt.partitions import dbt_vars, event_partitions, run_window_vars
 from orchestration.run_clock import RunClock
 from sen.settings import Settings
 
@@ -63,11 +63,50 @@ def build_args(
     return args
 
 
+SEGMENT_PREFIX = "seg_"
+
+
+def is_segment_event(event: object, context: dg.AssetExecutionContext) -> bool:
+    if isinstance(event, dg.Output):
+        key = context.asset_key_for_output(event.output_name)
+    else:
+        key = getattr(event, "asset_key", None)
+    return key is not None and key.path[-1].startswith(SEGMENT_PREFIX)
+
+
+def segment_members(keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
+    """Current members of each segment table, read after dbt has released the warehouse."""
+    import duckdb
+
+    counts: dict[dg.AssetKey, int] = {}
+    with duckdb.connect(str(Settings.from_env().warehouse)) as conn:
+        for key in keys:
+            schema, table = key.path[0], key.path[-1]
+            counts[key] = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+    return counts
+
+
 def run_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.Output]:
+    """The dbt step's events, with the member count of every segment built (metadata `members`): an empty
+    segment shows as 0 on its asset, not only in the warehouse."""
     context.log.info(f"dbt {' '.join(args)}")
-    yield from dbt.cli(args, context=context).stream()
+    held: list = []  # segment events wait until dbt is done: DuckDB has one writer per file
+    for event in dbt.cli(args, context=context).stream():
+        if held or is_segment_event(event, context):
+            held.append(event)
+        else:
+            yield event
+    outputs = {id(e): context.asset_key_for_output(e.output_name) for e in held if isinstance(e, dg.Output)}
+    counts = segment_members([k for k in outputs.values() if k.path[-1].startswith(SEGMENT_PREFIX)])
+    for event in held:
+        key = outputs.get(id(event))
+        if key in counts:
+            event = event.with_metadata(
+                {**event.metadata, "members": counts[key], "dagster/row_count": counts[key]}
+            )
+        yield event
 
 
 def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
@@ -78,7 +117,7 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
         select=INCREMENTAL_SELECTION,
         dagster_dbt_translator=SenDbtTranslator(),
         name="sen_dbt_incremental",
-        partitions_def=daily_event_partitions,
+        partitions_def=event_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def sen_dbt_incremental(

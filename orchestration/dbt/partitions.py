@@ -10,30 +10,91 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from sen.settings import Settings, as_of_sql_literal
+from sen.settings import DEFAULT_PARTITIONS_START, Settings, as_of_sql_literal
 
 
-def partitions_start() -> str:
-    """The first day that can be backfilled (CDP_PARTITIONS_START). Data before it is still processed by
-    unpartitioned runs."""
-    return Settings.from_env().partitions_start
+def recorded_first_day(settings: Settings) -> str | None:
+    """The first day of the loaded data, as the ingestion recorded it next to the warehouse (None before any load)."""
+    path = settings.first_day_path
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8").strip()
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        return None
 
 
-# Event time is naive UTC everywhere in the warehouse, so partitions are UTC days.
-daily_event_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
+def record_first_day(day: date, settings: Settings | None = None) -> None:
+    """Move the recorded first day back to ``day`` if it is earlier (never forward: loaded data stays loaded)."""
+    settings = settings or Settings.from_env()
+    current = recorded_first_day(settings)
+    if current is not None and current <= day.isoformat():
+        return
+    settings.first_day_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.first_day_path.write_text(day.isoformat() + "\n", encoding="utf-8")
 
 
-def dbt_vars(as_of: datetime, extra: Mapping[str, str] | None = None) -> str:
-    """The --vars of every dbt invocation: the run's reference time (UTC), plus a partition window if any.
+# The time axis of the sources whose first day starts the partitions: the event-sized models' sources and the
+# orders (a shop with orders only still gets partitions from its first order).
+EVENT_TIME_COLUMNS = {
+    "events": "timestamp",
+    "email_events": "occurred_at",
+    "ad_touchpoints": "occurred_at",
+    "orders": "created_at",
+    "pos_transactions": "transacted_at",
+}
+
+
+def first_loaded_day(conn, source: str) -> date | None:
+    """The first day of raw.<source>'s event time (text in raw: its leading ISO date), None if not a time axis."""
+    column = EVENT_TIME_COLUMNS.get(source)
+    if column is None:
+        return None
+    value = conn.execute(
+        f'select min(try_cast(left(trim("{column}"), 10) as date)) from raw."{source}"'
+    ).fetchone()[0]
+    return value
+
+
+def partitions_start(settings: Settings | None = None) -> str:
+    """The first day that can be backfilled: CDP_PARTITIONS_START if set, else the first day of the data.
+
+    A Dagster partitions definition must be known when the definitions load, before any data is read, and
+    scanning the data folder there would cost every process that loads them. So the ingestion assets record the
+    first day they loaded in a one-line file next to the warehouse (`<warehouse>.first_day`), the definitions
+    read it (a file read), and the command line moves it back to its run's day before a first build on history.
+    Before anything is loaded the partitions start at DEFAULT_PARTITIONS_START.
+    """
+    settings = settings or Settings.from_env()
+    return settings.partitions_start or recorded_first_day(settings) or DEFAULT_PARTITIONS_START
+
+
+def event_partitions() -> dg.DailyPartitionsDefinition:
+    # Event time is naive UTC everywhere in the warehouse, so partitions are UTC days.
+    return dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
+
+
+# The partitions when this module was imported (tests, and code that needs a module-level definition); the
+# definitions and the main run's partition are computed when they are built, from the recorded first day.
+daily_event_partitions = event_partitions()
+
+
+def dbt_vars(
+    as_of: datetime, extra: Mapping[str, str] | None = None, settings: Settings | None = None
+) -> str:
+    """The --vars of every dbt invocation: the run's reference time (UTC), the business time zone and currency
+    (CDP_TIMEZONE, CDP_CURRENCY), plus a partition window if any.
 
     The only way the reference time reaches dbt. `dbt parse` gets the same value (orchestration/cli.py), so that
     the dbt steps of the run reuse its partial parse instead of parsing the project again.
     """
-    return json.dumps({"as_of": as_of_sql_literal(as_of), **(extra or {})})
+    business = (settings or Settings.from_env()).dbt_business_vars()
+    return json.dumps({"as_of": as_of_sql_literal(as_of), **business, **(extra or {})})
 
 
 def window_vars(start: datetime, end: datetime) -> dict[str, str]:
@@ -59,9 +120,10 @@ def run_window_vars(tags: Mapping[str, str]) -> dict[str, str]:
     end_key = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
     if not (start_key and end_key):
         return {}
+    partitions = event_partitions()
     return window_vars(
-        daily_event_partitions.time_window_for_partition_key(start_key).start,
-        daily_event_partitions.time_window_for_partition_key(end_key).end,
+        partitions.time_window_for_partition_key(start_key).start,
+        partitions.time_window_for_partition_key(end_key).end,
     )
 
 
@@ -79,10 +141,10 @@ def main_run_partition_key(as_of: datetime) -> str:
     if reference.tzinfo is not None:
         reference = reference.astimezone(UTC)
     day = (reference.date() - timedelta(days=1)).isoformat()
-    keys = daily_event_partitions.get_partition_keys()
+    keys = event_partitions().get_partition_keys()
     if not keys or day < keys[0]:
         raise ValueError(
-            f"the reference time {reference.isoformat()} is before the first daily partition "
-            f"(CDP_PARTITIONS_START={partitions_start()})"
+            f"the reference time {reference.isoformat()} is before the first daily partition {keys[0] if keys else ''} "
+            "(the first day of the loaded data, or CDP_PARTITIONS_START if set): nothing was loaded before it"
         )
     return min(day, keys[-1])

@@ -105,7 +105,7 @@ def rebuild_event_models(
         raise RuntimeError(f"no warehouse at {warehouse}: build it first (python -m orchestration.cli build)")
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         plan = plan_batches(conn, batches)
-    base_vars = {"as_of": as_of_sql_literal(as_of)}
+    base_vars = {"as_of": as_of_sql_literal(as_of), **Settings.from_env().dbt_business_vars()}
     batched = ["--select", EVENT_SIZED, "--exclude", *IDENTITY_GRAPH]
     done: list[tuple[str, float]] = []
 

@@ -31,6 +31,9 @@ def rebuild_event_models(context: dg.OpExecutionContext, config: RebuildConfig, 
         context.log_event(dg.AssetMaterialization(asset_key=dg.AssetKey(table.split(".")), metadata=metadata))
 
 
-@dg.job(description="Batched full rebuild of the event-sized models; then run sen_all for the marts.")
+@dg.job(
+    description="Batched full rebuild of the event-sized models; then run sen_all for the marts.",
+    tags={"sen/warehouse": "write"},  # one warehouse writer at a time (the run queue, docs/serving.md)
+)
 def rebuild_events() -> None:
     rebuild_event_models()

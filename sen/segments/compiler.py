@@ -225,6 +225,14 @@ class SegmentCompiler:
             f"select {columns[0]}" if len(columns) == 1 else "select\n    " + ",\n    ".join(columns)
         )
         params_body = f"{select_list}\nfrom {ref_params}\nwhere segment = '{self.name}'"
+        if state.rows:
+            # A segment model rebuilt without its parameters seed (a stale or missing row) would read null
+            # parameters and silently have 0 members: stop the build instead, saying what to rebuild.
+            message = (
+                f"segment_parameters holds no or stale parameters of segment {self.name}: "
+                f"rebuild seed segment_parameters with it (dbt build -s segment_parameters {MODEL_PREFIX}{self.name})"
+            )
+            params_body += f"\nhaving {{{{ fail_unless('count(*) = {len(state.rows)}', {message!r}) }}}}"
         ctes.append(("params", params_body))
         for p, t in state.lists:
             ctes.append(

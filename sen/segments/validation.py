@@ -14,6 +14,7 @@ from sen.segments.definitions import (
     Operator,
     SegmentDefinition,
 )
+from sen.segments.known_values import known_values
 from sen.segments.values import coerce
 
 Op = Operator
@@ -86,6 +87,21 @@ def check_value(op: Operator, value: object, field_type: FieldType, where: str) 
     return []
 
 
+KNOWN_VALUE_OPERATORS = {Op.eq, Op.ne, Op.in_, Op.not_in}
+
+
+def check_known(op: Operator, value: object, allowed: tuple[object, ...] | None, where: str) -> list[str]:
+    """A value the field never holds (its mart's accepted values) matches nobody: an error, not 0 members."""
+    if allowed is None or op not in KNOWN_VALUE_OPERATORS:
+        return []
+    values = value if isinstance(value, list) else [value]
+    unknown = [v for v in values if v not in allowed]
+    if not unknown:
+        return []
+    shown = ", ".join(str(v) for v in allowed)
+    return [f"{where}: {', '.join(repr(v) for v in unknown)} is not a value of this field (allowed: {shown})"]
+
+
 class SegmentValidator:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -124,12 +140,16 @@ class SegmentValidator:
             if field_type is None:
                 known = ", ".join(entry.fields)
                 return [f"{path}.field: unknown field {node.field!r} of collection {name!r} (known: {known})"]
+            model, column = entry.model, node.field
         else:
             found = self.catalog.profile_field(node.field)
             if found is None:
                 return [f"{path}.field: {self._unknown_profile_field(node.field)}"]
             field_type = found[2]
-        return check_value(node.op, node.value, field_type, where)
+            model, column = self.catalog.profiles[found[0]].model, found[1]
+        return check_value(node.op, node.value, field_type, where) or check_known(
+            node.op, node.value, known_values(model, column), where
+        )
 
     def _unknown_profile_field(self, name: str) -> str:
         profile, dot, column = name.partition(".")

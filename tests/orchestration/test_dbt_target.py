@@ -30,8 +30,9 @@ def test_only_the_step_folders_of_earlier_runs_are_removed(tmp_path):
     assert remove_step_folders(tmp_path / "missing") == 0
 
 
-def test_the_run_pins_its_reference_time(monkeypatch):
+def test_the_run_pins_its_reference_time(monkeypatch, tmp_path):
     monkeypatch.setenv("CDP_AS_OF", "")  # unset; monkeypatch restores the session's value afterwards
+    monkeypatch.setenv("CDP_DATA_DIR", str(tmp_path))  # a data folder that declares no as-of (dataset.yml)
     before = datetime.now(UTC).replace(microsecond=0)
     pinned = run_as_of(Settings.from_env())
     assert before <= pinned <= datetime.now(UTC)  # now, fixed once: the run's tag and dbt --vars carry it

@@ -143,7 +143,12 @@ def test_full_refresh_is_one_flag(monkeypatch, dbt_manifest):
     window = {"min_date": "2026-11-20", "max_date": "2026-11-21"}
     args = build_args(DbtBuildConfig(), as_of, window)
     assert args[:2] == ["build", "--vars"] and "--full-refresh" not in args
-    assert json.loads(args[2]) == {"as_of": "2026-11-21 00:00:00", **window}
+    assert json.loads(args[2]) == {
+        "as_of": "2026-11-21 00:00:00",
+        "business_timezone": "Asia/Ho_Chi_Minh",
+        "default_currency": "VND",
+        **window,
+    }
     assert "--full-refresh" in build_args(DbtBuildConfig(full_refresh=True), as_of)
     monkeypatch.setenv("CDP_FULL_REFRESH", "1")
     assert "--full-refresh" in build_args(DbtBuildConfig(), as_of)
@@ -153,4 +158,43 @@ def test_dbt_gets_the_reference_time_in_utc():
     from orchestration.dbt.partitions import dbt_vars
 
     # An offset is honoured: 07:00 in Vietnam is midnight UTC, the frame of the warehouse.
-    assert json.loads(dbt_vars(parse_as_of("2026-11-21T07:00:00+07:00"))) == {"as_of": "2026-11-21 00:00:00"}
+    assert json.loads(dbt_vars(parse_as_of("2026-11-21T07:00:00+07:00"))) == {
+        "as_of": "2026-11-21 00:00:00",
+        "business_timezone": "Asia/Ho_Chi_Minh",
+        "default_currency": "VND",
+    }
+
+
+def test_dbt_gets_the_business_time_zone_and_currency_from_the_settings(monkeypatch):
+    from orchestration.dbt.partitions import dbt_vars
+
+    monkeypatch.setenv("CDP_TIMEZONE", "Europe/Paris")
+    monkeypatch.setenv("CDP_CURRENCY", "eur")
+    passed = json.loads(dbt_vars(parse_as_of("2026-11-21")))
+    assert passed["business_timezone"] == "Europe/Paris" and passed["default_currency"] == "EUR"
+
+
+def test_partitions_start_at_the_first_day_of_the_data(tmp_path, monkeypatch):
+    # A full history from 1997 (CDNOW-like): nothing refuses it, the partitions begin at its first day.
+    import duckdb
+
+    from orchestration.dbt.partitions import event_partitions, first_loaded_day, record_first_day
+
+    monkeypatch.delenv("CDP_PARTITIONS_START", raising=False)
+    monkeypatch.setenv("CDP_WAREHOUSE", str(tmp_path / "wh.duckdb"))
+    assert event_partitions().start.date().isoformat() == "2024-01-01"  # nothing loaded yet
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as conn:
+        conn.execute("create schema raw")
+        conn.execute(
+            "create table raw.orders as select * from (values ('1997-01-01 10:00:00'), ('1997-03-05T08:00:00+07:00'),"
+            " ('not a time'), (null)) t(created_at)"
+        )
+        first = first_loaded_day(conn, "orders")
+    assert first.isoformat() == "1997-01-01"
+    record_first_day(first)
+    assert event_partitions().get_partition_keys()[0] == "1997-01-01"
+    assert main_run_partition_key(parse_as_of("1998-07-01")) == "1998-06-30"
+    record_first_day(first.replace(year=2000))  # a later load never moves the start forward
+    assert event_partitions().get_partition_keys()[0] == "1997-01-01"
+    monkeypatch.setenv("CDP_PARTITIONS_START", "1998-01-01")  # an explicit setting wins
+    assert event_partitions().get_partition_keys()[0] == "1998-01-01"

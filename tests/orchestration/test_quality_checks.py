@@ -113,3 +113,14 @@ def test_every_source_has_a_blocking_contract_check():
 @pytest.fixture(autouse=True)
 def _no_dagster_home(monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+def test_rows_after_a_past_as_of_are_not_future(tmp_path, monkeypatch):
+    # A backtest on a full export: CDP_AS_OF is 2026-06-01 and the export runs to later days (before today).
+    # Those rows are after the as-of, not in the future: the blocking check passes and the build goes on.
+    write_stores(tmp_path / "data", [store(1), store(2, opened_at="2026-08-01")])
+    result = run(tmp_path, monkeypatch)
+    contract = check_result(result, CONTRACT_CHECK)
+    assert contract.passed
+    assert contract.metadata["failing_rows/not_future:opened_at"].value == 0
+    assert DOWNSTREAM in materialized(result)

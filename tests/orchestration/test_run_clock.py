@@ -43,6 +43,7 @@ def run_as_ofs(tmp_path, tags: dict[str, str] | None = None) -> tuple[str, str, 
 
 def test_a_run_without_a_reference_time_uses_its_creation_time_in_every_step(tmp_path, monkeypatch):
     monkeypatch.delenv("CDP_AS_OF", raising=False)
+    monkeypatch.setenv("CDP_DATA_DIR", str(tmp_path))  # a data folder that declares no as-of
     first, later, created = run_as_ofs(tmp_path)
     assert first == later == created.astimezone(UTC).replace(microsecond=0).isoformat()
 
@@ -73,3 +74,26 @@ def test_the_run_clock_leaves_the_environment_alone(tmp_path, monkeypatch):
     monkeypatch.delenv("CDP_AS_OF", raising=False)
     run_as_ofs(tmp_path, as_of_tag(datetime(2026, 11, 20, 19, 0, tzinfo=UTC)))
     assert "CDP_AS_OF" not in os.environ
+
+
+def test_a_data_folder_that_declares_its_as_of_pins_an_untagged_run(tmp_path, monkeypatch):
+    # The committed sample is as of 2026-11-21 (data_samples/sample/dataset.yml): a UI run on it sees its carts
+    # and 30-day windows instead of the weeks since.
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    monkeypatch.delenv("CDP_DATA_DIR", raising=False)
+    first, later, _ = run_as_ofs(tmp_path)
+    assert first == later == "2026-11-21T00:00:00+00:00"
+
+
+def test_the_samples_declared_as_of_is_the_generators():
+    import json
+
+    import yaml
+
+    from sen.settings import DEFAULT_DATA_DIR
+
+    declared = yaml.safe_load((DEFAULT_DATA_DIR / "dataset.yml").read_text(encoding="utf-8"))["as_of"]
+    manifest = json.loads(
+        (DEFAULT_DATA_DIR.parent / "ground_truth" / "manifest.json").read_text(encoding="utf-8")
+    )
+    assert declared.replace("Z", "") == manifest["as_of"].replace("Z", "").replace("+00:00", "")

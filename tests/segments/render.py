@@ -1,5 +1,5 @@
 """Render generated segment SQL without dbt, for fast tests on DuckDB: ref() -> a table, as_of() -> a literal,
-and the few dbt cross-database macros the compiler emits, with DuckDB's implementations."""
+and the few dbt cross-database and Sen macros the compiler emits, with DuckDB's implementations."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ class _Dbt:
         return f"position({substring} in {string})"
 
 
+def _fail_unless(condition: str, message: str) -> str:
+    # DuckDB's implementation of the macro (dbt_project/macros/dispatch/fail_unless.sql)
+    escaped = message.replace("'", "''")
+    return f"case when {condition} then true else error('{escaped}') end"
+
+
 def render(sql: str) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     return env.from_string(sql).render(
@@ -30,6 +36,7 @@ def render(sql: str) -> str:
         as_of=lambda: f"cast('{AS_OF}' as timestamp)",
         config=lambda **_: "",
         dbt=_Dbt(),
+        fail_unless=_fail_unless,
     )
 
 

@@ -206,3 +206,32 @@ def test_file_without_segments_list(write_segments):
     problems = problems_of(write_segments, {"a.yml": "name: x\n"})
     assert any(p.endswith("a.yml: segments: a required key is missing") for p in problems)
     assert any(p.endswith("a.yml: (top level): unknown key 'name'") for p in problems)
+
+
+def test_a_value_the_field_never_holds_names_the_allowed_values(write_segments):
+    # clv_tier is a band: top_1pct / top_10pct / top_50pct / rest (the mart's accepted_values); "top10" would
+    # validate as text and build a segment of 0 members.
+    problems = problems_of(
+        write_segments,
+        {
+            "a.yml": [
+                segment("tier", {"field": "clv.clv_tier", "op": "=", "value": "top10"}),
+                segment("risk", {"field": "clv.churn_risk", "op": "in", "value": ["high", "hihg"]}),
+            ]
+        },
+    )
+    assert any(
+        "segment 'tier'" in p and "'top10'" in p and "top_1pct, top_10pct, top_50pct, rest" in p
+        for p in problems
+    )
+    assert any("segment 'risk'" in p and "'hihg'" in p and "low, medium, high" in p for p in problems)
+    assert not any("'high'" in p for p in problems)
+
+
+def test_known_values_of_an_rfm_segment_are_unquoted(write_segments):
+    loaded = load_segments(
+        write_segments(
+            {"a.yml": [segment("s", {"field": "value.rfm_segment", "op": "=", "value": "Can't lose"})]}
+        )
+    )
+    assert loaded[0].name == "s"

@@ -130,3 +130,45 @@ def test_singular_tests_fail_on_broken_audiences(built_warehouse, tmp_path: Path
     for name in tests[:3]:
         assert f"FAIL 1 {name}" in output or f"FAIL 2 {name}" in output, output[-3000:]
     assert f"PASS {tests[3]}" in output
+
+
+def _copy_env(built_warehouse: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(built_warehouse, copy)
+    env = {
+        **os.environ,
+        "CDP_WAREHOUSE": str(copy),
+        "CDP_AS_OF": SAMPLE_AS_OF,
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
+    return copy, env
+
+
+def test_a_segment_rebuilt_without_its_parameters_fails_loudly(built_warehouse, tmp_path: Path):
+    # The seed table lost this segment's rows (a model rebuilt alone after a YAML change, or a stale seed):
+    # the model used to build with 0 members; now it stops, saying which seed to rebuild.
+    copy, env = _copy_env(built_warehouse, tmp_path)
+    with duckdb.connect(str(copy)) as conn:
+        conn.execute("delete from reference.segment_parameters where segment = 'winback_inactive'")
+    vars_arg = json.dumps({"as_of": SAMPLE_AS_OF.replace("T", " ")})
+    completed = _dbt(["run", "--vars", vars_arg, "--select", "seg_winback_inactive"], env)
+    assert completed.returncode != 0
+    assert "segment_parameters holds no or stale parameters of segment winback_inactive" in completed.stdout
+
+
+def test_orders_in_a_currency_without_a_rate_stop_the_build_naming_it(built_warehouse, tmp_path: Path):
+    copy, env = _copy_env(built_warehouse, tmp_path)
+    with duckdb.connect(str(copy)) as conn:
+        conn.execute(
+            "update intermediate.int_orders_unioned set currency = 'USD' where order_id in "
+            "(select order_id from intermediate.int_orders_unioned where exclusion_reason is null limit 3)"
+        )
+    vars_arg = json.dumps({"as_of": SAMPLE_AS_OF.replace("T", " ")})
+    completed = _dbt(["run", "--vars", vars_arg, "--select", "orders"], env)
+    assert completed.returncode != 0
+    assert "orders in USD have no positive rate to VND" in completed.stdout
+    # Reporting in USD instead: the VND orders are the ones without a rate now.
+    usd = json.dumps({"as_of": SAMPLE_AS_OF.replace("T", " "), "default_currency": "USD"})
+    completed = _dbt(["run", "--vars", usd, "--select", "orders"], env)
+    assert completed.returncode != 0 and "orders in VND have no positive rate to USD" in completed.stdout

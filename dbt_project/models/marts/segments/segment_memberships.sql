@@ -14,10 +14,13 @@
 with
 
 current_members as (
+    -- Defined segments only (seed segment_definitions, from the YAML): a stale generated model of a removed
+    -- segment never keeps members in the history.
     select distinct
         segment,
         person_id
     from {{ ref('segment_members_current') }}
+    where segment in (select defined.segment from {{ ref('segment_definitions') }} as defined)
 ),
 
 open_memberships as (

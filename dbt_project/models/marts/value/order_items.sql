@@ -45,13 +45,13 @@ final as (
         products.subcategory,
         products.brand,
         numbered.quantity,
-        numbered.unit_price,
-        numbered.line_amount,
+        cast(numbered.unit_price * orders.exchange_rate as decimal(18, 2)) as unit_price,
+        cast(numbered.line_amount * orders.exchange_rate as decimal(18, 2)) as line_amount,
         case when numbered.sku_line_rank = 1 then coalesce(sku_returns.returned_quantity, 0) else 0 end
             as returned_quantity,
         cast(
             case when numbered.sku_line_rank = 1 then coalesce(sku_returns.refunded_amount, 0) else 0 end
-            as decimal(18, 2)
+            * orders.exchange_rate as decimal(18, 2)
         ) as refunded_amount,
         orders.currency,
         orders.ordered_at,

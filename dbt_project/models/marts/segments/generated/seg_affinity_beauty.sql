@@ -10,6 +10,7 @@ params as (
         max(case when param = 'p2' then cast(value as bigint) end) as p2
     from {{ ref('segment_parameters') }}
     where segment = 'affinity_beauty'
+    having {{ fail_unless('count(*) = 2', 'segment_parameters holds no or stale parameters of segment affinity_beauty: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_affinity_beauty)') }}
 ),
 
 agg_1 as (

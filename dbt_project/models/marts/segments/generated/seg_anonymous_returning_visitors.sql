@@ -10,6 +10,7 @@ params as (
         max(case when param = 'p2' then cast(value as bigint) end) as p2
     from {{ ref('segment_parameters') }}
     where segment = 'anonymous_returning_visitors'
+    having {{ fail_unless('count(*) = 2', 'segment_parameters holds no or stale parameters of segment anonymous_returning_visitors: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_anonymous_returning_visitors)') }}
 ),
 
 agg_1 as (

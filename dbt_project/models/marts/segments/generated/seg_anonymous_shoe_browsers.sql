@@ -14,6 +14,7 @@ params as (
         max(case when param = 'p6' then cast(value as bigint) end) as p6
     from {{ ref('segment_parameters') }}
     where segment = 'anonymous_shoe_browsers'
+    having {{ fail_unless('count(*) = 6', 'segment_parameters holds no or stale parameters of segment anonymous_shoe_browsers: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_anonymous_shoe_browsers)') }}
 ),
 
 agg_1 as (

@@ -7,6 +7,7 @@ params as (
     select count(*) as n_parameters
     from {{ ref('segment_parameters') }}
     where segment = 'churn_risk_valuable'
+    having {{ fail_unless('count(*) = 4', 'segment_parameters holds no or stale parameters of segment churn_risk_valuable: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_churn_risk_valuable)') }}
 ),
 
 p1_values as (

@@ -9,6 +9,7 @@ params as (
         max(case when param = 'p1' then cast(value as bigint) end) as p1
     from {{ ref('segment_parameters') }}
     where segment = 'high_value_loyal'
+    having {{ fail_unless('count(*) = 1', 'segment_parameters holds no or stale parameters of segment high_value_loyal: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_high_value_loyal)') }}
 ),
 
 members as (

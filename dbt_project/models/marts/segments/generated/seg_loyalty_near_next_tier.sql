@@ -11,6 +11,7 @@ params as (
         max(case when param = 'p3' then cast(value as decimal(38, 6)) end) as p3
     from {{ ref('segment_parameters') }}
     where segment = 'loyalty_near_next_tier'
+    having {{ fail_unless('count(*) = 3', 'segment_parameters holds no or stale parameters of segment loyalty_near_next_tier: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_loyalty_near_next_tier)') }}
 ),
 
 members as (

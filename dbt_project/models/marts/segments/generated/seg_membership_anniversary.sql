@@ -9,6 +9,7 @@ params as (
         max(case when param = 'p1' then cast(value as bigint) end) as p1
     from {{ ref('segment_parameters') }}
     where segment = 'membership_anniversary'
+    having {{ fail_unless('count(*) = 1', 'segment_parameters holds no or stale parameters of segment membership_anniversary: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_membership_anniversary)') }}
 ),
 
 members as (

@@ -13,6 +13,7 @@ params as (
         max(case when param = 'p5' then cast(value as bigint) end) as p5
     from {{ ref('segment_parameters') }}
     where segment = 'winback_inactive'
+    having {{ fail_unless('count(*) = 5', 'segment_parameters holds no or stale parameters of segment winback_inactive: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_winback_inactive)') }}
 ),
 
 agg_1 as (
