@@ -176,7 +176,24 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
     elapsed = time.perf_counter() - started
     print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
     print(f"dbt output: {dbt_output}")
+    for step, reason in step_failures(result):  # last, where a user reads first: what failed and why
+        print(f"FAILED {step}: {reason}", file=sys.stderr)
     return 0 if result.success else 1
+
+
+def step_failures(result: Any) -> list[tuple[str, str]]:
+    """Each failed step with its reason (an asset's Failure description, else the error's message)."""
+    failures = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        data = event.step_failure_data
+        user = getattr(data, "user_failure_data", None)
+        reason = (user.description if user is not None else None) or (
+            data.error.message if data.error else ""
+        )
+        failures.append((event.step_key or "?", reason.strip()))
+    return failures
 
 
 def ingestion_counts(result: Any) -> dict[str, dict[str, int]]:

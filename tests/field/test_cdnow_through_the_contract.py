@@ -38,7 +38,8 @@ def cdnow(tmp_path_factory) -> Build:
             workdir,
             workdir / "data",
             AS_OF,
-            env={"CDP_PARTITIONS_START": "1997-01-01", "CDP_CLV_HORIZON_MONTHS": "9"},
+            # CDNOW is in dollars: the reporting currency says so (without it the build stops, naming USD).
+            env={"CDP_PARTITIONS_START": "1997-01-01", "CDP_CLV_HORIZON_MONTHS": "9", "CDP_CURRENCY": "USD"},
         )
     )
 
