@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from reverse_etl import in_flight
 from reverse_etl.config import SyncConfig
 from reverse_etl.destinations.base import BatchOutcome
 from reverse_etl.plan import PLAN, PlanSummary, q, state_digest_fields
@@ -140,6 +141,7 @@ class Run:
         self.result = result
         self.now = now
         self.state = ""
+        self.in_flight = False  # rows recorded in sync."in_flight__<sync>" (see reverse_etl/in_flight.py)
         self.rejected_all: dict[str, str] = {}  # destination refusals of a replace-all run
         f_cols = [q("f_" + f) for f in cfg.mapping]
         self.f_list = ", ".join(f_cols)
@@ -253,6 +255,8 @@ class Run:
         )
         c = self.conn
         self.record_destination_rejections(group, indexes, outcome.rejected)
+        if self.in_flight:
+            in_flight.settle(c, self.cfg, group, indexes)
         if group == "remove":
             if ops.get("remove"):
                 # by the superseded row's 64-bit hash (it covers the key): an integer column, not the
@@ -302,6 +306,8 @@ class Run:
 
     def commit_replace(self, rejected: dict[str, str]) -> None:
         with Tx(self.conn) as c:
+            if self.in_flight:
+                in_flight.settle(c, self.cfg, "add", None)
             execute(c, f"DELETE FROM {self.state}")
             execute(
                 c,
