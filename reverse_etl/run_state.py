@@ -304,6 +304,46 @@ class Run:
         if ops.get("add") and self.cfg.ledger_channel is not None:
             self.ledger_from_plan(f"{in_batch} AND p.__op = 'add'", params, delivery="acknowledged")
 
+    def take_back(self, group: str, late: BatchOutcome) -> None:
+        """Rows acknowledged, then reported failed by the destination once it processed them: recorded as
+        rejections and taken back out of state (an addition is resent by the next run; a removal that did
+        not happen keeps its state row, under a hash that makes the next run look at it again)."""
+        self.result.unattributed_invalid += late.unattributed_invalid
+        if not late.rejected:
+            return
+        self.result.rejected += len(late.rejected)
+        params = {
+            "run": self.result.run_id,
+            "name": self.cfg.name,
+            "now": self.now,
+            "group": group,
+            "pks": list(late.rejected),
+            "reasons": [redact(v) for v in late.rejected.values()],
+        }
+        failed = "(SELECT unnest($pks) AS pk, unnest($reasons) AS reason) r"
+        with Tx(self.conn) as c:
+            execute(
+                c,
+                f"""INSERT INTO {SCHEMA}.sync_rejections
+                SELECT $run, $name, p.__pk, p.__op, 'destination', r.reason, $now, NULL
+                FROM {failed} JOIN {PLAN} p ON p.__pk = r.pk AND p.__group = $group AND p.__batch IS NOT NULL""",
+                params,
+            )
+            if group == "add":
+                execute(
+                    c, f"DELETE FROM {self.state} WHERE list_contains($pks, __pk) AND __run_id = $run", params
+                )
+                return
+            execute(
+                c,
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self.f_list})
+                SELECT p.__pk, NULL, hash(p.__prev_hash, '{in_flight.DIRTY}'), p.__prev_created, $now, $run,
+                       {self.f_values}
+                FROM {PLAN} p WHERE p.__group = 'remove' AND p.__op = 'remove' AND list_contains($pks, p.__pk)""",
+                params,
+            )
+
     def commit_replace(self, rejected: dict[str, str]) -> None:
         with Tx(self.conn) as c:
             if self.in_flight:

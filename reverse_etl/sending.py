@@ -263,6 +263,11 @@ class GroupSender:
                 self.flush()
         if self.failure is not None:
             raise self.failure
+        # an asynchronous destination's verdict on what it acknowledged (Google: request status)
+        late = self.client.confirm(self.group)
+        if late.rejected or late.unattributed_invalid:
+            self.flush()  # the group's last acknowledgements first, then take the failed rows back out
+            self.run_.take_back(self.group, late)
         self.client.end_group(self.group, self.op)
 
     def _settle(self, batch: Batch, prepared: Any, future: Future) -> None:

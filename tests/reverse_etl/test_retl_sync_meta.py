@@ -317,7 +317,7 @@ def test_replace_mode_uses_one_session(warehouse, meta: MetaStandin, meta_sync) 
     meta.seed("6100000000001", "EMAIL", {h("someone.else@example.com")})
     result = run_sync(warehouse, meta_sync(mode="replace"))
     assert result.sent_rows == 120
-    assert [p for _, p, _ in meta.log] == ["/v21.0/6100000000001/usersreplace"] * 3
+    assert [p for _, p, _ in meta.log] == ["/v27.0/6100000000001/usersreplace"] * 3
     assert meta.members("EMAIL") == expected_emails(warehouse)  # replace-all drops the outsider
     assert run_sync(warehouse, meta_sync(mode="replace")).requests == 0
     warehouse.execute("DELETE FROM audience_test WHERE person_id = 'p000001'")
