@@ -2,8 +2,10 @@
 
 Guarantees (see docs/reverse_etl.md for the per-destination table):
 - State (sync."state__<name>") changes only in the same transaction that records a batch's
-  acknowledgement, so a crash at any point and a rerun converge on the right destination content:
-  unacknowledged rows are simply still in the next diff.
+  acknowledgement; what is about to be sent is first recorded durably in sync."in_flight__<name>", and the
+  next run folds anything left there into state as possibly delivered (reverse_etl/in_flight.py). So a
+  crash at any instant and a rerun converge on exactly the right destination content: an unacknowledged
+  addition whose person left meanwhile is removed, one still in the audience is resent.
 - Audience/list/webhook operations are idempotent (set membership, upserts), so resending an
   unacknowledged batch is harmless (at-least-once).
 - Messages (FCM, Zalo) are not: an intent is written to sync.message_outbox before the request leaves;
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from reverse_etl import in_flight
 from reverse_etl.config import SyncConfig, load_sync
 from reverse_etl.destinations.base import BatchDestination, Destination, FileDestination, MessageDestination
 from reverse_etl.errors import SyncRunError
@@ -110,6 +113,14 @@ def run_sync(
         relation = resolve_relation(conn, cfg)
         check_columns(conn, cfg, relation)
         run.state = ensure_state_table(conn, cfg.name, cfg.fields, state_digest_fields(cfg))
+        # what a killed or failed run sent without committing: possibly delivered (see in_flight.py)
+        reconciled = in_flight.reconcile(conn, cfg, run.state, started, run.sent_now())
+        if reconciled:
+            log.warning(
+                "sync %s: %d rows of an earlier run were in flight; resent or removed now",
+                cfg.name,
+                reconciled,
+            )
         if not dry:
             client = cfg.destination.build_client(stats, cfg.name)  # reads secrets: fail before planning
             client.sync_mode = cfg.mode
@@ -145,6 +156,8 @@ def run_sync(
             elif isinstance(client, FileDestination):
                 write_file(run, client)
             run.resolve_earlier_rejections()
+            if run.in_flight:
+                in_flight.finish(conn, cfg)
         result.status = "success"
     except Exception as exc:  # recorded, then re-raised as SyncRunError
         failure = exc

@@ -224,15 +224,16 @@ _DENIED = ("denied", "false", "f", "no", "n", "0")
 
 
 def consent_status(raw: object) -> str | None:
-    """Google consent enum from a boolean-ish column: GRANTED / DENIED, unknown -> None."""
+    """Google Data Manager ConsentStatus from a boolean-ish column: CONSENT_GRANTED / CONSENT_DENIED,
+    unknown -> None."""
     text = _clean(raw)
     if text is None:
         return None
     text = _lower(text)
     if text in _GRANTED:
-        return "GRANTED"
+        return "CONSENT_GRANTED"
     if text in _DENIED:
-        return "DENIED"
+        return "CONSENT_DENIED"
     return None
 
 
@@ -320,7 +321,7 @@ def sql_meta_gender(c: str) -> str:
 def sql_consent_status(c: str) -> str:
     granted = ", ".join(f"'{v}'" for v in _GRANTED)
     denied = ", ".join(f"'{v}'" for v in _DENIED)
-    return f"(CASE WHEN lower({c}) IN ({granted}) THEN 'GRANTED' WHEN lower({c}) IN ({denied}) THEN 'DENIED' END)"
+    return f"(CASE WHEN lower({c}) IN ({granted}) THEN 'CONSENT_GRANTED' WHEN lower({c}) IN ({denied}) THEN 'CONSENT_DENIED' END)"
 
 
 def sql_plain_text(c: str) -> str:

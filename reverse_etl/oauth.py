@@ -2,18 +2,23 @@
 from a service account with google-auth.
 
 A destination names either `token_env` (the variable holds an access token minted elsewhere) or
-`service_account_env` (the variable holds the service-account JSON key itself, or the path of the file).
+`service_account_env` (the variable holds the service-account JSON key itself, raw, JSON-quoted or
+base64-encoded, or the path of the file).
 Minted tokens are cached and refreshed before they expire (google-auth treats a token as stale 3 min 45 s
 before its expiry), by one thread at a time; a 401 from the API forces one refresh and one resend. The
-private key and every token are registered with the redactor, so neither reaches a log, error or table.
+variable's value in every encoding, the private key (also JSON-escaped and line by line) and every token
+are registered with the redactor before use, so none reaches a log, error or table.
 The key's `token_uri` says where tokens are minted (the stand-ins serve one on 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Generator
 from pathlib import Path
@@ -27,20 +32,77 @@ from reverse_etl.secrets import Secret, read_secret, redact, register
 DATAMANAGER_SCOPE = "https://www.googleapis.com/auth/datamanager"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 _REQUIRED_KEYS = ("client_email", "private_key", "token_uri")
+_LINE_BREAK = re.compile(r"\\+n|\n")
+_PEM_LINE = re.compile(r"[A-Za-z0-9+/=_-]{16,}")  # shorter (the last line) would mask ordinary text
+
+
+def register_key_forms(value: str) -> None:
+    """Register a credential for masking in every spelling it may take in a text: as given, base64
+    (standard and URL-safe), JSON-quoted (escaped newlines), and, for a PEM key, each line of its body, so
+    a message quoting a fragment (a parse error, a traceback line) is masked too."""
+    forms = {value, value.strip(), json.dumps(value), json.dumps(value)[1:-1]}
+    raw = value.encode()
+    forms |= {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    # PEM body lines (64 base64 characters each), split on real or (once or twice) escaped newlines
+    forms |= {line for line in (p.strip() for p in _LINE_BREAK.split(value)) if _PEM_LINE.fullmatch(line)}
+    for form in forms:
+        register(form)
+
+
+def _decode_key_text(raw: str) -> str | None:
+    """The JSON text of a key given inline: as is, JSON-quoted (a string holding the JSON), or base64."""
+    text = raw.strip()
+    if text.startswith("{"):
+        return text
+    if text.startswith('"'):
+        try:
+            inner = json.loads(text)
+        except ValueError:
+            return None
+        return inner.strip() if isinstance(inner, str) and inner.strip().startswith("{") else None
+    if len(text) > 64 and not text.startswith(("/", "~", ".")):
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                decoded = decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+            except (binascii.Error, ValueError):
+                continue
+            if decoded.lstrip().startswith("{"):
+                return decoded.strip()
+    return None
+
+
+def _looks_like_path(raw: str) -> bool:
+    text = raw.strip()
+    return (
+        "\n" not in text
+        and len(text) < 1024
+        and (text.startswith(("/", "~", "./", "../")) or text.lower().endswith(".json"))
+    )
 
 
 def load_service_account_info(env_name: str, *, where: str) -> dict[str, Any]:
-    """The service-account key from environment variable `env_name`: JSON content, or a path to it.
+    """The service-account key from environment variable `env_name`: JSON content (raw, JSON-quoted or
+    base64-encoded), or a path to it.
 
-    Errors name the variable and the problem, never the content."""
+    Every form of a key is registered for masking before it is parsed or used; errors name the variable
+    and the problem, never the content (only a value shaped like a path is quoted)."""
     raw = os.environ.get(env_name, "")
     if not raw.strip():
         raise MissingSecretError(f"environment variable {env_name} (named by {where}) is not set or empty")
-    if raw.lstrip().startswith("{"):
-        register(raw.strip())
-        text, origin = raw, f"environment variable {env_name}"
+    inline = _decode_key_text(raw)
+    if inline is None and not _looks_like_path(raw):
+        # neither a key we can read nor a path: possibly a damaged key, so never echoed
+        register_key_forms(raw)
+        raise MissingSecretError(
+            f"{where}: {env_name} holds neither a service-account JSON key (raw, JSON-quoted or base64) "
+            "nor the path of a .json file"
+        )
+    if inline is not None:
+        register_key_forms(raw)
+        register_key_forms(inline)
+        text, origin = inline, f"environment variable {env_name}"
     else:
-        path = Path(raw.strip()).expanduser()
+        path = Path(raw.strip()).expanduser()  # a path is not a secret: named in errors
         origin = f"file {path} (from {env_name})"
         try:
             text = path.read_text(encoding="utf-8")
@@ -48,6 +110,7 @@ def load_service_account_info(env_name: str, *, where: str) -> dict[str, Any]:
             raise MissingSecretError(
                 f"{where}: cannot read the service-account key {origin}: {exc.strerror}"
             ) from None
+        register_key_forms(text)
     try:
         info = json.loads(text)
     except ValueError as exc:
@@ -56,12 +119,14 @@ def load_service_account_info(env_name: str, *, where: str) -> dict[str, Any]:
         ) from None
     if not isinstance(info, dict):
         raise SyncConfigError(f"{where}: service-account key in {origin} is not a JSON object")
+    for field in ("private_key", "private_key_id"):
+        if isinstance(info.get(field), str):
+            register_key_forms(info[field])
     missing = [k for k in _REQUIRED_KEYS if not info.get(k)]
     if missing:
         raise SyncConfigError(f"{where}: service-account key in {origin} lacks {', '.join(missing)}")
     if info.get("type", "service_account") != "service_account":
         raise SyncConfigError(f"{where}: {origin} holds a {info['type']!r} key, not a service account")
-    register(str(info["private_key"]))
     return info
 
 

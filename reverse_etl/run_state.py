@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from reverse_etl import in_flight
 from reverse_etl.config import SyncConfig
 from reverse_etl.destinations.base import BatchOutcome
 from reverse_etl.plan import PLAN, PlanSummary, q, state_digest_fields
@@ -140,6 +141,7 @@ class Run:
         self.result = result
         self.now = now
         self.state = ""
+        self.in_flight = False  # rows recorded in sync."in_flight__<sync>" (see reverse_etl/in_flight.py)
         self.rejected_all: dict[str, str] = {}  # destination refusals of a replace-all run
         f_cols = [q("f_" + f) for f in cfg.mapping]
         self.f_list = ", ".join(f_cols)
@@ -253,6 +255,8 @@ class Run:
         )
         c = self.conn
         self.record_destination_rejections(group, indexes, outcome.rejected)
+        if self.in_flight:
+            in_flight.settle(c, self.cfg, group, indexes)
         if group == "remove":
             if ops.get("remove"):
                 # by the superseded row's 64-bit hash (it covers the key): an integer column, not the
@@ -300,8 +304,50 @@ class Run:
         if ops.get("add") and self.cfg.ledger_channel is not None:
             self.ledger_from_plan(f"{in_batch} AND p.__op = 'add'", params, delivery="acknowledged")
 
+    def take_back(self, group: str, late: BatchOutcome) -> None:
+        """Rows acknowledged, then reported failed by the destination once it processed them: recorded as
+        rejections and taken back out of state (an addition is resent by the next run; a removal that did
+        not happen keeps its state row, under a hash that makes the next run look at it again)."""
+        self.result.unattributed_invalid += late.unattributed_invalid
+        if not late.rejected:
+            return
+        self.result.rejected += len(late.rejected)
+        params = {
+            "run": self.result.run_id,
+            "name": self.cfg.name,
+            "now": self.now,
+            "group": group,
+            "pks": list(late.rejected),
+            "reasons": [redact(v) for v in late.rejected.values()],
+        }
+        failed = "(SELECT unnest($pks) AS pk, unnest($reasons) AS reason) r"
+        with Tx(self.conn) as c:
+            execute(
+                c,
+                f"""INSERT INTO {SCHEMA}.sync_rejections
+                SELECT $run, $name, p.__pk, p.__op, 'destination', r.reason, $now, NULL
+                FROM {failed} JOIN {PLAN} p ON p.__pk = r.pk AND p.__group = $group AND p.__batch IS NOT NULL""",
+                params,
+            )
+            if group == "add":
+                execute(
+                    c, f"DELETE FROM {self.state} WHERE list_contains($pks, __pk) AND __run_id = $run", params
+                )
+                return
+            execute(
+                c,
+                f"""INSERT INTO {self.state}
+                    (__pk, __person_id, __row_hash, __created_by_sync, __synced_at, __run_id, {self.f_list})
+                SELECT p.__pk, NULL, hash(p.__prev_hash, '{in_flight.DIRTY}'), p.__prev_created, $now, $run,
+                       {self.f_values}
+                FROM {PLAN} p WHERE p.__group = 'remove' AND p.__op = 'remove' AND list_contains($pks, p.__pk)""",
+                params,
+            )
+
     def commit_replace(self, rejected: dict[str, str]) -> None:
         with Tx(self.conn) as c:
+            if self.in_flight:
+                in_flight.settle(c, self.cfg, "add", None)
             execute(c, f"DELETE FROM {self.state}")
             execute(
                 c,

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from reverse_etl import in_flight
 from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome, FileDestination
+from reverse_etl.errors import AmbiguousDeliveryError, DestinationError
 from reverse_etl.plan import PLAN, PlanSummary, q
 from reverse_etl.run_state import Run, SyncHooks, Tx, execute
 from reverse_etl.secrets import get_logger
@@ -50,6 +52,8 @@ def send_batches(
         sender.run(following, previous_flush)
         previous_flush = sender.flush if following is not None else None
     if replace and (summary.batches or {}).get("add"):
+        # every ingest acknowledged (and, for Google, its request status read) before removeAll: see
+        # GroupSender.run, whose end_group() does both in that order
         run.commit_replace(rejected_all)
     elif replace and summary.removed and not summary.source_rows:
         # the audience is now empty: nothing to send, but the destination must be emptied
@@ -105,8 +109,9 @@ class GroupSender:
     Up to `lanes` batches are in flight: lane i sends batches i, i+lanes, ... in order in its own thread
     (and, for Meta, its own session) while this thread builds the next payloads in SQL. Acknowledged
     batches are committed together every `commit_every_batches` batches or COMMIT_INTERVAL_S seconds:
-    fewer, larger transactions halve the cost of writing state, and a crash loses at most those
-    acknowledgements, whose batches the next run resends (harmless: batch destinations are idempotent).
+    fewer, larger transactions halve the cost of writing state. The group's rows were recorded in
+    sync."in_flight__<sync>" before the first request (reverse_etl/in_flight.py), so a crash that loses
+    uncommitted acknowledgements leaves them as possibly delivered: the next run resends or removes them.
     """
 
     def __init__(
@@ -131,6 +136,7 @@ class GroupSender:
         self.lanes = min(client.lanes(self.op), self.count)
         self.commit_every = run.cfg.destination.commit_every_batches
         self.acked: list[tuple[Batch, BatchOutcome]] = []
+        self.refused: list[int] = []  # batches the destination definitely did not apply
         self.failure: BaseException | None = None
         self.last_flush = time.monotonic()
         self.sessions: list[Any] | None = None
@@ -139,6 +145,10 @@ class GroupSender:
         self.written_ahead: tuple[int, BatchOutcome] | None = None  # see _write_ahead()
         self.pending: deque[tuple[Batch, Any, Future]] = deque()
         self.next_index = 0
+        # durably, before any request of the group: a crash after the destination applied a batch and
+        # before its acknowledgement was committed then leaves a record the next run reconciles
+        in_flight.record(run.conn, run.cfg, group, run.result.run_id)
+        run.in_flight = True
 
     def _batch(self, index: int) -> Batch:
         return Batch(
@@ -253,6 +263,11 @@ class GroupSender:
                 self.flush()
         if self.failure is not None:
             raise self.failure
+        # an asynchronous destination's verdict on what it acknowledged (Google: request status)
+        late = self.client.confirm(self.group)
+        if late.rejected or late.unattributed_invalid:
+            self.flush()  # the group's last acknowledgements first, then take the failed rows back out
+            self.run_.take_back(self.group, late)
         self.client.end_group(self.group, self.op)
 
     def _settle(self, batch: Batch, prepared: Any, future: Future) -> None:
@@ -260,6 +275,8 @@ class GroupSender:
             answer = future.result()
         except BaseException as exc:  # remember the first failure, still commit the other batches
             self.failure = self.failure or exc
+            if isinstance(exc, DestinationError) and not isinstance(exc, AmbiguousDeliveryError):
+                self.refused.append(batch.index)  # an answer refusing the request: nothing was applied
             return
         outcome = self.client.finish(batch, prepared, answer)
         result = self.run_.result
@@ -268,6 +285,12 @@ class GroupSender:
         self.acked.append((batch, outcome))
         if len(self.acked) >= self.commit_every or time.monotonic() - self.last_flush >= COMMIT_INTERVAL_S:
             self.flush()
+
+    def _settle_refused(self) -> None:
+        """Refused batches are not in flight any more (ambiguous failures stay: possibly delivered)."""
+        if self.refused:
+            in_flight.settle(self.run_.conn, self.run_.cfg, self.group, self.refused)
+            self.refused = []
 
     def flush(self) -> None:
         """Commit every acknowledged batch not yet committed, in one transaction."""
@@ -287,8 +310,10 @@ class GroupSender:
                 if hooks and hooks.after_commit:
                     hooks.after_commit(self.group, index)
                 self.acked.clear()
+                self._settle_refused()
                 return
             self._drop_write_ahead()
+        self._settle_refused()
         if not self.acked:
             return
         with Tx(run.conn):

@@ -364,6 +364,12 @@ class BatchDestination(Destination):
     def end_group(self, group: str, op: str) -> None:
         """Called once every batch of the group was acknowledged (e.g. to complete a replace-all)."""
 
+    def confirm(self, group: str) -> BatchOutcome:
+        """Once every batch of the group was acknowledged and before `end_group`: what a destination that
+        processes requests asynchronously reported failing (`rejected` by primary key, or counted in
+        `unattributed_invalid`). The engine takes those rows back out of state. Default: nothing."""
+        return BatchOutcome()
+
     def replace_with_nothing(self) -> bool:
         """Empty the destination when a replace-mode audience has become empty; False if impossible."""
         return False

@@ -7,7 +7,11 @@ notification + data payload must stay within 4,096 bytes, checked before sending
 FCM has no idempotency key, so delivery is at-most-once by default: a request that may have been
 processed (timeout or dropped connection after sending) is never resent. Every message carries
 `sen_message_key` in its data so an app can also drop duplicates when a sync opts into at-least-once.
-An UNREGISTERED answer marks the token dead (sync.dead_push_tokens); audience models exclude it.
+An UNREGISTERED answer marks the token dead (sync.dead_push_tokens); audience models exclude it. So does
+an INVALID_ARGUMENT that names no message field (FCM's "The registration token is not a valid FCM
+registration token" carries only an FcmError detail, while a bad message field comes with a
+google.rpc.BadRequest field violation): the message was valid (size and data types are checked here
+before sending), so the token is what FCM refused, and it would be refused on every later run.
 """
 
 from __future__ import annotations
@@ -164,10 +168,25 @@ class FcmClient(MessageDestination):
         except AmbiguousDeliveryError as exc:
             return MessageOutcome("unknown", reason=str(exc)[:300])
         if isinstance(result, MessageOutcome):
-            if result.reason and "UNREGISTERED" in result.reason:
+            if result.dead_token == _THIS_TOKEN:
                 result.dead_token = row["token"]
             return result
         return MessageOutcome("sent", message_id=str(result.get("name", "")))
+
+
+_THIS_TOKEN = "\x00token"  # placeholder: _classify does not see the row; send_message fills the token in
+
+
+def _message_fields_named(error: dict[str, Any]) -> list[str]:
+    """Fields of the message (other than its token) that a google.rpc.BadRequest detail says are invalid."""
+    fields = []
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.BadRequest"):
+            for violation in detail.get("fieldViolations") or []:
+                field = str(violation.get("field", ""))
+                if field and field != "message.token":
+                    fields.append(field)
+    return fields
 
 
 def _error_code(error: dict[str, Any]) -> str | None:
@@ -190,6 +209,11 @@ def _classify(response: httpx.Response) -> Any:
             f"fcm {code or response.status_code}",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+    if code == "UNREGISTERED" or (code == "INVALID_ARGUMENT" and not _message_fields_named(error)):
+        reason = (
+            "UNREGISTERED" if code == "UNREGISTERED" else "INVALID_ARGUMENT (registration token not valid)"
+        )
+        return MessageOutcome("rejected", reason=f"fcm: {reason}", dead_token=_THIS_TOKEN)
     if code in REJECT_CODES or response.status_code in (400, 404):
         return MessageOutcome("rejected", reason=f"fcm: {code or response.status_code}")
     raise DestinationError(f"fcm error {code}: {error_snippet(response)}")

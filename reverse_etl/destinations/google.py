@@ -6,9 +6,20 @@ with '+'); given/family names hashed; region code and postal code in clear, and 
 sent only when all four parts are present. Consent (adUserData / adPersonalization) comes from the sync
 config for the request, and optionally per member from mapped columns.
 
+Consent values are the ConsentStatus enum, `CONSENT_GRANTED` / `CONSENT_DENIED` (Data Manager reference,
+Consent; the bare `GRANTED` / `DENIED` of earlier versions of this client are refused by the API).
+
+Google processes ingests and removals asynchronously: a 200 with a `requestId` only means the request was
+accepted for processing. Each requestId is kept and, once the group is sent, read back with
+`GET /v1/requestStatus:retrieve` (polled until no longer PROCESSING, at most `request_status_wait_s`): a
+FAILED request's members are taken back out of state and recorded as rejections (the next run resends
+them); PARTIAL_SUCCESS counts (errorInfo.errorCounts) are added to `unattributed_invalid`, since the status
+names no record.
+
 Replace mode (the whole list becomes the audience): note T = now - replace_clock_margin_s, ingest every
-member, then `audienceMembers:removeAll` with removeAsOfTime = T drops whoever was not uploaded again (the
-destinations reference describes this two-step replace; the removeAll body shape is unverified).
+member, wait until Google has processed every ingest, then `audienceMembers:removeAll` with
+removeAsOfTime = T drops whoever was not uploaded again. If an ingest failed or is still processing at the
+deadline, removeAll is not sent (it would drop members whose upload has not landed) and the run fails.
 
 A 400 whose BadRequest field violations name `audience_members[i]` rejects those members only: they are
 recorded as rejected and the rest of the batch is sent again, so one bad row never fails a batch.
@@ -18,6 +29,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -28,6 +41,9 @@ from reverse_etl.destinations.base import Batch, BatchDestination, BatchOutcome,
 from reverse_etl.errors import DestinationError, RetryableError
 from reverse_etl.http import RequestStats, error_snippet, parse_retry_after
 from reverse_etl.oauth import DATAMANAGER_SCOPE, bearer_auth, check_one_credential
+from reverse_etl.secrets import get_logger
+
+log = get_logger("reverse_etl.google")
 
 FIELDS: dict[str, FieldSpec] = {
     "email": FieldSpec("google_email_sha256", match_key=True),
@@ -40,7 +56,7 @@ FIELDS: dict[str, FieldSpec] = {
     "consent_ad_personalization": FieldSpec("consent_status"),
 }
 _MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
-Consent = Literal["GRANTED", "DENIED"]
+Consent = Literal["CONSENT_GRANTED", "CONSENT_DENIED"]
 
 
 class GoogleConfig(DestinationConfig):
@@ -52,8 +68,8 @@ class GoogleConfig(DestinationConfig):
     product_destination_id: str  # the Customer Match user list id
     token_env: str | None = None  # an OAuth2 access token minted elsewhere, or:
     service_account_env: str | None = None  # a service-account JSON key (content or path): tokens minted here
-    ad_user_data: Consent = "GRANTED"
-    ad_personalization: Consent = "GRANTED"
+    ad_user_data: Consent = "CONSENT_GRANTED"
+    ad_personalization: Consent = "CONSENT_GRANTED"
     terms_of_service_accepted: bool = True
     validate_only: bool = False
 
@@ -65,6 +81,9 @@ class GoogleConfig(DestinationConfig):
     # client clock running ahead of Google's from removing members this run just uploaded
     replace_clock_margin_s: float = Field(300.0, ge=0, le=86_400)
     max_in_flight: int = Field(4, ge=1, le=16)  # Google suggests up to 10 concurrent requests
+    # how long the run waits for Google to finish processing its requests, and how often it asks
+    request_status_wait_s: float = Field(120.0, ge=0, le=3600)
+    request_status_poll_s: float = Field(2.0, gt=0, le=60)
     match_groups: ClassVar[tuple[tuple[str, ...], ...]] = (
         ("email",),
         ("phone",),
@@ -127,6 +146,8 @@ class GoogleDataManagerClient(BatchDestination):
             service_account_env=config.service_account_env,
             scopes=[DATAMANAGER_SCOPE],
         )
+        self._lock = threading.Lock()
+        self._requests: list[tuple[str, str, list[str]]] = []  # (requestId, op, primary keys) to confirm
 
     def _destination(self) -> dict[str, Any]:
         dest: dict[str, Any] = {
@@ -228,8 +249,76 @@ class GoogleDataManagerClient(BatchDestination):
                 pending = [r for i, r in enumerate(pending) if i not in bad]
                 continue
             outcome.sent_rows += len(pending)
+            request_id = result.get("requestId") if isinstance(result, dict) else None
+            if request_id and not self.config.validate_only:
+                with self._lock:
+                    self._requests.append((str(request_id), op, [r["__pk"] for r in pending]))
             break
         return outcome
+
+    def confirm(self, group: str) -> BatchOutcome:
+        """Read the status of every request of the group until Google has processed it (see module doc)."""
+        removal = group == "remove"
+        with self._lock:
+            pending = [r for r in self._requests if (r[1] == "remove") == removal]
+            self._requests = [r for r in self._requests if (r[1] == "remove") != removal]
+        outcome = BatchOutcome()
+        deadline = time.monotonic() + self.config.request_status_wait_s
+        while pending:
+            processing = []
+            for request_id, op, pks in pending:
+                status, errors = self._request_status(request_id)
+                if status == "PROCESSING":
+                    processing.append((request_id, op, pks))
+                elif status == "FAILED":
+                    reason = f"google: request failed ({errors or 'no reason given'})"
+                    outcome.rejected.update(dict.fromkeys(pks, reason))
+                elif status == "PARTIAL_SUCCESS":
+                    outcome.unattributed_invalid += sum(n for _, n in errors_counts(errors))
+            pending = processing
+            if pending and time.monotonic() >= deadline:
+                message = (
+                    f"google: {len(pending)} request(s) still PROCESSING after {self.config.request_status_wait_s:g}s "
+                    f"(first requestId {pending[0][0]})"
+                )
+                if self.sync_mode == "replace":
+                    raise DestinationError(message + "; removeAll not sent")
+                log.warning("%s; their outcome is not verified", message)
+                break
+            if pending:
+                time.sleep(self.config.request_status_poll_s)
+        if outcome.rejected and self.sync_mode == "replace":
+            # removeAll now would drop the members whose upload failed: fail, the next run replaces again
+            raise DestinationError(
+                f"google: {len(outcome.rejected)} member(s) failed processing; removeAll not sent "
+                f"({next(iter(outcome.rejected.values()))})"
+            )
+        return outcome
+
+    def _request_status(self, request_id: str) -> tuple[str, str]:
+        """(RequestStatus of our one destination, 'reason xN, ...' from its errorInfo)."""
+        answer = self.sender(type_name="google").request(
+            "GET",
+            "/v1/requestStatus:retrieve",
+            params={"requestId": request_id},
+            auth=self._auth,
+            classify=_classify,
+            idempotent=True,
+        )
+        per_destination = (answer or {}).get("requestStatusPerDestination") or [{}]
+        status = per_destination[0]
+        counts = (status.get("errorInfo") or {}).get("errorCounts") or []
+        errors = ", ".join(f"{c.get('reason', 'UNKNOWN')} x{int(c.get('recordCount', 0))}" for c in counts)
+        return str(status.get("requestStatus") or "REQUEST_STATUS_UNKNOWN"), errors
+
+
+def errors_counts(errors: str) -> list[tuple[str, int]]:
+    """Parse back the 'reason xN, ...' text of _request_status."""
+    out = []
+    for part in filter(None, (p.strip() for p in errors.split(","))):
+        reason, _, n = part.rpartition(" x")
+        out.append((reason, int(n) if n.isdigit() else 0))
+    return out
 
 
 class _MemberViolations:

@@ -59,7 +59,10 @@ HASHED_FIELDS = tuple(name for name, spec in FIELDS.items() if spec.transform.en
 class MetaConfig(DestinationConfig):
     type: Literal["meta_custom_audiences"]
     audience_id: str
-    api_version: str = "v21.0"
+    # Marketing API version: the newest in Meta's version history when this was checked (v27.0, released
+    # 2026-11-04; v24.0 expired 2026-11-10, v21.0 long before). A version lives ~1 year after its successor
+    # ships, so bump it (or set `api_version:` per sync) when Meta announces the next one.
+    api_version: str = Field("v27.0", pattern=r"^v[0-9]+\.[0-9]$")
     token_env: str
 
     default_base_url: ClassVar[str] = "https://graph.facebook.com"

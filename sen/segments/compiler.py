@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from sen.segments import jinja_text
 from sen.segments.catalog import Catalog, FieldType
 from sen.segments.definitions import (
     AggregateCondition,
@@ -278,10 +279,26 @@ class SegmentCompiler:
             "models": [
                 {
                     "name": MODEL_PREFIX + self.name,
-                    "description": f"Segment {self.name}: {definition.description.strip()} (generated from {source})",
+                    # free text is data, never a template (dbt renders these files): see jinja_text.py
+                    "description": jinja_text.literal(
+                        f"Segment {self.name}: {definition.description.strip()} (generated from {source})",
+                        f"{source}: segment {self.name}: description",
+                    ),
                     "config": {
-                        "tags": ["segments", *definition.tags],
-                        "meta": {"owner": definition.owner, "segment": self.name, "definition_file": source},
+                        "tags": [
+                            "segments",
+                            *(
+                                jinja_text.tag(t, f"{source}: segment {self.name}: tags")
+                                for t in definition.tags
+                            ),
+                        ],
+                        "meta": {
+                            "owner": jinja_text.literal(
+                                definition.owner, f"{source}: segment {self.name}: owner"
+                            ),
+                            "segment": self.name,
+                            "definition_file": source,
+                        },
                     },
                     "columns": [
                         {

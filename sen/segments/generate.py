@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from sen.config import DBT_PROJECT_DIR
+from sen.segments import jinja_text
 from sen.segments.campaigns import (
     CAMPAIGNS_PATH,
     DESTINATION_CHANNEL,
@@ -166,13 +167,19 @@ def _audiences_yaml(campaigns: list[Campaign]) -> str:
             models.append(
                 {
                     "name": _audience_name(campaign, destination),
-                    "description": (
+                    # free text is data, never a template (dbt renders these files): see jinja_text.py
+                    "description": jinja_text.literal(
                         f"Audience of campaign {campaign.name} for {destination.value} ({channel}): "
                         f"{campaign.description.strip()} Consent, eligibility, exclusions, control group and "
-                        "frequency caps applied."
+                        "frequency caps applied.",
+                        f"campaigns: {campaign.name}: description",
                     ),
                     "config": {
-                        "meta": {"owner": campaign.owner, "campaign": campaign.name, "channel": channel}
+                        "meta": {
+                            "owner": jinja_text.literal(campaign.owner, f"campaigns: {campaign.name}: owner"),
+                            "campaign": campaign.name,
+                            "channel": channel,
+                        }
                     },
                     "columns": columns,
                 }

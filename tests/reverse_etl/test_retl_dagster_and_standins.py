@@ -76,7 +76,7 @@ def _meta_post(
         "payload": {"schema": ["EMAIL"], "data": data},
         "session": {"session_id": session_id, "batch_seq": seq, "last_batch_flag": last},
     }
-    return httpx.post(f"{meta.base_url}/v21.0/6100000000001/users", json=body)
+    return httpx.post(f"{meta.base_url}/v27.0/6100000000001/users", json=body)
 
 
 def test_meta_standin_contract(meta: MetaStandin) -> None:
@@ -92,7 +92,7 @@ def test_meta_standin_contract(meta: MetaStandin) -> None:
     assert _meta_post(meta, [[digest]], seq=1, session_id=9, last=False).status_code == 200
     assert _meta_post(meta, [[digest]], seq=3, session_id=9).status_code == 400  # a gap
     form = httpx.post(
-        f"{meta.base_url}/v21.0/6100000000001/users",
+        f"{meta.base_url}/v27.0/6100000000001/users",
         data={
             "access_token": meta.token,
             "payload": json.dumps({"schema": "EMAIL_SHA256", "data": [digest]}),
@@ -100,7 +100,7 @@ def test_meta_standin_contract(meta: MetaStandin) -> None:
         },
     )
     assert form.status_code == 400  # data rows must be lists
-    bad_token = httpx.post(f"{meta.base_url}/v21.0/6100000000001/users", params={"access_token": "nope"})
+    bad_token = httpx.post(f"{meta.base_url}/v27.0/6100000000001/users", params={"access_token": "nope"})
     assert bad_token.json()["error"]["code"] == 190
     assert meta.members("EMAIL") == {digest}
 

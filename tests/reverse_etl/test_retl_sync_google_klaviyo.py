@@ -55,8 +55,8 @@ def test_google_hashes_with_google_rules(warehouse, google: GoogleStandin, googl
     assert h("user.2@example.com") in emails  # other domains keep their dots
     assert h("+84912000000") in google.phones["ul-1"]  # E.164 with '+'
     assert google.addresses["ul-1"] == {(h("nguyễn"), h("văn"), "VN", "70000")}  # digits are not name letters
-    assert google.consents[h("janedoe@gmail.com")]["adPersonalization"] == "DENIED"
-    assert google.consents[h("user.2@example.com")]["adUserData"] == "GRANTED"
+    assert google.consents[h("janedoe@gmail.com")]["adPersonalization"] == "CONSENT_DENIED"
+    assert google.consents[h("user.2@example.com")]["adUserData"] == "CONSENT_GRANTED"
 
 
 def test_google_member_violation_rejects_only_that_member(
@@ -93,7 +93,7 @@ def test_raw_email_is_refused_by_google_standin(google: GoogleStandin) -> None:
         "destinations": [{"operatingAccount": {"accountId": "1"}, "productDestinationId": "ul-1"}],
         "audienceMembers": [{"userData": {"userIdentifiers": [{"emailAddress": "jane@example.com"}]}}],
         "encoding": "HEX",
-        "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"},
+        "consent": {"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_GRANTED"},
         "termsOfService": {"customerMatchTermsOfServiceStatus": "ACCEPTED"},
     }
     r = httpx.post(

@@ -22,6 +22,7 @@ class FcmStandin(StandinServer):
         self.oauth = oauth  # mints tokens at /token for service accounts it trusts
         self.project_id = project_id
         self.unregistered: set[str] = set()
+        self.invalid_tokens: set[str] = set()  # answered INVALID_ARGUMENT, as FCM does for a malformed token
         self.messages: list[dict[str, Any]] = []
 
     def summary(self) -> dict[str, Any]:
@@ -37,17 +38,20 @@ class FcmStandin(StandinServer):
         return self._error(status, code)["error"]  # type: ignore[index]
 
     @staticmethod
-    def _error(status: int, code: str, message: str = "") -> dict[str, Any]:
-        return {
-            "error": {
-                "code": status,
-                "message": message or code,
-                "status": code,
-                "details": [
-                    {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code}
-                ],
-            }
-        }
+    def _error(status: int, code: str, message: str = "", field: str | None = None) -> dict[str, Any]:
+        """FCM's error shape: a bad message field comes with a google.rpc.BadRequest field violation, a bad
+        token with only the FcmError detail (FCM error-codes reference, examples 1 and 2)."""
+        details: list[dict[str, Any]] = [
+            {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code}
+        ]
+        if field:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [{"field": field, "description": message or code}],
+                }
+            ]
+        return {"error": {"code": status, "message": message or code, "status": code, "details": details}}
 
     def route(self, req: Request) -> Response:
         summary = summary_route(self, req)
@@ -65,15 +69,22 @@ class FcmStandin(StandinServer):
         try:
             message = req.json()["message"]
         except (ValueError, KeyError, TypeError):
-            return Response(400, self._error(400, "INVALID_ARGUMENT", "message is required"))
+            return Response(400, self._error(400, "INVALID_ARGUMENT", "message is required", "message"))
         token = message.get("token")
         if not isinstance(token, str) or not token:
-            return Response(400, self._error(400, "INVALID_ARGUMENT", "message.token is required"))
+            return Response(
+                400, self._error(400, "INVALID_ARGUMENT", "message.token is required", "message.token")
+            )
         data = message.get("data") or {}
         if not isinstance(data, dict) or any(not isinstance(v, str) for v in data.values()):
-            return Response(400, self._error(400, "INVALID_ARGUMENT", "data values must be strings"))
+            return Response(
+                400, self._error(400, "INVALID_ARGUMENT", "data values must be strings", "message.data")
+            )
         if fcm_payload_size(message) > MAX_PAYLOAD_BYTES:
-            return Response(400, self._error(400, "INVALID_ARGUMENT", "message is too big"))
+            return Response(400, self._error(400, "INVALID_ARGUMENT", "message is too big", "message"))
+        if token in self.invalid_tokens:
+            message_text = "The registration token is not a valid FCM registration token"
+            return Response(400, self._error(400, "INVALID_ARGUMENT", message_text))
         if token in self.unregistered:
             return Response(404, self._error(404, "UNREGISTERED", "Requested entity was not found."))
         self.messages.append(message)

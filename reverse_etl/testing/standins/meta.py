@@ -34,6 +34,8 @@ META_ALLOWED = {
 META_SINGLE = {"EMAIL_SHA256": "EMAIL", "PHONE_SHA256": "PHONE", "MOBILE_ADVERTISER_ID": "MADID"}
 META_CLEAR = {"EXTERN_ID", "MADID"}
 META_MAX_ROWS = 10_000
+# Marketing API versions still served (Meta's version history, checked for 2026-12): older ones fail
+META_VERSIONS = frozenset({"v25.0", "v26.0", "v27.0"})
 
 
 class MetaStandin(StandinServer):
@@ -124,10 +126,17 @@ class MetaStandin(StandinServer):
         summary = summary_route(self, req)
         if summary:
             return summary
-        m = re.fullmatch(r"/v[0-9.]+/([0-9A-Za-z_]+)/(users|usersreplace)", req.path)
+        m = re.fullmatch(r"/(v[0-9.]+)/([0-9A-Za-z_]+)/(users|usersreplace)", req.path)
         if not m:
             return self._err(100, f"Unknown path {req.path}", 404)
-        audience_id, edge = m.groups()
+        version, audience_id, edge = m.groups()
+        if version not in META_VERSIONS:
+            latest = max(META_VERSIONS, key=lambda v: float(v[1:]))
+            return self._err(
+                2635,
+                f"(#2635) You are calling a deprecated version of the Ads API. Please update to the latest "
+                f"version: {latest}.",
+            )
         op = "replace" if edge == "usersreplace" else {"POST": "add", "DELETE": "remove"}.get(req.method)
         if op is None or (op == "replace" and req.method != "POST"):
             return self._err(100, "Unsupported method")
