@@ -29,6 +29,9 @@ DEFAULT_CURRENCY = "VND"
 DEFAULT_SETTLE_SECONDS = 30.0
 DEFAULT_GX_MAX_ROWS = 100_000
 DQ_ENGINES = ("auto", "sql", "gx")
+ENGINES = ("duckdb", "spark")  # CDP_ENGINE: where the models run (docs/spark.md)
+DEFAULT_ENGINE = "duckdb"
+DEFAULT_SPARK_MASTER = "local[2]"
 # Tolerances of the raw-data suites (sen.quality.suites.Thresholds) that CDP_DQ_<NAME> overrides.
 DQ_THRESHOLDS = (
     "key_unique_mostly",
@@ -135,6 +138,9 @@ class Settings:
     dq_gx_max_rows: int = DEFAULT_GX_MAX_ROWS  # CDP_DQ_GX_MAX_ROWS
     dq_thresholds: Mapping[str, float] = field(default_factory=dict)  # CDP_DQ_<THRESHOLD>, set ones only
     dbt_target_path: Path | None = None  # DBT_TARGET_PATH (dbt's own variable), relative to dbt_project/
+    engine: str = DEFAULT_ENGINE  # CDP_ENGINE: duckdb (one machine) or spark (dbt-spark, docs/spark.md)
+    spark_master: str = DEFAULT_SPARK_MASTER  # CDP_SPARK_MASTER: the local session's master, e.g. local[2]
+    spark_warehouse: Path | None = None  # CDP_SPARK_WAREHOUSE; None: spark-warehouse/ next to the warehouse
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +187,9 @@ class Settings:
             if value is not None:
                 thresholds[name] = float(value)
         target = _text(env, "DBT_TARGET_PATH")
+        engine_name = (_text(env, "CDP_ENGINE") or DEFAULT_ENGINE).lower()
+        if engine_name not in ENGINES:
+            raise ValueError(f"CDP_ENGINE={engine_name!r} is not one of {', '.join(ENGINES)}")
         return cls(
             data_dir=_path(env, "CDP_DATA_DIR") or DEFAULT_DATA_DIR,
             warehouse=_path(env, "CDP_WAREHOUSE") or DEFAULT_WAREHOUSE,
@@ -204,6 +213,9 @@ class Settings:
             dq_gx_max_rows=DEFAULT_GX_MAX_ROWS if gx_max_rows is None else int(gx_max_rows),
             dq_thresholds=thresholds,
             dbt_target_path=DBT_PROJECT_DIR / target if target else None,  # absolute stays absolute
+            engine=engine_name,
+            spark_master=_text(env, "CDP_SPARK_MASTER") or DEFAULT_SPARK_MASTER,
+            spark_warehouse=_path(env, "CDP_SPARK_WAREHOUSE"),
         )
 
     def dbt_business_vars(self) -> dict[str, str]:
@@ -214,6 +226,11 @@ class Settings:
     def first_day_path(self) -> Path:
         """Where the ingestion records the first day of the loaded data (the first daily partition)."""
         return self.warehouse.with_name(self.warehouse.name + ".first_day")
+
+    @property
+    def spark_warehouse_path(self) -> Path:
+        """The local Spark session's table directory (plain Parquet tables; a metastore_db lives beside it)."""
+        return self.spark_warehouse or self.warehouse.with_name("spark-warehouse")
 
     @property
     def serving_path(self) -> Path:
