@@ -49,7 +49,7 @@ dev: install dagster-home
 	$(BIN)/dagster dev
 
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra semantic --extra bench -p 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra semantic --extra bench --extra spark -p 3.11 -o requirements.lock
 
 clean:
 	rm -rf warehouse dbt_project/target dbt_project/logs
