@@ -5,6 +5,11 @@ changes, one row per record with `_sen_op` = add | change | remove, straight fro
 DuckDB's COPY (no row passes through Python). The file is written under a temporary name and renamed,
 so a reader never sees half a file; state is committed only after the rename (a crash in between makes
 the rerun write the same changes again, which a consumer applying upserts/deletes absorbs).
+
+CSV files are opened in spreadsheets, where a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
+return is a formula (`=HYPERLINK(...)` typed as a CRM name). Per OWASP's CSV-injection guidance such a text
+value is written with a leading `'`, which spreadsheets show as text; a plain number (`-5`, `+84912345678`)
+cannot be a formula and is written unchanged.
 """
 
 from __future__ import annotations
@@ -54,6 +59,30 @@ class FileExportConfig(DestinationConfig):
         return FileExportClient(self, stats, sync_name)
 
 
+# A text cell a spreadsheet would evaluate: OWASP's list of formula prefixes.
+FORMULA_PREFIX = r"^[=+\-@\t\r]"
+PLAIN_NUMBER = r"^[+-]?[0-9]+([.][0-9]+)?$"
+
+
+def neutralized_csv_select(conn: duckdb.DuckDBPyConnection, select_sql: str) -> str:
+    """``select_sql`` with every text column's formula-like values prefixed by a single quote."""
+    described = conn.execute(f"select * from ({select_sql}) limit 0")
+    columns = [(d[0], str(d[1]).upper()) for d in described.description]
+    described.fetchall()
+    parts = []
+    for name, kind in columns:
+        col = '"' + name.replace('"', '""') + '"'
+        if kind in ("VARCHAR", "STRING"):
+            formula = f"regexp_matches({col}, '{FORMULA_PREFIX}')"
+            number = f"regexp_matches({col}, '{PLAIN_NUMBER}')"
+            parts.append(
+                f"case when {formula} and not {number} then chr(39) || {col} else {col} end as {col}"
+            )
+        else:
+            parts.append(col)
+    return f"select {', '.join(parts)} from ({select_sql})"
+
+
 class FileExportClient(FileDestination):
     config: FileExportConfig
 
@@ -70,6 +99,8 @@ class FileExportClient(FileDestination):
         final = folder / f"{self.sync_name}__{run_id}.{ext}"
         tmp = folder / f".{final.name}.tmp"
         options = "FORMAT parquet" if ext == "parquet" else "FORMAT csv, HEADER true"
+        if ext == "csv":
+            select_sql = neutralized_csv_select(conn, select_sql)
         literal = str(tmp).replace("'", "''")
         conn.execute(f"COPY ({select_sql}) TO '{literal}' ({options})")
         with open(tmp, "rb") as fh:

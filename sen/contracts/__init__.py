@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -14,6 +14,22 @@ CONTRACT_PATH = Path(__file__).with_name("sources.yml")
 
 ColumnType = Literal["string", "timestamp", "date", "decimal", "integer", "boolean", "json"]
 
+# Row-level limits the loader applies to every value (a value beyond one quarantines its row with the reason;
+# see docs/input_contract.md). A column may narrow or widen them with `min`, `max` and `max_length`.
+# Amounts are VND: below 0 or from 10 billion on is a sign or unit error unless the column says otherwise.
+DEFAULT_MIN_AMOUNT = 0.0
+DEFAULT_MAX_AMOUNT = 1e10
+# The plausible window of a timestamp: nothing Sen models predates 1990 (a 1970-01-01 or 0001-01-01 is an
+# unset clock), and a date more than a day after the load's real clock is a broken clock or a placeholder
+# (9999-12-31); a day tolerates device clocks running ahead and naive local times read in another zone.
+# Dates (a birthday, a store's opening) may go back to 1900.
+EARLIEST_TIMESTAMP = date(1990, 1, 1)
+EARLIEST_DATE = date(1900, 1, 1)
+FUTURE_TOLERANCE = timedelta(days=1)
+# Characters per value: a name, an email or an id is short; JSON payloads (event properties) may be larger.
+DEFAULT_MAX_LENGTH = {"json": 65_536}
+DEFAULT_MAX_TEXT_LENGTH = 4_096
+
 
 class Column(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -23,10 +39,48 @@ class Column(BaseModel):
     type: ColumnType
     required: bool = False
     accepted: list[str] | None = None
+    # Bounds of an integer or decimal column (a decimal defaults to [0, 10 billion)), or the earliest date of a
+    # date or timestamp column (`min: 1900-01-01`); a value outside is quarantined with its row.
+    min: float | date | None = None
+    max: float | None = None
+    max_length: int | None = Field(None, gt=0)
 
     @property
     def json_path(self) -> str:
         return self.path or self.name
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """Numeric bounds (inclusive minimum, exclusive maximum for decimals) of an integer or decimal column."""
+        low = self.min if isinstance(self.min, int | float) else None
+        if self.type == "decimal":
+            return (
+                DEFAULT_MIN_AMOUNT if low is None else low,
+                DEFAULT_MAX_AMOUNT if self.max is None else self.max,
+            )
+        return (low, self.max)
+
+    @property
+    def earliest(self) -> date:
+        """The earliest plausible value of a date or timestamp column."""
+        if isinstance(self.min, date):
+            return self.min
+        return EARLIEST_DATE if self.type == "date" else EARLIEST_TIMESTAMP
+
+    @property
+    def length_limit(self) -> int:
+        return self.max_length or DEFAULT_MAX_LENGTH.get(self.type, DEFAULT_MAX_TEXT_LENGTH)
+
+    @model_validator(mode="after")
+    def _bounds_fit_the_type(self) -> Column:
+        numeric = self.type in ("integer", "decimal")
+        if self.max is not None and not numeric:
+            raise ValueError(f"column {self.name}: `max` applies to integer and decimal columns")
+        if isinstance(self.min, date) and self.type not in ("date", "timestamp"):
+            raise ValueError(f"column {self.name}: a date `min` applies to date and timestamp columns")
+        if isinstance(self.min, int | float) and not numeric:
+            raise ValueError(f"column {self.name}: a numeric `min` applies to integer and decimal columns")
+        return self
 
 
 FreshnessPeriod = Literal["minute", "hour", "day"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from sen.contracts import Column, Source
+from sen.contracts import FUTURE_TOLERANCE, Column, Source
 from sen.ingest.readers import (
     BadLine,
     IngestError,
@@ -107,13 +107,34 @@ def ensure_raw_tables(conn: duckdb.DuckDBPyConnection, source: Source) -> None:
         conn.execute(f'alter table raw."{source.name}" add column if not exists "{column}" varchar')
 
 
-def _check_expression(column: Column) -> str:
-    """SQL yielding a reason string when the value breaks the contract, else NULL."""
+NON_FINITE = ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
+
+
+def _check_expression(column: Column, latest: datetime) -> str:
+    """SQL yielding a reason string when the value breaks the contract, else NULL. `latest` is the last
+    plausible instant (the load's real clock plus the tolerance): later timestamps are quarantined."""
     col = f'"{column.name}"'
     checks: list[str] = []
     if column.required:
         checks.append(f"when nullif(trim({col}), '') is null then 'missing required field {column.name}'")
     present = f"nullif(trim({col}), '') is not null"
+    # Size first: a 5,000-digit number or a megabyte name is refused before anything parses it.
+    limit = column.length_limit
+    checks.append(
+        f"when length({col}) > {limit} then 'field {column.name}: value too long (' || length({col}) "
+        f"|| ' characters, limit {limit:,})'"
+    )
+    if column.type in ("decimal", "integer"):
+        # NaN / Infinity parse as a double but are no amount or count: never a silent NULL downstream.
+        values = ", ".join(f"'{v}'" for v in NON_FINITE)
+        checks.append(
+            f"when lower(trim({col})) in ({values}) then 'field {column.name}: not a finite number: ' "
+            f"|| left({col}, 80)"
+        )
     type_checks = {
         "timestamp": f"try_cast(trim({col}) as timestamptz) is null",
         "date": f"try_cast(trim({col}) as date) is null",
@@ -128,10 +149,10 @@ def _check_expression(column: Column) -> str:
         "integer": (f"abs(try_cast(trim({col}) as double)) >= 9.2e18", "beyond the 64-bit integer range"),
     }
     if column.type in out_of_range:
-        condition, limit = out_of_range[column.type]
+        condition, limit_text = out_of_range[column.type]
         checks.append(
             f"when {present} and {type_checks[column.type]} and {condition} then "
-            f"'field {column.name}: out of range ({limit}): ' || left({col}, 80)"
+            f"'field {column.name}: out of range ({limit_text}): ' || left({col}, 80)"
         )
     if column.type in type_checks:
         checks.append(
@@ -144,11 +165,41 @@ def _check_expression(column: Column) -> str:
             f"when {present} and lower(trim({col})) not in ({values}) then "
             f"'field {column.name}: value not accepted: ' || left({col}, 80)"
         )
+    if column.type in ("decimal", "integer"):
+        low, high = column.bounds
+        number = f"try_cast(trim({col}) as {'double' if column.type == 'decimal' else 'bigint'})"
+        if low is not None:
+            checks.append(
+                f"when {number} < {low!r} then 'field {column.name}: below the minimum {_number(low)}: ' "
+                f"|| left({col}, 80)"
+            )
+        if high is not None:
+            # An amount's maximum is exclusive (below 10 billion VND), a count's inclusive.
+            op, word = (
+                (">=", "at or above the maximum") if column.type == "decimal" else (">", "above the maximum")
+            )
+            checks.append(
+                f"when {number} {op} {high!r} then 'field {column.name}: {word} {_number(high)}: ' "
+                f"|| left({col}, 80)"
+            )
+    if column.type in ("timestamp", "date"):
+        kind = "timestamptz" if column.type == "timestamp" else "date"
+        value = f"try_cast(trim({col}) as {kind})"
+        earliest = column.earliest.isoformat()
+        last = latest.isoformat() if column.type == "timestamp" else latest.date().isoformat()
+        checks.append(
+            f"when {value} < '{earliest}'::{kind} then 'field {column.name}: before {earliest}, "
+            f"outside the plausible window: ' || left({col}, 80)"
+        )
+        checks.append(
+            f"when {value} > '{last}'::{kind} then 'field {column.name}: in the future (after {last}), "
+            f"outside the plausible window: ' || left({col}, 80)"
+        )
     return " ".join(checks)
 
 
-def _reason_sql(source: Source) -> str:
-    branches = " ".join(b for b in (_check_expression(c) for c in source.columns) if b)
+def _reason_sql(source: Source, latest: datetime) -> str:
+    branches = " ".join(b for b in (_check_expression(c, latest) for c in source.columns) if b)
     return f"case {branches} end" if branches else "null"
 
 
@@ -168,7 +219,8 @@ def _insert_chunk(
     conn.register("_sen_chunk", chunk)
     try:
         conn.execute(
-            f"create or replace temp table _sen_checked as select *, {_reason_sql(source)} as _reason "
+            f"create or replace temp table _sen_checked as select *, "
+            f"{_reason_sql(source, datetime.fromisoformat(meta['loaded_at']) + FUTURE_TOLERANCE)} as _reason "
             "from _sen_chunk"
         )
     finally:

@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,67 @@ BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+
+
+# Parsing limits of one JSON line: a hostile or broken record is quarantined with its line, never a crash of the
+# whole file (Python's parser raises RecursionError on ~1,000 levels and ValueError on 4,300-digit integers).
+MAX_LINE_CHARS = 1 << 20  # a JSON line (an event) of more than a million characters is not a record
+MAX_JSON_DEPTH = 64  # Segment payloads nest a handful of levels
+MAX_NUMBER_CHARS = 100  # a JSON number longer than this is no id, count or amount
+# A CSV field may be longer than the csv module's default 128 KB limit: the loader refuses long values per
+# value (with a reason), so one long field never makes the whole file unreadable.
+CSV_FIELD_LIMIT = 1 << 26
+
+
+class ValueLimitError(ValueError):
+    """A JSON value beyond a parsing limit (a number too long, NaN / Infinity)."""
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueLimitError(f"number of {len(text):,} digits (limit {MAX_NUMBER_CHARS})")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueLimitError(f"number of {len(text):,} characters (limit {MAX_NUMBER_CHARS})")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueLimitError(f"number {text[:40]} is not finite")
+    return value
+
+
+def _json_constant(name: str) -> float:
+    raise ValueLimitError(f"{name} is not a JSON number")
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def parse_json_line(text: str) -> object:
+    """One JSON value, strictly: NaN, Infinity and numbers beyond the limits raise ValueLimitError, deep
+    nesting raises ValueLimitError (also where Python's own parser would raise RecursionError)."""
+    if len(text) > MAX_LINE_CHARS:
+        raise ValueLimitError(f"line of {len(text):,} characters (limit {MAX_LINE_CHARS:,})")
+    try:
+        value = json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant)
+    except RecursionError:
+        raise ValueLimitError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Counting brackets is cheap and bounds the depth: only a line with many of them is walked.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        raise ValueLimitError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 @dataclass(frozen=True)
@@ -221,8 +283,8 @@ def _jsonl_keys(source: Source, path: Path, encoding: str = "utf-8", sample: int
     with _open_text(path, encoding) as handle:
         for line in handle:
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = parse_json_line(line)
+            except ValueError:  # JSONDecodeError and ValueLimitError: quarantined when the file is read
                 continue
             if not isinstance(record, dict):
                 continue
@@ -255,12 +317,23 @@ def read_records(source: Source, path: Path, layout: TextLayout | None = None) -
 
 
 def _read_csv(source: Source, path: Path, layout: TextLayout) -> Iterator[Record | BadLine]:
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with _open_text(path, layout.encoding) as handle:
         reader = csv.reader(handle, delimiter=layout.separator)
         header = [h.strip() for h in next(reader, [])]
         positions = [header.index(c) if c in header else None for c in source.column_names]
         width = len(header)
-        for row in reader:
+        while True:
+            before = reader.line_num
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                if reader.line_num == before:  # no progress: the rest of the file cannot be read
+                    raise
+                yield BadLine(reader.line_num, f"unreadable CSV row: {exc}", "")
+                continue
             line = reader.line_num
             if not row:
                 continue  # blank line
@@ -287,9 +360,12 @@ def _read_jsonl(source: Source, path: Path, layout: TextLayout) -> Iterator[Reco
             if not text:
                 continue
             try:
-                record = json.loads(text)
+                record = parse_json_line(text)
             except json.JSONDecodeError as exc:
                 yield BadLine(line_no, f"malformed JSON: {exc.msg} at column {exc.colno}", text[:2000])
+                continue
+            except ValueError as exc:  # ValueLimitError, or any value Python's parser refuses
+                yield BadLine(line_no, f"JSON beyond a parsing limit: {exc}", text[:2000])
                 continue
             if not isinstance(record, dict):
                 yield BadLine(line_no, "a JSON line must hold an object", text[:2000])

@@ -4,6 +4,11 @@ Raw columns are text. Expectations run on a *typed view* of each raw table, the 
 them: blank -> NULL, trimmed, accepted-value columns lower-cased, timestamps parsed (a naive value is in the
 source's timezone), decimals and integers cast. A value the loader would have quarantined becomes NULL here,
 so a `not_null` expectation on a required column also proves that it parses.
+
+The row batches hold the rows of the source's *current load* only (the latest `_load_id`, by `_loaded_at`):
+the blocking check judges what this run brought, against the suite's tolerances, so one bad row loaded long
+ago (or written before the loader quarantined it) never blocks every later run. `LOADED_FILES` likewise
+holds the files of the latest load.
 """
 
 from __future__ import annotations
@@ -63,9 +68,16 @@ def table_columns(conn: duckdb.DuckDBPyConnection, source: Source) -> list[str] 
     return [r[0] for r in rows] or None
 
 
+def current_load_filter(source: Source) -> str:
+    """SQL condition on raw.<source> keeping the rows of its latest load."""
+    table = f"raw.{quote(source.name)}"
+    return f"_load_id is not distinct from (select arg_max(_load_id, _loaded_at) from {table})"
+
+
 def batch_sql(source: Source, batch: str, present: list[str]) -> str:
     """The query of one batch; `present` are the raw table's actual columns (schema drift is tolerated)."""
-    table = f"raw.{quote(source.name)}"
+    name = f"raw.{quote(source.name)}"
+    table = f"(select * from {name} where {current_load_filter(source)})" if "_load_id" in present else name
     contract_present = [c for c in source.columns if c.name in present]
     if batch == ROWS:
         replaced = ", ".join(
@@ -83,7 +95,8 @@ def batch_sql(source: Source, batch: str, present: list[str]) -> str:
         return (
             "select file_path, rows_in, rows_quarantined, "
             "rows_quarantined::double / nullif(rows_in, 0) as quarantined_share "
-            f"from raw._loaded_files where source = {literal(source.name)}"
+            f"from raw._loaded_files where source = {literal(source.name)} and load_id = ("
+            f"select arg_max(load_id, loaded_at) from raw._loaded_files where source = {literal(source.name)})"
         )
     raise ValueError(f"unknown batch {batch!r}; expected one of {BATCHES}")
 
@@ -95,6 +108,7 @@ __all__ = [
     "META_COLUMNS",
     "ROWS",
     "batch_sql",
+    "current_load_filter",
     "literal",
     "quote",
     "table_columns",

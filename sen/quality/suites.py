@@ -37,12 +37,6 @@ WARNING = "warning"
 EMAIL_REGEX = f"^{EMAIL_SHAPE}$"
 PHONE_REGEX = r"^\(?\+?[0-9][0-9 ().-]{6,22}[0-9]$"
 
-# Domain ranges the contract does not state (column -> (min, max)), per source.
-VALUE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "survey_responses": {"score": (0, 10)},
-    "order_lines": {"quantity": (1, 100_000)},
-}
-
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -168,24 +162,29 @@ def build_expectations(
                 meta=_meta(f"not_future:{column.name}", ROWS, "not after CDP_AS_OF (+ clock skew)"),
             )
         elif column.type == "decimal":
+            # The contract's bounds (amounts are [0, 10 billion) VND unless a column allows a sign, such as a
+            # store return's line total); CDP_DQ_MAX_AMOUNT lowers the default maximum.
+            low, high = column.bounds
+            high = t.max_amount if column.max is None else high
             add(
                 "expect_column_values_to_be_between",
                 column=column.name,
-                min_value=0,
-                max_value=t.max_amount,
+                min_value=low,
+                max_value=high,
                 strict_max=True,
                 severity=CRITICAL,
-                meta=_meta(f"amount_range:{column.name}", ROWS, f"0 <= amount < {t.max_amount:g} VND"),
+                meta=_meta(f"amount_range:{column.name}", ROWS, f"{low:g} <= amount < {high:g} VND"),
             )
-    for name, (low, high) in VALUE_RANGES.get(source.name, {}).items():
-        add(
-            "expect_column_values_to_be_between",
-            column=name,
-            min_value=low,
-            max_value=high,
-            severity=CRITICAL,
-            meta=_meta(f"range:{name}", ROWS, f"between {low:g} and {high:g}"),
-        )
+        elif column.type == "integer" and column.bounds != (None, None):
+            low, high = column.bounds
+            add(
+                "expect_column_values_to_be_between",
+                column=column.name,
+                min_value=low,
+                max_value=high,
+                severity=CRITICAL,
+                meta=_meta(f"range:{column.name}", ROWS, f"between {low} and {high} (the contract)"),
+            )
     for column in source.columns:
         if column.name in ("email", "phone"):
             regex = EMAIL_REGEX if column.name == "email" else PHONE_REGEX

@@ -14,7 +14,10 @@ lines as (
         order_id,
         count(*) as n_lines,
         sum(quantity) as n_items,
-        cast(sum(line_amount) as decimal(18, 2)) as lines_amount
+        cast(sum(line_amount) as decimal(18, 2)) as lines_amount,
+        -- Store lines with a negative amount are returns at the till (stg_pos__transaction_lines.kind).
+        cast(sum(case when line_amount > 0 then line_amount else 0 end) as decimal(18, 2)) as sold_amount,
+        cast(sum(case when line_amount < 0 then -line_amount else 0 end) as decimal(18, 2)) as till_returned_amount
     from {{ ref('int_order_lines_unioned') }}
     group by order_id
 ),
@@ -78,6 +81,7 @@ shop as (
             coalesce(total, coalesce(merchandise_amount, 0) - coalesce(discount, 0) + coalesce(shipping_fee, 0))
             as decimal(18, 2)
         ) as paid_amount,
+        cast(0 as decimal(18, 2)) as till_returned_amount,
         -- The amounts the export gives twice, kept for the agreement check (tests/value/assert_order_amounts_agree).
         cast(subtotal as decimal(18, 2)) as stated_subtotal,
         cast(lines_amount as decimal(18, 2)) as stated_lines_amount,
@@ -99,10 +103,12 @@ store as (
         pos_transactions.customer_id,
         pos_transactions.currency,
         case when lines.lines_amount is null then 'none' else 'order_lines' end as amount_basis,
-        cast(coalesce(lines.lines_amount, 0) as decimal(18, 2)) as gross_amount,
+        -- Goods sold; goods returned at the till in the same transaction are refunds of it (netted below).
+        cast(coalesce(lines.sold_amount, 0) as decimal(18, 2)) as gross_amount,
         cast(0 as decimal(18, 2)) as discount,
         cast(0 as decimal(18, 2)) as shipping_fee,
         cast(coalesce(lines.lines_amount, 0) as decimal(18, 2)) as paid_amount,
+        cast(coalesce(lines.till_returned_amount, 0) as decimal(18, 2)) as till_returned_amount,
         cast(null as decimal(18, 2)) as stated_subtotal,
         cast(lines.lines_amount as decimal(18, 2)) as stated_lines_amount,
         cast(null as decimal(18, 2)) as stated_total,
@@ -128,6 +134,8 @@ netted as (
         cast(
             case
                 when unioned.status = 'refunded' then unioned.paid_amount
+                when unioned.record_source = 'pos'
+                    then least(coalesce(refunds.refund_amount, 0) + unioned.till_returned_amount, unioned.gross_amount)
                 else least(coalesce(refunds.refund_amount, 0), unioned.paid_amount)
             end as decimal(18, 2)
         ) as refunded_amount,
@@ -156,6 +164,7 @@ final as (
         shipping_fee,
         paid_amount,
         refunded_amount,
+        till_returned_amount,
         -- Merchandise kept by the customer: after discount and refunds, without shipping; never below 0 (a
         -- refund that includes the shipping fee would otherwise go negative).
         cast(greatest(gross_amount - discount - refunded_amount, 0) as decimal(18, 2)) as net_amount,
@@ -176,6 +185,8 @@ final as (
             when ordered_at > {{ as_of() }} then 'after_as_of'
             when status = 'cancelled' then 'cancelled'
             when status = 'voided' then 'voided'
+            -- Only goods brought back: a return whose sale the POS export does not name, not a purchase.
+            when record_source = 'pos' and gross_amount = 0 and till_returned_amount > 0 then 'store_return'
             when is_test then 'test_order'
             when test_account_reasons is not null then 'test_account'
             when is_erased_person then 'erased_person'

@@ -30,6 +30,8 @@ typed as (
         {{ clean_enum('payment_method') }} as payment_method,
         -- The POS flags voids explicitly; a line without a status is a completed sale.
         coalesce({{ clean_enum('status') }}, 'completed') as status,
+        -- A negative quantity is goods brought back at the till (the contract allows it on store lines).
+        case when {{ to_integer('quantity') }} < 0 then 'return' else 'sale' end as kind,
         phone as phone_raw,
         loyalty_card_id as loyalty_card_id_raw,
         customer_id as customer_id_raw,

@@ -19,7 +19,8 @@ typed as (
         {{ clean_enum('status') }} as status,
         {{ currency_code('currency') }} as currency,
         {{ to_decimal('subtotal') }} as subtotal,
-        {{ to_decimal('discount') }} as discount,
+        -- Exports write a discount as a positive reduction or as a negative amount: its size is the reduction.
+        abs({{ to_decimal('discount') }}) as discount,
         {{ to_decimal('shipping_fee') }} as shipping_fee,
         {{ to_decimal('total') }} as total,
         {{ clean_code('coupon_code') }} as coupon_code,
