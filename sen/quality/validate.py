@@ -11,7 +11,7 @@ import duckdb
 from sen import config
 from sen.contracts import Source, load_contract
 from sen.quality import gx_engine, sql_engine
-from sen.quality.batches import current_load_filter, quote, table_columns
+from sen.quality.batches import quote, table_columns
 from sen.quality.results import ExpectationOutcome, SourceValidation
 from sen.quality.suites import CRITICAL, Expectation, Thresholds, build_expectations
 from sen.settings import DEFAULT_GX_MAX_ROWS, DQ_ENGINES, Settings
@@ -53,9 +53,7 @@ def validate_source(
             error=f"raw.{source.name} does not exist: the source was never ingested",
         )
         return SourceValidation(source.name, engine, None, [missing])
-    # The rows judged: those of the source's current load (see sen.quality.batches).
-    scope = f" where {current_load_filter(source)}" if "_load_id" in present else ""
-    row_count = conn.execute(f"select count(*) from raw.{quote(source.name)}{scope}").fetchall()[0][0]
+    row_count = conn.execute(f"select count(*) from raw.{quote(source.name)}").fetchall()[0][0]
     chosen = engine if engine != "auto" else ("gx" if row_count <= gx_max_rows() else "sql")
     if chosen not in ("sql", "gx"):
         raise ValueError(f"engine must be 'auto', 'sql' or 'gx', not {engine!r}")

@@ -118,9 +118,6 @@ def planted_orders(source: Source) -> list[dict[str, str | None]]:
     # A conflicting key (2 rows) is planted in raw after loading: the loader itself
     # quarantines conflicting rows of one file, so this check is the second line of defence.
     rows[3]["created_at"] = "2026-06-01T07:30:00+07:00"  # 00:30 UTC: within the 1 h clock skew
-    rows[4]["created_at"] = "2027-01-01 00:00:00"  # future
-    rows[5]["total"] = "-5"
-    rows[6]["total"] = "25000000000"  # 2.5e10 VND
     for row in rows[10:30]:
         row["email"] = "not an email"
     rows[30]["email"] = None
@@ -136,6 +133,14 @@ def test_planted_breakage_fails_with_failing_row_counts(conn, tmp_path, engine):
         "update raw.orders set order_id = ?, total = '99' where order_id = ?",
         [rows[2]["order_id"], rows[1]["order_id"]],
     )
+    # A future date and out-of-range totals are quarantined by the loader since issue 18 (tests/reliability);
+    # planted in raw after loading, as rows written by other means, the suite still catches them.
+    for column, value, row in (
+        ("created_at", "2027-01-01 00:00:00", 4),
+        ("total", "-5", 5),
+        ("total", "25000000000", 6),
+    ):
+        conn.execute(f"update raw.orders set {column} = ? where order_id = ?", [value, rows[row]["order_id"]])
     strict = Thresholds(key_unique_mostly=1.0, not_future_mostly=1.0)
     report = validate_source(conn, orders, as_of=AS_OF, thresholds=strict, engine=engine)
     assert failing(report) == {
@@ -270,10 +275,24 @@ def dirty_rows(source: Source) -> list[dict[str, str | None]]:
     return rows
 
 
+def restore_quarantined_values(conn, source: Source) -> None:
+    """Since issue 18 the loader quarantines future dates and out-of-range amounts; written back into raw (as
+    rows written by other means, or loaded before), both engines still judge every kind of dirt."""
+    columns = ", ".join(f'"{c}"' for c in source.column_names)
+    values = ", ".join(f"json_extract_string(record, '$.\"{c}\"')" for c in source.column_names)
+    conn.execute(
+        f"""insert into raw."{source.name}" ({columns}, _source_file, _source_line, _file_sha256, _load_id, _loaded_at)
+        select {values}, file_path, line, file_sha256, load_id, quarantined_at from raw._quarantine
+        where source = ? and (reason like '%plausible window%' or reason like '%minimum%')""",
+        [source.name],
+    )
+
+
 def test_engines_agree_on_dirty_data_of_every_source(conn, tmp_path):
     """Every count the SQL engine reports is the one Great Expectations computes itself."""
     for source in CONTRACT.sources.values():
         load(conn, tmp_path, source, dirty_rows(source))
+        restore_quarantined_values(conn, source)
     conn.execute("update raw.orders set channel = 'fax' where order_id = 'order_id-20'")
     conn.execute("update raw.orders set phone = null where order_id like 'order_id-1%'")
     sql = validate_all(conn, as_of=AS_OF, engine="sql")

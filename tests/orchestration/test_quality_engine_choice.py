@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from orchestration.assets.ingestion import build_ingestion_asset
@@ -88,17 +89,29 @@ def run_store_checks(tmp_path: Path, monkeypatch) -> dg.AssetCheckEvaluation:
     folder = tmp_path / "data" / "stores"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "stores.csv").write_text(
-        "store_id,name,city,country,opened_at\nS001,Store 1,Hanoi,VN,2020-01-01\nS002,Store 2,Hue,VN,2030-01-01\n",
+        "store_id,name,city,country,opened_at\nS001,Store 1,Hanoi,VN,2020-01-01\nS002,Store 2,Hue,VN,2020-01-01\n",
         encoding="utf-8",
     )
     monkeypatch.setenv("CDP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CDP_AS_OF", "2026-06-01T00:00:00Z")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    result = dg.materialize(
-        [build_ingestion_asset(STORES), build_raw_quality_check(STORES)],
-        resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
-        raise_on_error=False,
-    )
+
+    def materialize() -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [build_ingestion_asset(STORES), build_raw_quality_check(STORES)],
+            resources={"run_clock": RunClock(), "warehouse": Warehouse(path=str(tmp_path / "wh.duckdb"))},
+            raise_on_error=False,
+        )
+
+    materialize()
+    # The loader quarantines a store opened in 2030 (issue 18); written into raw by other means, the next
+    # run's checks judge it (the current load is unchanged: no new file).
+    conn = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    try:
+        conn.execute("update raw.stores set opened_at = '2030-01-01' where store_id = 'S002'")
+    finally:
+        conn.close()
+    result = materialize()
     (contract,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CONTRACT_CHECK]
     return contract
 
