@@ -131,6 +131,15 @@ def render_docs() -> str:
         "  broken JSON line or a CSV row with the wrong number of fields goes to `raw._quarantine` (source, file,",
         "  line, reason, the record) while the good rows load; `rows_in = rows_loaded + rows_quarantined` is shown",
         "  on the ingestion asset;",
+        "- a **value outside the row rules** quarantines its row the same way, with a reason naming the field:",
+        "  a number outside the column's `min` / `max` (notes below; amounts are VND in [0, 10 billion) unless a",
+        "  column allows a sign), `NaN` or `Infinity` (`not a finite number`), a timestamp before 1990-01-01 (a",
+        "  date before 1900-01-01) or more than a day after the load's real clock (`9999-12-31`, a birthday in",
+        "  2099: `outside the plausible window`), a value longer than 4,096 characters (JSON: 65,536);",
+        "- **parsing limits** of JSON lines: a line nested more than 64 levels deep, a number of more than 100",
+        "  characters (a 5,000-digit integer), `NaN` / `Infinity` / `1e999`, a line over a million characters are",
+        "  each quarantined as `JSON beyond a parsing limit` with their line, never a crash or an unreadable file;",
+        "  a CSV field of any size is read and judged by the value limit;",
         "- a **conflicting duplicate**: rows of one file with the same key but different values (amounts",
         "  compared to the cent) are all quarantined, with a reason naming the key, their lines and the fields",
         "  that differ (`conflicting duplicate key order_id=O1: lines 2, 4 differ in status, total`). Exact",
@@ -150,6 +159,25 @@ def render_docs() -> str:
         "  or remove the file.",
         "",
         "A source without a folder is simply absent: a shop need not have every source.",
+        "",
+        "**Returns and discounts.** A return or refund of a web/app order is a row of `returns/` (a positive",
+        "`refund_amount` against the order id or store transaction id), netted into the order's `net_amount`. An",
+        "order with a negative `total` is quarantined (`field total: below the minimum 0`): record the refund in",
+        "`returns/` or set the order's status to `refunded`, then release it (below) if needed. A `discount` may be",
+        "written positive or negative; its size is the reduction. At the till, a store line with a negative",
+        "`quantity` and `line_total` is goods brought back (`stg_pos__transaction_lines.kind = 'return'`): it is",
+        "netted against the sales of the same transaction (an exchange: `refunded_amount`, `net_amount`), and a",
+        "transaction holding only returns is kept out of `marts.orders` as `store_return` (the POS export does not",
+        "say which purchase it refunds; export it in `returns/` with the original transaction id to net it).",
+        "",
+        "**Releasing quarantined rows.** `python -m sen.ingest quarantined` counts the quarantine per source and",
+        'reason. `python -m sen.ingest release --source crm_contacts --line 12 --set birthday= --reason "typo"`',
+        "re-checks the chosen rows (`--file`, `--line`, `--match` on the reason) against the current contract",
+        "after the `--set` corrections: rows that pass are loaded into raw (load id `release-<id>`, their file and",
+        "line kept) and leave the quarantine, the others stay with their new reason (exit 1); `--dry-run` changes",
+        "nothing. Every released row is recorded in `raw._quarantine_releases`: when, by whom (`--by`), why, the",
+        "quarantine reason, the record before and after and the fields changed. A line that could not be parsed",
+        "has no record to release: fix the file and deliver it again.",
         "",
         "Every loaded row keeps `_source_file`, `_source_line`, `_file_sha256`, `_load_id` and `_loaded_at`.",
         "",
@@ -179,6 +207,11 @@ def render_docs() -> str:
                 notes.append(f"JSON path `{c.path}`")
             if c.accepted:
                 notes.append("one of " + ", ".join(f"`{v}`" for v in c.accepted))
+            if c.min is not None or c.max is not None:
+                low = f"{c.min:,.0f}" if isinstance(c.min, int | float) else c.min
+                bounds = [f"min {low}"] if c.min is not None else []
+                bounds += [f"max {c.max:,.0f}"] if c.max is not None else []
+                notes.append(", ".join(bounds))
             out.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {'; '.join(notes)} |")
         out.append("")
     return "\n".join(out)
