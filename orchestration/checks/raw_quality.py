@@ -3,8 +3,10 @@
 Per source, one check op with two checks:
 
 - ``contract`` (blocking, ERROR): the critical expectations (schema, required, accepted values, key
-  uniqueness, no future timestamps, amount ranges). A failure stops everything downstream of the source in
-  the same run (staging, marts, syncs), so broken data is never published or pushed to a destination.
+  uniqueness, no future timestamps, amount ranges), judged on the rows of the source's current load against
+  their tolerances (a bad row of an old load never blocks later runs; the loader quarantines bad values). A
+  failure stops everything downstream of the source in the same run (staging, marts, syncs), so broken data
+  is never published or pushed to a destination.
 - ``health`` (non-blocking, WARN): email / phone shapes, an empty source, files with many quarantined rows.
 
 The logic lives in ``sen.quality``; this module only maps its results to check results and metadata. The
@@ -98,8 +100,8 @@ def build_raw_quality_check(source: Source) -> dg.AssetChecksDefinition:
             blocking=True,
             description=(
                 f"raw.{source.name} honours the input contract: columns, required fields, accepted values, "
-                f"key {source.key} unique per file, no timestamps in the future (after the real clock), amounts in range. "
-                "Blocks everything downstream when it fails."
+                f"key {source.key} unique per file, no timestamps in the future (after the real clock), amounts in range, "
+                "judged on the rows of the current load. Blocks everything downstream when it fails."
             ),
         ),
         dg.AssetCheckSpec(
