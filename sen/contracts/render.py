@@ -212,6 +212,8 @@ def render_docs() -> str:
                 bounds = [f"min {low}"] if c.min is not None else []
                 bounds += [f"max {c.max:,.0f}"] if c.max is not None else []
                 notes.append(", ".join(bounds))
+            if c.max_length is not None:
+                notes.append(f"at most {c.max_length:,} characters")
             out.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {'; '.join(notes)} |")
         out.append("")
     return "\n".join(out)

@@ -1,7 +1,8 @@
 """Idempotent, validated loading of one source folder into ``raw.<source>``.
 
 For every file not loaded before (recognised by its SHA-256, so a renamed copy is not loaded twice):
-structure errors are quarantined by the reader, then type, required-field and accepted-value checks run
+structure errors and JSON parsing limits are quarantined by the reader, then type, required-field,
+accepted-value and row-rule checks (the contract's bounds, the plausible time window, value sizes, NaN) run
 vectorized in DuckDB; good rows go to ``raw.<source>``, bad rows to ``raw._quarantine`` with file, line and
 reason, and the file is recorded in ``raw._loaded_files``. Each file is one transaction, so a crash leaves no
 half-loaded file behind. Raw columns stay text: typing happens in the dbt staging models.

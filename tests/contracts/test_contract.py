@@ -37,3 +37,23 @@ def test_every_source_declares_a_key_and_required_columns():
     for name, source in load_contract().sources.items():
         assert source.key, name
         assert all(c.required for c in source.columns if c.name in source.key), name
+
+
+def test_row_rules_must_fit_the_column_type():
+    import pytest
+    from pydantic import ValidationError
+
+    from sen.contracts import Column
+
+    with pytest.raises(ValidationError, match="column name: `max` applies to integer and decimal"):
+        Column(name="name", type="string", max=5)
+    with pytest.raises(ValidationError, match="a date `min` applies to date and timestamp"):
+        Column.model_validate({"name": "n", "type": "integer", "min": "1900-01-01"})
+    amount = Column(name="total", type="decimal")
+    assert amount.bounds == (
+        0.0,
+        1e10,
+    )  # amounts are non-negative VND below 10 billion unless the contract says
+    assert Column(name="q", type="integer", min=-5, max=5).bounds == (-5, 5)
+    assert str(Column(name="b", type="date").earliest) == "1900-01-01"
+    assert str(Column(name="t", type="timestamp").earliest) == "1990-01-01"
