@@ -564,7 +564,8 @@ def source_problems(conn: duckdb.DuckDBPyConnection, source: Source, result: Loa
             if sha in quarantined_of:
                 problems.append(
                     f"{path}: all {quarantined_of[sha]:,} row(s) quarantined, none loaded; see raw._quarantine "
-                    f"where file_path = '{path}', then fix the file (or remove it) and rerun"
+                    f"where file_path = '{path}', then fix the file (or remove it) and rerun, or release the rows "
+                    f"once corrected (python -m sen.ingest release --source {source.name} --file '{path}' --set ...)"
                 )
     return problems
 

@@ -268,3 +268,38 @@ def test_the_build_completes_on_bad_values_and_a_later_run_is_not_blocked(tmp_pa
         assert conn.execute("select count(*) from marts.customer_value").fetchall()[0][0] > 0
     finally:
         conn.close()
+
+
+def test_a_file_of_only_bad_rows_is_loud_until_its_rows_are_released(tmp_path):
+    """A delivery whose every row was quarantined fails its source (a broken export must not leave the marts
+    silently on old data); once its rows are corrected and released, the source builds again."""
+    from sen.ingest import SourceProblemError, ingest_source
+
+    contacts = CONTRACT.sources["crm_contacts"]
+    data = tmp_path / "data"
+    (data / "crm_contacts").mkdir(parents=True)
+    shutil.copy(SAMPLE_DIR / "crm_contacts" / "crm_contacts.csv", data / "crm_contacts" / "crm_contacts.csv")
+    header, rows = None, []
+    with open(SAMPLE_DIR / "crm_contacts" / "crm_contacts.csv", newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [next(reader) for _ in range(20)][-2:]
+    at = header.index("birthday")
+    for row in rows:
+        row[at] = "2099-05-01"
+    delta = data / "crm_contacts" / "crm_delta.csv"
+    with open(delta, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    warehouse = tmp_path / "wh.duckdb"
+    conn = duckdb.connect(str(warehouse))
+    with pytest.raises(
+        SourceProblemError, match="all 2 row\\(s\\) quarantined.*python -m sen.ingest release"
+    ):
+        ingest_source(conn, contacts, data)
+    conn.close()
+    args = ["--warehouse", str(warehouse), "release", "--source", "crm_contacts", "--file", "crm_delta.csv"]
+    assert ingest_main([*args, "--set", "birthday=", "--reason", "birthdays unknown, cleared"]) == 0
+    conn = duckdb.connect(str(warehouse))
+    ingest_source(conn, contacts, data)  # no longer raises: nothing new, and the delta's rows are loaded
+    assert conn.execute("select count(*) from raw._quarantine_releases").fetchall() == [(2,)]
+    conn.close()
