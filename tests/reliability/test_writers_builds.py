@@ -143,24 +143,33 @@ def test_two_builds_at_once_sharing_a_dbt_target_path_each_parse_their_own(tmp_p
 def test_a_reader_holding_the_warehouse_is_waited_for_and_the_build_succeeds(tmp_path):
     warehouse = tmp_path / "sen.duckdb"
     duckdb.connect(str(warehouse)).execute("create schema keep; create table keep.t as select 1 as x").close()
+    log = tmp_path / "build.log"
+    # The reader lets go 3 s after the build says it is waiting for it (at most 240 s: a build that does not
+    # wait meets it at its first write and fails).
     reader = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import duckdb, sys, time\n"
+            "from pathlib import Path\n"
             "c = duckdb.connect(sys.argv[1], read_only=True)\n"
             "print('reading', flush=True)\n"
-            "time.sleep(25)\n"
+            "log, deadline = Path(sys.argv[2]), time.monotonic() + 240\n"
+            "while time.monotonic() < deadline and 'held by another process' not in "
+            "(log.read_text() if log.exists() else ''):\n"
+            "    time.sleep(0.5)\n"
+            "time.sleep(3)\n"
             "c.close()",
             str(warehouse),
+            str(log),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
-        build = start_build(build_env(warehouse), tmp_path / "build.log")
-        code, output = finish(build, tmp_path / "build.log")
+        build = start_build(build_env(warehouse), log)
+        code, output = finish(build, log)
     finally:
         if reader.poll() is None:
             reader.kill()
@@ -168,3 +177,5 @@ def test_a_reader_holding_the_warehouse_is_waited_for_and_the_build_succeeds(tmp
     assert code == 0, output[-4000:]
     assert "held by another process" in output and f"PID {reader.pid}" in output
     assert seed_rows(warehouse) > 0
+    with duckdb.connect(str(warehouse), read_only=True) as conn:  # what was there is still there
+        assert conn.execute("select x from keep.t").fetchall() == [(1,)]
