@@ -1,6 +1,6 @@
 """Issue 18, case 4 through real command-line builds (`python -m orchestration.cli build`).
 
-A build of one dbt seed (`key:reference/currency_rates`) is a whole build in small: the warehouse lock, a
+A build of one dbt seed (`key:reference/loyalty_tiers`, 4 rows) is a whole build in small: the lock, a
 `dbt parse` into the run's folder, the Definitions read from its manifest, a dbt step writing the warehouse,
 the summary. Before issue 18 two such builds at once wrote one manifest.json together, a second build on a
 warehouse in use went ahead and collided with the first on DuckDB's lock, and a reader holding the
@@ -26,7 +26,7 @@ from tests.conftest import SAMPLE_AS_OF, SAMPLE_DIR
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SELECTION = "key:reference/currency_rates"
+SELECTION = "key:reference/loyalty_tiers"
 
 
 def build_env(warehouse: Path, **extra: str) -> dict[str, str]:
@@ -63,7 +63,7 @@ def finish(build: subprocess.Popen, log: Path, timeout: float = 600) -> tuple[in
 
 def seed_rows(warehouse: Path) -> int:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        return conn.execute("select count(*) from reference.currency_rates").fetchone()[0]
+        return conn.execute("select count(*) from reference.loyalty_tiers").fetchone()[0]
 
 
 def test_a_second_build_during_a_first_exits_naming_it_and_the_first_completes(tmp_path):
@@ -136,7 +136,7 @@ def test_two_builds_at_once_sharing_a_dbt_target_path_each_parse_their_own(tmp_p
         assert code == 0, output[-4000:]
         assert seed_rows(warehouse) > 0
     manifest = json.loads((shared / "manifest.json").read_text())  # published whole, by a rename
-    assert "seed.sen.currency_rates" in manifest["nodes"]
+    assert "seed.sen.loyalty_tiers" in manifest["nodes"]
     assert not list(shared.glob(".*.tmp-*"))
 
 
