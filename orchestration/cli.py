@@ -2,8 +2,11 @@
 
 The dbt manifest is rebuilt first (``dbt parse``), so the graph always matches the models on disk. Every dbt
 step of the run then starts from that parse instead of parsing the project again: the run fixes its reference
-time (part of dbt's --vars, handed to the run as its `sen/as_of` tag) and uses a dbt target folder of its own
-warehouse, which nothing else rewrites meanwhile (orchestration/dbt/target.py).
+time (part of dbt's --vars, handed to the run as its `sen/as_of` tag) and a dbt folder of its own, which
+nothing else rewrites meanwhile (orchestration/dbt/project.py).
+
+A build is the warehouse's one writer: it holds the warehouse lock for its whole run and waits for readers
+of the main file (sen/warehouse_lock.py, docs/serving.md "One writer at a time").
 """
 
 from __future__ import annotations
@@ -11,17 +14,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from orchestration.dbt.project import new_run_dir, prune_run_dirs, publish_parse
 from orchestration.dbt.target import dbt_target_dir, remove_step_folders
 from orchestration.run_clock import DATASET_FILE, dataset_as_of
 from sen.settings import DBT_PROJECT_DIR, Settings
+from sen.warehouse_lock import WarehouseBusy, wait_for_readers, warehouse_lock
 
 # An as-of this long after the newest order or event leaves the "last N days" windows mostly empty.
 STALE_AFTER = timedelta(days=7)
@@ -109,12 +116,40 @@ def run_config_for(defs: Any, job: Any, *, full_refresh: bool, dry_run: bool) ->
     return {"ops": ops} if ops else {}
 
 
+# Exit code of a build that found the warehouse taken by another build (or kept open by a reader) longer than
+# it would wait: "try again later" (sysexits' EX_TEMPFAIL), distinct from a failed build (1) or bad setting (2).
+EXIT_WAREHOUSE_BUSY = 75
+
+
 def build(selection: str | None = None, *, full_refresh: bool = False, send: bool = False) -> int:
+    """One build of the warehouse, holding its writer lock from the first file it writes to the last
+    (sen/warehouse_lock.py): a second build waits CDP_WAREHOUSE_LOCK_WAIT seconds, then exits with
+    EXIT_WAREHOUSE_BUSY naming the running one, which it never disturbs."""
+    settings = Settings.from_env()
+    dry_run = sync_dry_run(settings, send)
+    run_id = uuid.uuid4().hex
+    try:
+        with warehouse_lock(
+            settings.warehouse,
+            run_id=run_id,
+            command="python -m orchestration.cli build" + (f" --select {selection}" if selection else ""),
+            wait=settings.warehouse_lock_wait,
+        ):
+            # A reader of the main file (a BI tool pointed at it, a notebook) makes DuckDB refuse the build's
+            # writes: wait for it with backoff, announced, instead of failing the first step that writes.
+            wait_for_readers(settings.warehouse, settings.warehouse_reader_wait)
+            return build_locked(settings, run_id, selection, full_refresh=full_refresh, dry_run=dry_run)
+    except WarehouseBusy as busy:
+        print(f"build: {busy}", file=sys.stderr)
+        return EXIT_WAREHOUSE_BUSY
+
+
+def build_locked(
+    settings: Settings, run_id: str, selection: str | None, *, full_refresh: bool, dry_run: bool
+) -> int:
     from orchestration.dbt.partitions import main_run_partition_key, record_first_day
     from sen.segments.compile import main as compile_segments
 
-    settings = Settings.from_env()
-    dry_run = sync_dry_run(settings, send)
     # The event-sized dbt models are daily-partitioned: a run processes the last complete day before the
     # reference time and everything loaded since the last run (docs/incremental.md).
     as_of = run_as_of(settings)
@@ -130,25 +165,50 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
     # Segment YAML edited since the last compile becomes dbt models before dbt parses the project.
     if compile_segments([]) != 0:
         return 2
-    # The run's dbt folder: the Definitions read the manifest there, each dbt step copies the partial parse
-    # from there and writes its logs under it. An explicit DBT_TARGET_PATH wins (relative to the dbt project,
-    # as dbt reads it), and is not cleaned: other runs may be using it.
-    target = settings.dbt_target_path
-    if target is None:
-        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-        target = dbt_target_dir(settings.warehouse)
-        remove_step_folders(target)
-    returncode = parse_dbt_project(as_of, run_partition, target)
+    # The run's dbt folder (orchestration/dbt/project.py): its own manifest, which the Definitions read, the
+    # partial parse each dbt step copies, the steps' logs. It lies under the warehouse's target folder, which
+    # only a holder of this warehouse's lock writes. The parse is then published to the target folder (an
+    # explicit DBT_TARGET_PATH, relative to the dbt project as dbt reads it, else the warehouse's folder).
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    warehouse_target = dbt_target_dir(settings.warehouse)
+    remove_step_folders(warehouse_target)  # folders of the layout before per-run folders
+    published = settings.dbt_target_path or warehouse_target
+    published.mkdir(parents=True, exist_ok=True)
+    run_dir = new_run_dir(warehouse_target, run_id)
+    # Seeded from the published parse when DBT_TARGET_PATH names another folder.
+    if published != warehouse_target and (published / "partial_parse.msgpack").exists():
+        shutil.copyfile(published / "partial_parse.msgpack", run_dir / "partial_parse.msgpack")
+    try:
+        return run_in(
+            settings, run_id, run_dir, published, selection, as_of, run_partition, full_refresh, dry_run
+        )
+    finally:
+        prune_run_dirs(warehouse_target, keep=settings.dbt_runs_kept)
+
+
+def run_in(
+    settings: Settings,
+    run_id: str,
+    run_dir: Path,
+    published: Path,
+    selection: str | None,
+    as_of: datetime,
+    run_partition: str | None,
+    full_refresh: bool,
+    dry_run: bool,
+) -> int:
+    returncode = parse_dbt_project(as_of, run_partition, run_dir)
     if returncode != 0:
         print(f"dbt parse failed (exit code {returncode}); its errors are above.", file=sys.stderr)
         return 2
+    publish_parse(run_dir, published)
     import dagster as dg
 
     from orchestration.cli_log import concise_console
     from orchestration.definitions import build_definitions
     from orchestration.run_clock import as_of_tag
 
-    defs = build_definitions(target)
+    defs = build_definitions(run_dir)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_implicit_global_asset_job_def()
     if selection:
@@ -159,8 +219,7 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
     partition_key = run_partition if job.partitions_def is not None else None
     started = time.perf_counter()
     # dbt's own output (every model and test) goes to a file; the console keeps one line per step.
-    dbt_output = Path(target) / "dbt_output.log"
-    dbt_output.parent.mkdir(parents=True, exist_ok=True)
+    dbt_output = run_dir / "dbt_output.log"
     with open(dbt_output, "w", encoding="utf-8") as output, redirect_stdout(output):
         result = job.execute_in_process(
             instance=instance,
@@ -171,11 +230,13 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
                 "loggers": {"console": {}},
             },
             tags=as_of_tag(as_of),  # the run clock's reference time, unless CDP_AS_OF is set (then equal)
+            run_id=run_id,  # the id the warehouse lock names while this run holds it
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - started
     print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
-    print(f"dbt output: {dbt_output}")
+    kept = "" if settings.dbt_runs_kept else " (removed at exit: CDP_DBT_RUNS_KEPT=0)"
+    print(f"dbt output: {dbt_output}{kept}")
     for step, reason in step_failures(result):  # last, where a user reads first: what failed and why
         print(f"FAILED {step}: {reason}", file=sys.stderr)
     return 0 if result.success else 1
@@ -316,7 +377,17 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             settings = Settings.from_env()
-            rebuild_event_models(args.batches, as_of=run_as_of(settings), warehouse=settings.warehouse)
+            with warehouse_lock(
+                settings.warehouse,
+                run_id=uuid.uuid4().hex,
+                command="python -m orchestration.cli rebuild-events",
+                wait=settings.warehouse_lock_wait,
+            ):
+                wait_for_readers(settings.warehouse, settings.warehouse_reader_wait)
+                rebuild_event_models(args.batches, as_of=run_as_of(settings), warehouse=settings.warehouse)
+        except WarehouseBusy as busy:
+            print(f"rebuild-events: {busy}", file=sys.stderr)
+            return EXIT_WAREHOUSE_BUSY
         except (RuntimeError, ValueError) as error:
             print(f"rebuild-events: {error}", file=sys.stderr)
             return 1

@@ -8,7 +8,6 @@ own with `build_definitions(target)`, in the target folder of its warehouse (orc
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, 
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
 from orchestration.dbt.assets import build_dbt_assets
-from orchestration.dbt.project import build_dbt_project
+from orchestration.dbt.project import build_dbt_project, parse_and_publish
 from orchestration.dbt.rebuild_job import rebuild_events
 from orchestration.dbt.resource import SenDbtCliResource
-from orchestration.resources import RunClock, Warehouse
+from orchestration.resources import RunClock, Warehouse, warehouse_locked_in_process_executor
 from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
 from sen.settings import REPO_ROOT, Settings
@@ -71,8 +70,9 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
                 dbt_executable=str(Path(sys.executable).parent / "dbt"),
             ),
         },
-        # DuckDB allows one writer per file: steps run one after another in one process.
-        executor=dg.in_process_executor,
+        # DuckDB allows one writer per file: steps run one after another in one process, and a writing run
+        # holds the warehouse's writer lock throughout (orchestration/resources.py).
+        executor=warehouse_locked_in_process_executor,
     )
 
 
@@ -86,13 +86,8 @@ def prepare_manifest(project: DbtProject) -> None:
     if manifest.exists() and not os.environ.get("DAGSTER_IS_DEV_CLI"):
         return
     target = Path(project.project_dir) / project.target_path
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--target-path", str(target)],
-        cwd=project.project_dir,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-    )
+    # Parsed aside and published by renames: runs reading this folder never meet a half-written manifest.
+    completed = parse_and_publish(target, Path(sys.executable).parent / "dbt")
     if completed.returncode != 0 or not manifest.exists():
         raise RuntimeError(
             f"`dbt parse` in {project.project_dir} failed (exit code {completed.returncode}), so the dbt assets "

@@ -7,7 +7,9 @@ copied into a brand-new file ``serving.duckdb.tmp-<id>`` next to the target, whi
 and then renamed over ``serving.duckdb`` with ``os.replace`` — atomic on POSIX: a reader opens either the
 previous complete file or the new complete file, never a half-written one, and since the published file
 is never written in place, read-only readers never meet a writer's lock. A reader that keeps a connection
-open keeps reading the version it opened (its inode stays valid) until it reconnects.
+open keeps reading the version it opened (its inode stays valid) until it reconnects. Readers open it
+read-only (docs/serving.md); a WAL left beside it by a tool that opened it read-write is removed at the swap,
+since it belongs to the replaced file and would make DuckDB refuse the new one.
 
 With CDP_SERVING_PARQUET=1, every published table is also written as Parquet under
 ``serving_parquet/current/<schema>/<table>.parquet`` (a symlink swapped atomically to the new version).
@@ -150,7 +152,13 @@ def publish(
         if wal.exists():  # checkpoint + detach leave none; a WAL would not travel with the rename
             raise RuntimeError(f"{wal} left after checkpoint; not publishing a file that needs its WAL")
         _fsync(tmp)
+        # A WAL beside the published name belongs to the file being replaced (a tool that opened it read-write
+        # and died or is still writing): DuckDB would replay it into the new file and refuse to open it
+        # ("WAL does not match database file") for every reader. Removed before and after the swap.
+        stale_wal = target.with_name(target.name + ".wal")
+        stale_wal.unlink(missing_ok=True)
         os.replace(tmp, target)
+        stale_wal.unlink(missing_ok=True)
         _fsync(target.parent)
     except BaseException:
         try:

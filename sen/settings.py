@@ -122,6 +122,9 @@ class Settings:
     currency: str = DEFAULT_CURRENCY  # CDP_CURRENCY: the reporting currency of every money column
     full_refresh: bool = False  # CDP_FULL_REFRESH
     dbt_artifacts: bool = False  # CDP_DBT_ARTIFACTS
+    dbt_runs_kept: int = 1  # CDP_DBT_RUNS_KEPT: dbt folders of past command-line runs kept (logs, artifacts)
+    warehouse_lock_wait: float = 0.0  # CDP_WAREHOUSE_LOCK_WAIT: seconds a build waits for another writer
+    warehouse_reader_wait: float = 120.0  # CDP_WAREHOUSE_READER_WAIT: seconds a build waits for readers
     sync_dry_run: bool | None = None  # CDP_SYNC_DRY_RUN; None: unset (the main job's CLI then runs dry)
     serving: Path | None = None  # CDP_SERVING; None: serving.duckdb next to the warehouse
     serving_parquet: bool = False  # CDP_SERVING_PARQUET
@@ -187,6 +190,15 @@ class Settings:
             if value is not None:
                 thresholds[name] = float(value)
         target = _text(env, "DBT_TARGET_PATH")
+        runs_kept = _number(env, "CDP_DBT_RUNS_KEPT", int)
+        if runs_kept is not None and runs_kept < 0:
+            raise ValueError(f"CDP_DBT_RUNS_KEPT={runs_kept!r} is negative")
+        waits = {}
+        for name in ("CDP_WAREHOUSE_LOCK_WAIT", "CDP_WAREHOUSE_READER_WAIT"):
+            value = _number(env, name, float)
+            if value is not None and not value >= 0:  # also refuses nan
+                raise ValueError(f"{name}={value!r} is not a number of seconds >= 0")
+            waits[name] = value
         engine_name = (_text(env, "CDP_ENGINE") or DEFAULT_ENGINE).lower()
         if engine_name not in ENGINES:
             raise ValueError(f"CDP_ENGINE={engine_name!r} is not one of {', '.join(ENGINES)}")
@@ -199,6 +211,11 @@ class Settings:
             currency=currency,
             full_refresh=bool(_bool(env, "CDP_FULL_REFRESH")),
             dbt_artifacts=bool(_bool(env, "CDP_DBT_ARTIFACTS")),
+            dbt_runs_kept=1 if runs_kept is None else int(runs_kept),
+            warehouse_lock_wait=float(waits["CDP_WAREHOUSE_LOCK_WAIT"] or 0.0),
+            warehouse_reader_wait=120.0
+            if waits["CDP_WAREHOUSE_READER_WAIT"] is None
+            else float(waits["CDP_WAREHOUSE_READER_WAIT"]),
             sync_dry_run=_bool(env, "CDP_SYNC_DRY_RUN"),
             serving=_path(env, "CDP_SERVING"),
             serving_parquet=bool(_bool(env, "CDP_SERVING_PARQUET")),
@@ -231,6 +248,11 @@ class Settings:
     def spark_warehouse_path(self) -> Path:
         """The local Spark session's table directory (plain Parquet tables; a metastore_db lives beside it)."""
         return self.spark_warehouse or self.warehouse.with_name("spark-warehouse")
+
+    @property
+    def warehouse_lock_path(self) -> Path:
+        """The writers' lock file beside the warehouse (sen/warehouse_lock.py)."""
+        return self.warehouse.with_name(self.warehouse.name + ".lock")
 
     @property
     def serving_path(self) -> Path:

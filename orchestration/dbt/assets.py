@@ -79,7 +79,8 @@ def segment_members(keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
     import duckdb
 
     counts: dict[dg.AssetKey, int] = {}
-    with duckdb.connect(str(Settings.from_env().warehouse)) as conn:
+    # Read-only: other readers of the file do not refuse it (this run holds the warehouse's writer lock).
+    with duckdb.connect(str(Settings.from_env().warehouse), read_only=True) as conn:
         for key in keys:
             schema, table = key.path[0], key.path[-1]
             counts[key] = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
