@@ -8,6 +8,8 @@ JVM at a time, so a step stops its session before the next process (e.g. a dbt s
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -46,6 +48,9 @@ def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:
 
     settings = settings or Settings.from_env()
     settings.spark_warehouse_path.mkdir(parents=True, exist_ok=True)
+    # Python UDFs (identity's per-component rules, CLV scoring) run in this interpreter's environment, not
+    # whatever `python3` is first on PATH (pyspark reads the variable when the context starts).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
