@@ -149,7 +149,7 @@ CUTS = (
 
 def comparable(stats) -> dict:
     row = dataclasses.asdict(stats)
-    for volatile in ("run_id", "duration_s"):
+    for volatile in ("run_id", "duration_s", "config_fingerprint"):  # fingerprint: other table names
         row.pop(volatile)
     return row
 
