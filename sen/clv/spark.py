@@ -88,8 +88,10 @@ def summary_spark(orders: DataFrame, as_of: Timestampish, *, timezone: str | Non
 
 def fit_spark(summary: DataFrame, *, min_repeat_buyers: int = DEFAULT_MIN_REPEAT_BUYERS) -> ClvModel:
     """The model fitted on the summary's numeric columns, collected to the driver (one row per customer)."""
-    table = summary.select("frequency", "recency", "T", "monetary", "first_value").toArrow()
-    cols = {c: table.column(c).to_numpy().astype(np.float64) for c in table.column_names}
+    table = summary.select("person_id", "frequency", "recency", "T", "monetary", "first_value").toArrow()
+    # In person_id order, as the pandas path fits: the likelihood's sums then add up in the same order.
+    table = table.sort_by("person_id")
+    cols = {c: table.column(c).to_numpy().astype(np.float64) for c in table.column_names if c != "person_id"}
     if len(cols["frequency"]) == 0:
         raise ValueError("no customer has an order at or before as_of: nothing to fit CLV on")
     return fit_clv_model(

@@ -85,14 +85,14 @@ def graph(second_run: bool) -> tuple[list, list[datetime], list]:
     # Plain persons; the second run merges, splits and removes some of them.
     add([C("pl", 1), E("pl", 1), P(30)], day(1))
     add([C("pl", 2), E("pl", 2)], day(2))
-    add([C("pl", 3), E("pl", 3), P(31)], day(3))
     extra: list[tuple[str, str]] = []
     if second_run:
-        add([C("pl", 2), E("pl", 1)], day(9))  # joins persons pl1 and pl2: merge, the older id survives
-        records[-3] = [C("pl", 3), E("pl", 3)]  # P(31) leaves pl3: split
+        add([C("pl", 3), E("pl", 3)], day(3))  # P(31) leaves pl3: split
         extra.append(P(31))
+        add([C("pl", 2), E("pl", 1)], day(9))  # joins persons pl1 and pl2: merge, the older id survives
         add([C("new", 1), E("new", 1)], day(9))
     else:
+        add([C("pl", 3), E("pl", 3), P(31)], day(3))
         add([C("gone", 1), E("gone", 1)], day(1))  # absent from the second run: removed
     return records, seen, extra
 
