@@ -66,7 +66,7 @@ def graph_to_spark(spark: Any, db: Path, parquet: Path) -> None:
     conn = duckdb.connect(str(db), read_only=True)
     parquet.mkdir(parents=True, exist_ok=True)
     for name in ("int_identity_nodes", "int_identity_edges", "int_identifier_keys"):
-        if duckdb.sql("select 1").fetchall() and not (parquet / f"{name}.parquet").exists():
+        if not (parquet / f"{name}.parquet").exists():
             conn.execute(f"copy intermediate.{name} to '{parquet / name}.parquet' (format parquet)")
     conn.close()
     spark.sql("create database if not exists intermediate")
@@ -142,6 +142,7 @@ def bench_clv(spark: Any, people: int) -> dict[str, Any]:
     gg = GammaGammaParams(p=6.0, q=4.0, gamma=15.0)
     orders = simulate_orders(simulate_summary(people, bg, gg, max_age=730, seed=1), as_of, gg, seed=2)
     orders["person_id"] = "p_" + orders["person_id"].astype(str)
+    orders["ordered_at"] = orders["ordered_at"].dt.floor("us")  # Spark keeps microseconds (Arrow transfer)
     frame = spark.createDataFrame(orders).localCheckpoint(eager=True)
     summary, summary_s = _timed(lambda: summary_spark(frame, as_of).localCheckpoint(eager=True))
     model, fit_s = _timed(lambda: fit_spark(summary))
