@@ -187,12 +187,11 @@ def main() -> int:
 
     from pyspark.sql import SparkSession
 
-    from sen.engines.spark import spark_conf
+    from sen.engines.spark import spark_conf, use_this_python
 
     settings = Settings.from_env(
         {"CDP_WAREHOUSE": str(args.workdir / "w.duckdb"), "CDP_SPARK_MASTER": args.master}
     )
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
@@ -200,6 +199,7 @@ def main() -> int:
         "spark.sql.shuffle.partitions", str(args.shuffle_partitions)
     )
     spark = builder.getOrCreate()
+    use_this_python(spark)
     spark.sparkContext.setLogLevel("ERROR")
     try:
         if {"components", "identity"} & set(stages):

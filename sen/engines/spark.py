@@ -41,6 +41,14 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     }
 
 
+def use_this_python(session: SparkSession) -> None:
+    """Python UDFs (identity's per-component rules, CLV scoring) run in this interpreter's environment, not
+    whatever `python3` is first on PATH (pyspark's default when PYSPARK_PYTHON is unset). Read by every UDF
+    defined afterwards; the environment is left alone."""
+    if "PYSPARK_PYTHON" not in os.environ:
+        session.sparkContext.pythonExec = sys.executable
+
+
 @contextmanager
 def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:
     """A Hive-enabled session on the shared catalog, stopped on exit (Derby admits one JVM at a time)."""
@@ -48,13 +56,11 @@ def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:
 
     settings = settings or Settings.from_env()
     settings.spark_warehouse_path.mkdir(parents=True, exist_ok=True)
-    # Python UDFs (identity's per-component rules, CLV scoring) run in this interpreter's environment, not
-    # whatever `python3` is first on PATH (pyspark reads the variable when the context starts).
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
+    use_this_python(session)
     try:
         yield session
     finally:
