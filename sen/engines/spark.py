@@ -8,6 +8,8 @@ JVM at a time, so a step stops its session before the next process (e.g. a dbt s
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -39,6 +41,14 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     }
 
 
+def use_this_python(session: SparkSession) -> None:
+    """Python UDFs (identity's per-component rules, CLV scoring) run in this interpreter's environment, not
+    whatever `python3` is first on PATH (pyspark's default when PYSPARK_PYTHON is unset). Read by every UDF
+    defined afterwards; the environment is left alone."""
+    if "PYSPARK_PYTHON" not in os.environ:
+        session.sparkContext.pythonExec = sys.executable
+
+
 @contextmanager
 def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:
     """A Hive-enabled session on the shared catalog, stopped on exit (Derby admits one JVM at a time)."""
@@ -50,6 +60,7 @@ def spark_session(settings: Settings | None = None) -> Iterator[SparkSession]:
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
+    use_this_python(session)
     try:
         yield session
     finally:
