@@ -1,0 +1,64 @@
+"""The erasure step as a Dagster asset: right-to-be-forgotten requests carried out in every layer.
+
+It runs after everything that reads or copies the person's data in a build (dbt models, identity, CLV, the
+syncs, which remove the person from each destination with the identifiers they last sent) and before the
+serving copy is published, so the new serving version and every kept file are clean. The logic is
+``sen.privacy.process_erasures`` (docs/privacy.md).
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from orchestration.resources import Warehouse
+from sen.privacy import ErasureError, erasure_salt, process_erasures
+from sen.settings import REPO_ROOT, Settings
+
+ERASURE_KEY = dg.AssetKey(["privacy", "erasures"])
+SYNC_DIR = REPO_ROOT / "reverse_etl" / "syncs"
+
+
+def build_erasure_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) -> dg.AssetsDefinition:
+    keys: set[dg.AssetKey] = set()
+    for definition in upstream:
+        keys.update([definition.key] if isinstance(definition, dg.AssetSpec) else definition.keys)
+
+    @dg.asset(
+        key=ERASURE_KEY,
+        deps=sorted(keys, key=lambda k: k.path),
+        group_name="privacy",
+        kinds={"python", "duckdb"},
+        description=(
+            "Carries out pending right-to-be-forgotten requests: deletes the persons' rows from raw, staging, "
+            "intermediate, identity, marts, audiences and sync tables, rewrites the file exports and serving "
+            "versions without them, keeps only salted hashes (raw._erased_identifiers) so no later load brings "
+            "them back, and empties the requests' identifiers (docs/privacy.md)."
+        ),
+    )
+    def erasures(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        settings = Settings.from_env()
+        with warehouse.connect() as conn:
+            from sen.privacy import pending_requests
+
+            if not pending_requests(conn):
+                return dg.MaterializeResult(metadata={"requests_processed": 0})
+            try:
+                salt, warning = erasure_salt(settings)
+            except ErasureError as exc:
+                raise dg.Failure(description=str(exc)) from exc
+            if warning:
+                context.log.warning(warning)
+            report = process_erasures(conn, salt, sync_dir=SYNC_DIR, serving_path=settings.serving_path)
+        for message in report.warnings:
+            context.log.warning(message)
+        context.log.info(f"erasure: {report.as_metadata()}")
+        return dg.MaterializeResult(
+            metadata={
+                **report.as_metadata(),
+                "raw_rows_deleted_by_table": dg.MetadataValue.json(report.raw_rows_deleted),
+                "derived_rows_deleted_by_table": dg.MetadataValue.json(report.derived_rows_deleted),
+                "pending_destination": dg.MetadataValue.json(report.pending_destination),
+            }
+        )
+
+    return erasures

@@ -1,0 +1,171 @@
+"""Issue 18, case 2 (erasure), the parts that need no pipeline: the suppression rule on raw rows, the load
+filter, the salt, and rewriting kept files and the serving copy without the erased person."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from sen.contracts import load_contract
+from sen.ingest.loader import ensure_raw_tables
+from sen.privacy import DEVELOPMENT_SALT, ErasureError, erasure_salt, filter_load, scrub
+from sen.privacy.suppression import SUPPRESSION_TABLE, add_hashes, apply_suppression, identifier_hash
+from sen.settings import Settings
+
+SALT = "unit-test-salt-0123456789"
+CONTRACT = load_contract()
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, source: str, rows: list[dict], sha: str = "f1") -> None:
+    ensure_raw_tables(conn, CONTRACT.sources[source])
+    for line, row in enumerate(rows, start=1):
+        columns = [*row, "_source_file", "_source_line", "_file_sha256", "_load_id", "_loaded_at"]
+        values = [*row.values(), f"{source}.csv", line, sha, "load1", "2026-11-20T00:00:00Z"]
+        conn.execute(
+            f'insert into raw."{source}" ({", ".join(columns)}) values ({", ".join("?" for _ in values)})',
+            values,
+        )
+
+
+@pytest.fixture
+def conn():
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def test_the_erased_persons_rows_go_and_a_shared_phone_is_emptied_in_someone_elses_row(conn):
+    _insert(
+        conn,
+        "pos_transactions",
+        [
+            # the erased person: loyalty card and phone
+            {"transaction_id": "T1", "line_number": "1", "phone": "0901234567", "loyalty_card_id": "880011"},
+            # the spouse: own card, the erased person's phone on the till
+            {
+                "transaction_id": "T2",
+                "line_number": "1",
+                "phone": "090 123 4567",
+                "loyalty_card_id": "880022",
+            },
+            # a stranger
+            {"transaction_id": "T3", "line_number": "1", "phone": "0907654321", "loyalty_card_id": "880033"},
+        ],
+    )
+    add_hashes(conn, SALT, [("loyalty_card", "880011"), ("phone", "+84901234567")])
+    result = apply_suppression(conn, "pos_transactions", SALT)
+    rows = conn.execute(
+        'select transaction_id, phone, loyalty_card_id from raw."pos_transactions" order by 1'
+    ).fetchall()
+    assert rows == [("T2", None, "880022"), ("T3", "0907654321", "880033")]
+    assert (result.rows_deleted, result.rows_cleared) == (1, 1)
+
+
+def test_child_rows_follow_their_erased_order(conn):
+    _insert(
+        conn,
+        "orders",
+        [
+            {"order_id": "O1", "email": "lan@example.com", "total": "10"},
+            {"order_id": "O2", "email": "binh@example.com", "total": "5"},
+        ],
+    )
+    _insert(
+        conn, "order_lines", [{"order_id": "O1", "line_number": "1"}, {"order_id": "O2", "line_number": "1"}]
+    )
+    add_hashes(conn, SALT, [("email", "lan@example.com"), ("record:orders", "O1")])
+    apply_suppression(conn, "orders", SALT)
+    apply_suppression(conn, "order_lines", SALT)
+    assert conn.execute('select order_id from raw."orders"').fetchall() == [("O2",)]
+    assert conn.execute('select order_id from raw."order_lines"').fetchall() == [("O2",)]
+
+
+def test_the_load_filter_drops_a_reexported_erased_person_and_only_in_the_new_load(conn):
+    _insert(
+        conn,
+        "crm_contacts",
+        [{"customer_id": "C1", "email": "x@example.com", "first_name": "Keep"}],
+        sha="old",
+    )
+    add_hashes(conn, SALT, [("customer_id", "C9")])
+    _insert(
+        conn,
+        "crm_contacts",
+        [
+            {"customer_id": "c9", "email": "Lan@Example.com", "first_name": "Lan"},  # normalized: C9
+            {"customer_id": "C2", "email": "binh@example.com", "first_name": "Binh"},
+        ],
+        sha="new",
+    )
+    dropped, cleared = filter_load(conn, "crm_contacts", ["new"], SALT)
+    assert (dropped, cleared) == (1, 0)
+    names = [n for (n,) in conn.execute('select first_name from raw."crm_contacts" order by 1').fetchall()]
+    assert names == ["Binh", "Keep"]
+    logged = conn.execute("select table_name, rows_deleted from raw._erasure_log").fetchall()
+    assert logged == [("raw.crm_contacts", 1)]
+
+
+def test_erasure_requests_are_never_filtered_at_load(conn):
+    _insert(conn, "erasure_requests", [{"request_id": "R1", "email": "lan@example.com"}], sha="req")
+    add_hashes(conn, SALT, [("email", "lan@example.com")])
+    assert filter_load(conn, "erasure_requests", ["req"], SALT) == (0, 0)
+
+
+def test_the_suppression_list_holds_salted_hashes_only(conn):
+    add_hashes(conn, SALT, [("email", "lan@example.com")])
+    stored = conn.execute(f"select * from {SUPPRESSION_TABLE}").fetchall()
+    text = repr(stored)
+    assert "lan@example.com" not in text and SALT not in text
+    assert stored[0][1] == identifier_hash(SALT, "email", "lan@example.com")
+    assert stored[0][1] != identifier_hash("another-salt-0123456789", "email", "lan@example.com")
+
+
+def test_a_load_with_suppressions_but_no_salt_is_loud(conn):
+    _insert(conn, "crm_contacts", [{"customer_id": "C1"}], sha="new")
+    add_hashes(conn, SALT, [("customer_id", "C9")])
+    with pytest.raises(ErasureError, match="CDP_ERASURE_SALT"):
+        filter_load(conn, "crm_contacts", ["new"], None)
+
+
+def test_salt_setting():
+    assert Settings.from_env({"CDP_ERASURE_SALT": "s" * 32}).erasure_salt == "s" * 32
+    assert "s" * 32 not in repr(Settings.from_env({"CDP_ERASURE_SALT": "s" * 32}))
+    with pytest.raises(ValueError, match="CDP_ERASURE_SALT"):
+        Settings.from_env({"CDP_ERASURE_SALT": "short"})
+    # production (automation on) without a salt refuses; a laptop gets the public salt and a warning
+    with pytest.raises(ErasureError, match="CDP_ERASURE_SALT"):
+        erasure_salt(Settings.from_env({"CDP_AUTOMATION": "on"}))
+    salt, warning = erasure_salt(Settings.from_env({}))
+    assert salt == DEVELOPMENT_SALT and warning and "CDP_ERASURE_SALT" in warning
+
+
+def test_files_and_the_serving_copy_are_rewritten_without_the_person(tmp_path):
+    conn = duckdb.connect()
+    scrub.load_tokens(conn, ["p-erased"], ["lan@example.com"])
+    csv_file = tmp_path / "exports" / "a.csv"
+    csv_file.parent.mkdir()
+    csv_file.write_text(
+        "person_id,email,_sen_op\np-erased,lan@example.com,remove\np-other,binh@example.com,add\n"
+    )
+    parquet = tmp_path / "exports" / "b.parquet"
+    conn.execute(
+        f"copy (select * from (values ('p-erased', 'x'), ('p-other', 'lan@example.com')) t(person_id, note)) "
+        f"to '{parquet}' (format parquet)"
+    )
+    changed = scrub.scrub_files(conn, [tmp_path / "exports"])
+    assert set(changed) == {str(csv_file), str(parquet)}
+    assert "lan@example.com" not in csv_file.read_text() and "p-erased" not in csv_file.read_text()
+    assert conn.execute(f"select * from read_parquet('{parquet}')").fetchall() == [("p-other", None)]
+
+    serving = tmp_path / "serving.duckdb"
+    db = duckdb.connect(str(serving))
+    db.execute("create schema marts")
+    db.execute(
+        "create table marts.customers as select * from (values ('p-erased', 'Lan'), ('p-other', 'Binh')) t(person_id, name)"
+    )
+    db.close()
+    assert scrub.scrub_duckdb_copy(conn, serving) == 1
+    db = duckdb.connect(str(serving), read_only=True)
+    assert db.execute("select * from marts.customers").fetchall() == [("p-other", "Binh")]
+    db.close()
+    assert not list(tmp_path.glob("*.erasure-tmp"))
