@@ -272,6 +272,23 @@ def _scrub_identity(conn: duckdb.DuckDBPyConnection, got: _Collected, report: Er
             )
 
 
+def _tombstone_persons(conn: duckdb.DuckDBPyConnection, report: ErasureReport) -> None:
+    """identity.persons is positional (a person's key is its row: sen.identity.store), so an erased person's
+    row stays with a random id no one can link to them; the next identity run finds it holds no identifier
+    and drops it."""
+    if not _exists(conn, "identity", "persons"):
+        return
+    n = conn.execute(
+        f"select count(*) from identity.persons where person_id in (select t from {scrub.ROW_TOKENS})"
+    ).fetchall()[0][0]
+    if n:
+        conn.execute(
+            "update identity.persons set person_id = 'erased-' || replace(cast(uuid() as varchar), '-', '') "
+            f"where person_id in (select t from {scrub.ROW_TOKENS})"
+        )
+        report.derived_cells_cleared["identity.persons"] = n
+
+
 def _export_folders(sync_dir: Path | None) -> list[Path]:
     if sync_dir is None:
         return []
@@ -343,6 +360,7 @@ def process_erasures(
                 report.raw_rows_cleared[source] = result.rows_cleared
         _scrub_identity(conn, got, report)
         scrub.load_tokens(conn, got.row_tokens, got.value_tokens)
+        _tombstone_persons(conn, report)
         database = conn.execute("select current_database()").fetchall()[0][0]
         # raw source tables were handled by their rules; the loader's own tables (quarantine) are scrubbed here.
         raw_sources = {
