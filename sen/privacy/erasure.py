@@ -181,9 +181,15 @@ def _collect(conn: duckdb.DuckDBPyConnection, persons: list[str]) -> _Collected:
     conn.execute("create or replace temp table _sen_erased_persons (person_id varchar)")
     conn.executemany("insert into _sen_erased_persons values (?)", [[p] for p in persons])
     if _exists(conn, "identity", "identifier_person_map"):
+        # An identifier the guards cut (a junk value, a kiosk device) belongs to no one: never suppressed, or
+        # every later row carrying it would go.
+        columns = {
+            d[0] for d in conn.execute("select * from identity.identifier_person_map limit 0").description
+        }
+        uncut = "and cut_reason is null" if "cut_reason" in columns else ""
         for t, v in conn.execute(
-            """select distinct identifier_type, identifier_value from identity.identifier_person_map
-               where person_id in (select person_id from _sen_erased_persons)"""
+            f"""select distinct identifier_type, identifier_value from identity.identifier_person_map
+                where person_id in (select person_id from _sen_erased_persons) {uncut}"""
         ).fetchall():
             got.hashes.add((t, v))
             got.value_tokens.add(v)
@@ -195,7 +201,11 @@ def _collect(conn: duckdb.DuckDBPyConnection, persons: list[str]) -> _Collected:
             conn.execute(
                 "create or replace temp table _sen_erased_ids (identifier_type varchar, identifier_value varchar)"
             )
-            conn.executemany("insert into _sen_erased_ids values (?, ?)", [[t, v] for t, v in got.hashes])
+            conn.execute(
+                """insert into _sen_erased_ids select distinct identifier_type, identifier_value
+                   from identity.identifier_person_map
+                   where person_id in (select person_id from _sen_erased_persons)"""
+            )
             got.identity_keys.update(
                 k
                 for (k,) in conn.execute(
@@ -205,7 +215,11 @@ def _collect(conn: duckdb.DuckDBPyConnection, persons: list[str]) -> _Collected:
                 ).fetchall()
             )
     for t, v in _request_identifiers(conn):
-        (got.value_tokens.add(v) if t == "raw" else (got.hashes.add((t, v)), got.value_tokens.add(v)))
+        if t == "raw":
+            got.value_tokens.add(v)
+        else:
+            got.hashes.add((t, v))
+            got.value_tokens.add(v)
     conn.execute(
         "create or replace temp table _sen_erased_records (record_source varchar, record_id varchar)"
     )
@@ -216,23 +230,26 @@ def _collect(conn: duckdb.DuckDBPyConnection, persons: list[str]) -> _Collected:
                where person_id in (select person_id from _sen_erased_persons) and record_source <> 'erasure'"""
         )
     register_udfs(conn)
+    theirs = {(t, v) for t, v in got.hashes}
     for record_source, source in RECORD_SOURCES.items():
         key = RECORD_KEY_SQL[record_source]
         where = (
             f"{key} in (select record_id from _sen_erased_records where record_source = '{record_source}')"
         )
-        rows = identifiers_of_rows(conn, source, where)
-        got.hashes.update(rows)
-        got.value_tokens.update(v for t, v in rows if not t.startswith("record:"))
-        got.row_tokens.update(v for t, v in rows if t.startswith("record:"))
-        got.value_tokens.update(raw_texts_of_rows(conn, source, where))
-        if record_source != "events":  # event ids are record:events hashes already
-            got.hashes.update(
-                (f"record:{record_source}", r)
-                for (r,) in conn.execute(
-                    "select record_id from _sen_erased_records where record_source = ?", [record_source]
-                ).fetchall()
-            )
+        # their records' keys; and every raw spelling of one of their identifiers, to find it downstream
+        for t, v in identifiers_of_rows(conn, source, where):
+            if t.startswith("record:"):
+                got.hashes.add((t, v))
+                got.row_tokens.add(v)
+        for t, raw, normalized in raw_texts_of_rows(conn, source, where):
+            if t == "record" or (t, normalized) in theirs:
+                got.value_tokens.add(raw)
+        got.hashes.update(
+            (f"record:{record_source}", r)
+            for (r,) in conn.execute(
+                "select record_id from _sen_erased_records where record_source = ?", [record_source]
+            ).fetchall()
+        )
     got.row_tokens.update(
         r for (r,) in conn.execute("select record_id from _sen_erased_records").fetchall() if r
     )

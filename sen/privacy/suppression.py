@@ -41,6 +41,8 @@ def _json(column: str, *paths: str) -> str:
 
 
 def _norm(expr: str, identifier_type: str) -> str:
+    if "sen_normalize_" in expr:  # already normalized (a composed key)
+        return expr
     if identifier_type == "email":
         return f"sen_normalize_email(cast({expr} as varchar))"
     if identifier_type == "phone":
@@ -130,7 +132,13 @@ RULES: dict[str, SourceRule] = {
         (
             _plain("email", "email"),
             _plain("phone", "phone"),
-            _plain("platform_user_id", "platform_user_id"),
+            # identity keys a platform user id by platform: 'zalo:8412...' (stg_chat__conversations)
+            Identifier(
+                "platform_user_id",
+                "lower(nullif(trim(platform), '')) || ':' || "
+                "sen_normalize_identifier(cast(platform_user_id as varchar), 'platform_user_id')",
+                ("platform_user_id",),
+            ),
             _plain("anonymous_id", "anonymous_id"),
         ),
         "record:chat",
@@ -341,23 +349,26 @@ def identifiers_of_rows(
 
 def raw_texts_of_rows(
     conn: duckdb.DuckDBPyConnection, source: str, where: str, params: dict | None = None
-) -> set[str]:
-    """The raw text of the plain identifier and key columns of the matching rows (e.g. '0901 234 567' before
-    normalization): values to look for in the tables derived from them."""
+) -> list[tuple[str, str, str | None]]:
+    """(type, raw text, normalized value) of the plain identifier columns of the matching rows (e.g.
+    '0901 234 567' before normalization), and ('record', raw key, key) for the key columns: the spellings to
+    look for in the tables derived from them."""
     rule = RULES.get(source)
     if rule is None or not raw_columns(conn, source):
-        return set()
-    columns = {c for i in rule.identifiers if i.clears == (i.expression,) for c in i.clears} | set(
-        rule.key_columns
-    )
-    if not columns:
-        return set()
-    selects = " union all ".join(
-        f'select "{c}" as v from raw."{source}" where {where}' for c in sorted(columns)
-    )
-    return {
-        v
-        for (v,) in conn.execute(
-            f"select distinct v from ({selects}) where v is not null", params or {}
-        ).fetchall()
-    }
+        return []
+    register_udfs(conn)
+    parts = [
+        f"select '{i.identifier_type}' as t, cast(\"{i.clears[0]}\" as varchar) as v, "
+        f'{_norm(i.expression, i.identifier_type)} as n from raw."{source}" where {where}'
+        for i in rule.identifiers
+        if i.clears == (i.expression,)
+    ]
+    parts += [
+        f'select \'record\' as t, cast("{c}" as varchar) as v, trim("{c}") as n from raw."{source}" where {where}'
+        for c in rule.key_columns
+    ]
+    if not parts:
+        return []
+    return conn.execute(
+        f"select distinct t, v, n from ({' union all '.join(parts)}) where v is not null", params or {}
+    ).fetchall()
