@@ -180,6 +180,7 @@ def _collect(conn: duckdb.DuckDBPyConnection, persons: list[str]) -> _Collected:
     got.row_tokens.update(persons)
     conn.execute("create or replace temp table _sen_erased_persons (person_id varchar)")
     conn.executemany("insert into _sen_erased_persons values (?)", [[p] for p in persons])
+    uncut = ""
     if _exists(conn, "identity", "identifier_person_map"):
         # An identifier the guards cut (a junk value, a kiosk device) belongs to no one: never suppressed, or
         # every later row carrying it would go.
@@ -202,9 +203,9 @@ def _collect(conn: duckdb.DuckDBPyConnection, persons: list[str]) -> _Collected:
                 "create or replace temp table _sen_erased_ids (identifier_type varchar, identifier_value varchar)"
             )
             conn.execute(
-                """insert into _sen_erased_ids select distinct identifier_type, identifier_value
-                   from identity.identifier_person_map
-                   where person_id in (select person_id from _sen_erased_persons)"""
+                f"""insert into _sen_erased_ids select distinct identifier_type, identifier_value
+                    from identity.identifier_person_map
+                    where person_id in (select person_id from _sen_erased_persons) {uncut}"""
             )
             got.identity_keys.update(
                 k
