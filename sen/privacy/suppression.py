@@ -200,10 +200,9 @@ def ensure_suppression_table(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def has_suppressions(conn: duckdb.DuckDBPyConnection) -> bool:
-    try:
-        return bool(conn.execute(f"select 1 from {SUPPRESSION_TABLE} limit 1").fetchall())
-    except duckdb.CatalogException:
+    if "identifier_hash" not in raw_columns(conn, SUPPRESSION_TABLE.split(".", 1)[1]):
         return False
+    return bool(conn.execute(f"select 1 from {SUPPRESSION_TABLE} limit 1").fetchall())
 
 
 def other_salts(conn: duckdb.DuckDBPyConnection, salt: str) -> int:
@@ -238,10 +237,15 @@ def add_hashes(
 
 
 def raw_columns(conn: duckdb.DuckDBPyConnection, source: str) -> set[str]:
-    try:
-        return {d[0] for d in conn.execute(f'select * from raw."{source}" limit 0').description}
-    except duckdb.CatalogException:
-        return set()
+    """Columns of raw.<source>; empty when it does not exist (looked up, so a transaction is not aborted)."""
+    return {
+        c
+        for (c,) in conn.execute(
+            """select column_name from duckdb_columns()
+               where database_name = current_database() and schema_name = 'raw' and table_name = ?""",
+            [source],
+        ).fetchall()
+    }
 
 
 def identifier_values_sql(source: str, where: str = "true") -> str | None:

@@ -169,3 +169,69 @@ def test_files_and_the_serving_copy_are_rewritten_without_the_person(tmp_path):
     assert db.execute("select * from marts.customers").fetchall() == [("p-other", "Binh")]
     db.close()
     assert not list(tmp_path.glob("*.erasure-tmp"))
+
+
+def test_process_erasures_on_a_small_warehouse(tmp_path):
+    """The whole step on hand-made tables: raw, identity, marts and sync lose the person; someone else keeps
+    everything; the request keeps only its id; a second run has nothing to do."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    _insert(conn, "erasure_requests", [{"request_id": "R1", "email": "Lan@Example.com", "requested_at": "x"}])
+    _insert(
+        conn,
+        "crm_contacts",
+        [
+            {"customer_id": "C1", "email": "lan@example.com", "first_name": "Lan", "last_name": "Tran"},
+            {"customer_id": "C2", "email": "binh@example.com", "first_name": "Binh", "last_name": "Le"},
+        ],
+    )
+    _insert(
+        conn, "orders", [{"order_id": "O1", "customer_id": "C1"}, {"order_id": "O2", "customer_id": "C2"}]
+    )
+    _insert(
+        conn, "order_lines", [{"order_id": "O1", "line_number": "1"}, {"order_id": "O2", "line_number": "1"}]
+    )
+    for statement in [
+        "create schema identity",
+        "create schema intermediate",
+        "create schema marts",
+        "create schema sync",
+        """create table identity.identifier_person_map as select * from (values
+            ('customer_id', 'C1', 'pA', null), ('email', 'lan@example.com', 'pA', null),
+            ('customer_id', 'C2', 'pB', null), ('email', 'binh@example.com', 'pB', null))
+            t(identifier_type, identifier_value, person_id, cut_reason)""",
+        "create table identity.persons as select * from (values (0, 'pA'), (1, 'pB')) t(person_key, person_id)",
+        """create table identity.person_id_history as select * from (values ('pA', 'created', null),
+            ('pB', 'created', null)) t(person_id, event, related_person_id)""",
+        "create table intermediate.int_erased_persons as select 'pA' as person_id",
+        """create table intermediate.int_record_persons as select * from (values ('crm', 'C1', 'pA'),
+            ('orders', 'O1', 'pA'), ('crm', 'C2', 'pB'), ('orders', 'O2', 'pB'), ('erasure', 'R1', 'pA'))
+            t(record_source, record_id, person_id)""",
+        """create table marts.customers as select * from (values ('pA', 'Lan', 'lan@example.com'),
+            ('pB', 'Binh', 'binh@example.com')) t(person_id, first_name, email)""",
+        """create table sync.dry_run_plans as select * from (values ('r', 's', 'pA', 'remove', null),
+            ('r', 's', 'pB', 'add', null)) t(run_id, sync_name, primary_key, operation, reject_reason)""",
+        """create table sync."state__meta" as select * from (values ('pA', 'pA')) t(__pk, __person_id)""",
+    ]:
+        conn.execute(statement)
+    from sen.privacy import pending_requests, process_erasures
+
+    report = process_erasures(conn, SALT, serving_path=tmp_path / "serving.duckdb")
+    assert report.requests == ["R1"] and report.persons == 1
+    assert conn.execute('select customer_id from raw."crm_contacts"').fetchall() == [("C2",)]
+    assert conn.execute('select order_id from raw."orders"').fetchall() == [("O2",)]
+    assert conn.execute('select order_id from raw."order_lines"').fetchall() == [("O2",)]
+    assert conn.execute("select person_id from marts.customers").fetchall() == [("pB",)]
+    assert conn.execute("select primary_key from sync.dry_run_plans").fetchall() == [("pB",)]
+    assert conn.execute("select person_id from identity.person_id_history").fetchall() == [("pB",)]
+    persons = conn.execute("select person_key, person_id from identity.persons order by 1").fetchall()
+    assert persons[0][0] == 0 and persons[0][1].startswith("erased-") and persons[1] == (1, "pB")
+    assert conn.execute("select identifier_value from identity.identifier_person_map").fetchall() == [
+        ("C2",),
+        ("binh@example.com",),
+    ]
+    # kept on purpose until a sending run removes the person from the destination, and said so
+    assert report.pending_destination == {"sync.state__meta": 1} and report.warnings
+    assert conn.execute('select request_id, email from raw."erasure_requests"').fetchall() == [("R1", None)]
+    assert pending_requests(conn) == []
+    assert process_erasures(conn, SALT).requests == []
+    conn.close()
