@@ -23,15 +23,10 @@ def published_upstream_keys(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]
     return sorted(keys, key=lambda k: k.path)
 
 
-def build_serving_asset(
-    upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec], extra_deps: Sequence[dg.AssetKey] = ()
-) -> dg.AssetsDefinition:
-    """`extra_deps`: steps that must finish first although nothing they write is published (the erasure step,
-    which cleans the previous serving versions)."""
-
+def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) -> dg.AssetsDefinition:
     @dg.asset(
         key=SERVING_KEY,
-        deps=[*published_upstream_keys(upstream), *extra_deps],
+        deps=published_upstream_keys(upstream),
         group_name="serving",
         kinds={"duckdb"},
         description=(

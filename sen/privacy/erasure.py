@@ -1,7 +1,8 @@
 """Carrying out right-to-be-forgotten requests: the erased person's data is deleted from every layer.
 
 Runs once per build, after the marts, audiences and syncs (the syncs need the person's last-sent identifiers
-to remove them from each destination) and before the serving copy is published (docs/privacy.md):
+to remove them from each destination); the serving step may publish before or after it, as it rewrites the
+serving copy and every kept Parquet version itself (docs/privacy.md):
 
 1. the erased persons are those of `intermediate.int_erased_persons` (a request's email, phone or customer id,
    resolved by identity resolution to one person and everything linked to them);
