@@ -1,8 +1,8 @@
 """The erasure step as a Dagster asset: right-to-be-forgotten requests carried out in every layer.
 
 It runs after everything that reads or copies the person's data in a build (dbt models, identity, CLV, the
-syncs, which remove the person from each destination with the identifiers they last sent) and before the
-serving copy is published, so the new serving version and every kept file are clean. The logic is
+syncs, which remove the person from each destination with the identifiers they last sent). It rewrites the
+serving copy and every kept Parquet version itself, so the serving step may run before or after it. The logic is
 ``sen.privacy.process_erasures`` (docs/privacy.md).
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from orchestration.resources import Warehouse
-from sen.privacy import ErasureError, erasure_salt, process_erasures
+from sen.privacy import ErasureError, erasure_salt, pending_requests, process_erasures
 from sen.settings import REPO_ROOT, Settings
 
 ERASURE_KEY = dg.AssetKey(["privacy", "erasures"])
@@ -38,8 +38,6 @@ def build_erasure_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
     def erasures(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         settings = Settings.from_env()
         with warehouse.connect() as conn:
-            from sen.privacy import pending_requests
-
             if not pending_requests(conn):
                 return dg.MaterializeResult(metadata={"requests_processed": 0})
             try:
