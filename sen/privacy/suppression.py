@@ -63,6 +63,9 @@ class SourceRule:
     record_type: str | None = None  # record:<record_source> of sen's identity records
     record_key: str | None = None
     key_columns: tuple[str, ...] = field(default=())  # raw columns holding the record key
+    # Columns pointing at someone (a referrer's customer id, the order a ticket is about): emptied when they
+    # point at an erased person, never a reason to delete the row.
+    references: tuple[Identifier, ...] = field(default=())
 
 
 def _plain(identifier_type: str, column: str) -> Identifier:
@@ -104,6 +107,7 @@ RULES: dict[str, SourceRule] = {
             _plain("email", "email"),
             _plain("phone", "phone"),
         ),
+        references=(_plain("customer_id", "referred_by_customer_id"),),
     ),
     "orders": SourceRule(
         (
@@ -150,12 +154,14 @@ RULES: dict[str, SourceRule] = {
         "record:support",
         "trim(ticket_id)",
         ("ticket_id",),
+        (Identifier("record:orders", "trim(order_id)", ("order_id",)),),
     ),
     "survey_responses": SourceRule(
         (_plain("customer_id", "customer_id"), _plain("email", "email")),
         "record:surveys",
         "trim(response_id)",
         ("response_id",),
+        (Identifier("record:orders", "trim(order_id)", ("order_id",)),),
     ),
     "consent_changes": SourceRule(
         (_plain("customer_id", "customer_id"), _plain("email", "email"), _plain("phone", "phone")),
@@ -248,20 +254,29 @@ def raw_columns(conn: duckdb.DuckDBPyConnection, source: str) -> set[str]:
     }
 
 
-def identifier_values_sql(source: str, where: str = "true") -> str | None:
-    """(rowid, type, normalized value) of every identifier and record key of raw.<source> rows."""
+RECORD_SLOT = -1
+REFERENCE_SLOT = 1000  # + index of the reference
+
+
+def identifier_values_sql(source: str, where: str = "true", references: bool = True) -> str | None:
+    """(rowid, slot, type, normalized value) of every identifier, record key and reference of raw.<source>
+    rows: slot is the index of the identifier in its rule, RECORD_SLOT for the key, REFERENCE_SLOT + i."""
     rule = RULES.get(source)
     if rule is None:
         return None
+    slots = [(n, i) for n, i in enumerate(rule.identifiers)]
+    if references:
+        slots += [(REFERENCE_SLOT + n, i) for n, i in enumerate(rule.references)]
     parts = [
-        f"select rowid as __rid, '{i.identifier_type}' as identifier_type, {_norm(i.expression, i.identifier_type)} "
+        f"select rowid as __rid, {n} as slot, '{i.identifier_type}' as identifier_type, "
+        f"{i.expression if i.identifier_type.startswith('record:') else _norm(i.expression, i.identifier_type)} "
         f'as identifier_value from raw."{source}" where {where}'
-        for i in rule.identifiers
+        for n, i in slots
     ]
     if rule.record_type:
         parts.append(
-            f"select rowid as __rid, '{rule.record_type}' as identifier_type, {rule.record_key} as identifier_value "
-            f'from raw."{source}" where {where}'
+            f"select rowid as __rid, {RECORD_SLOT} as slot, '{rule.record_type}' as identifier_type, "
+            f'{rule.record_key} as identifier_value from raw."{source}" where {where}'
         )
     return " union all ".join(parts)
 
@@ -286,42 +301,46 @@ def apply_suppression(
     hits = conn.execute(
         f"""with ids as ({sql}),
         hashed as (
-            select __rid, identifier_type, {_hash_sql("identifier_type", "identifier_value")} as h
+            select __rid, slot, identifier_type, {_hash_sql("identifier_type", "identifier_value")} as h
             from ids where identifier_value is not null
         ),
         suppressed as (
             select distinct identifier_type, identifier_hash from {SUPPRESSION_TABLE} where salt_id = $salt_id
         ),
         flagged as (
-            select hashed.__rid, hashed.identifier_type, suppressed.identifier_hash is not null as hit
+            select hashed.__rid, hashed.slot, suppressed.identifier_hash is not null as hit
             from hashed left join suppressed
                 on hashed.identifier_type = suppressed.identifier_type and hashed.h = suppressed.identifier_hash
         )
-        select __rid, identifier_type, hit from flagged
+        select __rid, slot, hit from flagged
         where __rid in (select __rid from flagged where hit)""",
         {**(params or {}), "salt": salt, "salt_id": salt_id(salt)},
     ).fetchall()
     if not hits:
         return result
-    per_row: dict[int, list[tuple[str, bool]]] = {}
-    for rid, identifier_type, hit in hits:
-        per_row.setdefault(rid, []).append((identifier_type, bool(hit)))
+    per_row: dict[int, dict[int, bool]] = {}
+    for rid, slot, hit in hits:
+        per_row.setdefault(rid, {})[slot] = bool(hit)
     delete: list[int] = []
     clear: dict[str, list[int]] = {}
-    by_type = {i.identifier_type: i for i in rule.identifiers}
     for rid, found in per_row.items():
-        if any(hit and t.startswith("record:") for t, hit in found):
+        if found.get(RECORD_SLOT):
             delete.append(rid)
             continue
-        present = sorted((t for t, _ in found if not t.startswith("record:")), key=type_rank)
-        strongest = present[0] if present else None
-        if strongest and dict(found).get(strongest):
+        # the row is the erased person's when its strongest identifier is theirs
+        owners = sorted(
+            (n for n in found if 0 <= n < REFERENCE_SLOT),
+            key=lambda n: type_rank(rule.identifiers[n].identifier_type),
+        )
+        if owners and found[owners[0]]:
             delete.append(rid)
             continue
-        for t, hit in found:
-            if hit and t in by_type:
-                for column in by_type[t].clears:
-                    clear.setdefault(column, []).append(rid)
+        for n, hit in found.items():
+            if not hit or n == RECORD_SLOT:
+                continue
+            identifier = rule.identifiers[n] if n < REFERENCE_SLOT else rule.references[n - REFERENCE_SLOT]
+            for column in identifier.clears:
+                clear.setdefault(column, []).append(rid)
     table = f'raw."{source}"'
     if delete:
         conn.execute(f"delete from {table} where list_contains($rids, rowid)", {"rids": delete})
@@ -338,7 +357,7 @@ def identifiers_of_rows(
     conn: duckdb.DuckDBPyConnection, source: str, where: str, params: dict | None = None
 ) -> list[tuple[str, str]]:
     """Every (type, normalized value) the matching raw rows carry, record key included."""
-    sql = identifier_values_sql(source, where)
+    sql = identifier_values_sql(source, where, references=False)
     if sql is None or not raw_columns(conn, source):
         return []
     register_udfs(conn)

@@ -235,3 +235,22 @@ def test_process_erasures_on_a_small_warehouse(tmp_path):
     assert pending_requests(conn) == []
     assert process_erasures(conn, SALT).requests == []
     conn.close()
+
+
+def test_a_referral_pointing_at_the_erased_person_is_emptied_not_deleted(conn):
+    _insert(
+        conn,
+        "crm_contacts",
+        [
+            {"customer_id": "C9", "email": "lan@example.com"},
+            {"customer_id": "C2", "email": "binh@example.com", "referred_by_customer_id": "C9"},
+        ],
+    )
+    _insert(conn, "support_tickets", [{"ticket_id": "K1", "customer_id": "C2", "order_id": "O9"}])
+    add_hashes(conn, SALT, [("customer_id", "C9"), ("record:orders", "O9")])
+    apply_suppression(conn, "crm_contacts", SALT)
+    apply_suppression(conn, "support_tickets", SALT)
+    assert conn.execute('select customer_id, referred_by_customer_id from raw."crm_contacts"').fetchall() == [
+        ("C2", None)
+    ]
+    assert conn.execute('select ticket_id, order_id from raw."support_tickets"').fetchall() == [("K1", None)]
