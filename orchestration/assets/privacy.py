@@ -7,11 +7,12 @@ serving copy and every kept Parquet version itself, so the serving step may run 
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 
 from orchestration.resources import Warehouse
-from sen.privacy import ErasureError, erasure_salt, pending_requests, process_erasures
+from sen.privacy import ErasureError, erasure_salt, pending_requests, process_erasures, scrub
 from sen.settings import REPO_ROOT, Settings
 
 ERASURE_KEY = dg.AssetKey(["privacy", "erasures"])
@@ -47,6 +48,9 @@ def build_erasure_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
             if warning:
                 context.log.warning(warning)
             report = process_erasures(conn, salt, sync_dir=SYNC_DIR, serving_path=settings.serving_path)
+        # The deleted rows' old blocks would stay readable in the file until reused: write a new file.
+        size = scrub.compact_database(Path(warehouse.resolved_path()))
+        context.log.info(f"warehouse rewritten without the erased rows' old blocks ({size / 1e6:.1f} MB)")
         for message in report.warnings:
             context.log.warning(message)
         context.log.info(f"erasure: {report.as_metadata()}")

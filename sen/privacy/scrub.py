@@ -267,3 +267,35 @@ def scrub_duckdb_copy(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
     os.replace(tmp, path)
     _fsync(path.parent)
     return changed
+
+
+def compact_database(path: Path) -> int:
+    """Rewrite the DuckDB file `path` into a new file (COPY FROM DATABASE) and swap it in atomically.
+
+    DuckDB does not zero the blocks a DELETE frees: until later writes reuse them, deleted values can still
+    be read from the file with a hex editor. A new file holds only the live rows. Needs the file closed by
+    every writer (the step closes its connection first); returns the new size in bytes."""
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        raise RuntimeError(f"{wal} exists: the warehouse is still open for writing; not compacting it")
+    from sen.normalize.duckdb_udfs import register_udfs
+
+    tmp = path.with_name(f"{path.name}.erasure-compact")
+    tmp.unlink(missing_ok=True)
+    name = path.stem  # the catalog name every connection to the file sees
+    conn = duckdb.connect()
+    try:
+        register_udfs(conn)  # the staging views call the normalizers
+        conn.execute(f"attach '{str(path).replace(chr(39), chr(39) * 2)}' as {q(name)} (read_only true)")
+        conn.execute(f"attach '{str(tmp).replace(chr(39), chr(39) * 2)}' as {q(name + '_compact')}")
+        conn.execute(f"copy from database {q(name)} to {q(name + '_compact')}")
+        conn.execute(f"checkpoint {q(name + '_compact')}")
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    conn.close()
+    _fsync(tmp)
+    os.replace(tmp, path)
+    _fsync(path.parent)
+    return path.stat().st_size

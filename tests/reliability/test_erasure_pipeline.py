@@ -275,12 +275,13 @@ def runs(tmp_path_factory):
 
 
 def _product_files(runs) -> list[Path]:
-    """Every file the product wrote: next to the warehouse (serving, Parquet versions, logs, run state), the
-    exports, and the dbt folder of this warehouse's runs."""
+    """Every file the product wrote: next to the warehouse (the warehouse and serving files themselves, read as
+    bytes: a deleted value must not linger in a freed block; Parquet versions, logs, run state), the exports,
+    and the dbt folder of this warehouse's runs."""
     files = []
     for folder in (runs["wh"], runs["exports"], DBT_PROJECT_DIR / "target"):
         for path in folder.rglob("*"):
-            if not path.is_file() or path.is_symlink() or path.name.endswith((".duckdb", ".duckdb.wal")):
+            if not path.is_file() or path.is_symlink():
                 continue
             # the dbt folder is shared with other runs of this checkout: the files this module's builds wrote
             if folder == DBT_PROJECT_DIR / "target" and path.stat().st_mtime < runs["started"]:

@@ -254,3 +254,23 @@ def test_a_referral_pointing_at_the_erased_person_is_emptied_not_deleted(conn):
         ("C2", None)
     ]
     assert conn.execute('select ticket_id, order_id from raw."support_tickets"').fetchall() == [("K1", None)]
+
+
+def test_compacting_leaves_no_deleted_value_in_the_file(tmp_path):
+    path = tmp_path / "sen.duckdb"
+    db = duckdb.connect(str(path))
+    db.execute("create schema marts")
+    db.execute(
+        "create table marts.customers as select 'p' || i as person_id, 'person' || i || '@example.com' as email "
+        "from range(5000) t(i)"
+    )
+    db.execute("create view marts.v as select * from marts.customers")
+    db.execute("checkpoint")
+    db.execute("delete from marts.customers where person_id = 'p4321'")
+    db.close()
+    assert b"person4321@example.com" in path.read_bytes()  # DuckDB does not zero freed blocks
+    scrub.compact_database(path)
+    assert b"person4321@example.com" not in path.read_bytes()
+    db = duckdb.connect(str(path), read_only=True)
+    assert db.execute("select count(*) from marts.v").fetchall() == [(4999,)]
+    db.close()
