@@ -274,3 +274,35 @@ def test_compacting_leaves_no_deleted_value_in_the_file(tmp_path):
     db = duckdb.connect(str(path), read_only=True)
     assert db.execute("select count(*) from marts.v").fetchall() == [(4999,)]
     db.close()
+
+
+def test_the_ingestion_asset_keeps_an_erased_person_out_of_a_new_export(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from orchestration.assets.ingestion import ingestion_assets
+    from orchestration.resources import Warehouse
+
+    data = tmp_path / "data" / "crm_contacts"
+    data.mkdir(parents=True)
+    columns = CONTRACT.sources["crm_contacts"].column_names
+    rows = [
+        {"customer_id": "C9", "email": "lan@example.com", "first_name": "Lan", "created_at": "2026-01-01"},
+        {"customer_id": "C2", "email": "binh@example.com", "first_name": "Binh", "created_at": "2026-01-01"},
+    ]
+    lines = [",".join(columns)] + [",".join(r.get(c, "") for c in columns) for r in rows]
+    (data / "crm.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    warehouse = tmp_path / "w.duckdb"
+    conn = duckdb.connect(str(warehouse))
+    add_hashes(conn, SALT, [("customer_id", "C9")])
+    conn.close()
+    monkeypatch.setenv("CDP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("CDP_ERASURE_SALT", SALT)
+    asset = next(a for a in ingestion_assets if a.key == dg.AssetKey(["raw", "crm_contacts"]))
+    result = dg.materialize([asset], resources={"warehouse": Warehouse(path=str(warehouse))})
+    assert result.success
+    metadata = result.asset_materializations_for_node(asset.op.name)[0].metadata
+    assert metadata["rows_erased"].value == 1
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    assert conn.execute('select first_name from raw."crm_contacts"').fetchall() == [("Binh",)]
+    conn.close()
