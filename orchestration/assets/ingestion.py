@@ -1,5 +1,7 @@
 """One ingestion asset per source folder: files -> raw.<source>, with quarantine and reconciliation metadata."""
 
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 
@@ -8,6 +10,7 @@ from orchestration.resources import Warehouse
 from sen.contracts import Source, load_contract
 from sen.ingest import IngestError, LoadResult, ingest_source
 from sen.privacy import ErasureError, erasure_salt, filter_load, has_suppressions
+from sen.privacy.scrub import compact_database
 from sen.settings import Settings
 
 RAW_GROUP = "raw"
@@ -35,6 +38,8 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
             erased = _suppress(context, conn, result, settings)
             total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
             first_day = first_loaded_day(conn, source.name)
+        if erased:  # the dropped rows' blocks would stay readable in the file until reused (docs/privacy.md)
+            compact_database(Path(warehouse.resolved_path()))
         if first_day is not None:
             record_first_day(
                 first_day
