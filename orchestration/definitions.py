@@ -17,6 +17,7 @@ from dagster_dbt import DbtProject
 from orchestration.assets.clv import clv_assets
 from orchestration.assets.identity import identity_assets, identity_checks
 from orchestration.assets.ingestion import ingestion_assets
+from orchestration.assets.privacy import build_erasure_asset
 from orchestration.assets.serving import build_serving_asset
 from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, sync_runs_spec
 from orchestration.checks import raw_quality_checks
@@ -52,7 +53,10 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
         sync_runs_spec(sync_assets),
     ]
     # Last: its upstream is every marts/audiences/identity-KPI asset defined above.
-    all_assets.append(build_serving_asset(all_assets))
+    serving_asset = build_serving_asset(all_assets)
+    # After every step that reads or copies person data (syncs included). Serving may publish before or after
+    # it: the erasure step rewrites the serving file and every kept Parquet version itself.
+    all_assets += [build_erasure_asset(all_assets), serving_asset]
     return dg.Definitions(
         assets=all_assets,
         asset_checks=[*raw_quality_checks, raw_freshness_checks, *identity_checks],

@@ -41,6 +41,7 @@ DQ_THRESHOLDS = (
     "well_formed_majority",
     "max_quarantine_share",
 )
+MIN_SALT_LENGTH = 16  # CDP_ERASURE_SALT
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -144,6 +145,8 @@ class Settings:
     engine: str = DEFAULT_ENGINE  # CDP_ENGINE: duckdb (one machine) or spark (dbt-spark, docs/spark.md)
     spark_master: str = DEFAULT_SPARK_MASTER  # CDP_SPARK_MASTER: the local session's master, e.g. local[2]
     spark_warehouse: Path | None = None  # CDP_SPARK_WAREHOUSE; None: spark-warehouse/ next to the warehouse
+    # CDP_ERASURE_SALT: secret salt of the erased persons' suppression hashes (sen.privacy); never printed
+    erasure_salt: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -202,6 +205,12 @@ class Settings:
         engine_name = (_text(env, "CDP_ENGINE") or DEFAULT_ENGINE).lower()
         if engine_name not in ENGINES:
             raise ValueError(f"CDP_ENGINE={engine_name!r} is not one of {', '.join(ENGINES)}")
+        erasure_salt = env.get("CDP_ERASURE_SALT") or None
+        if erasure_salt is not None and len(erasure_salt) < MIN_SALT_LENGTH:
+            raise ValueError(
+                f"CDP_ERASURE_SALT is shorter than {MIN_SALT_LENGTH} characters: use a long random secret "
+                "(e.g. `openssl rand -hex 32`)"
+            )
         return cls(
             data_dir=_path(env, "CDP_DATA_DIR") or DEFAULT_DATA_DIR,
             warehouse=_path(env, "CDP_WAREHOUSE") or DEFAULT_WAREHOUSE,
@@ -233,6 +242,7 @@ class Settings:
             engine=engine_name,
             spark_master=_text(env, "CDP_SPARK_MASTER") or DEFAULT_SPARK_MASTER,
             spark_warehouse=_path(env, "CDP_SPARK_WAREHOUSE"),
+            erasure_salt=erasure_salt,
         )
 
     def dbt_business_vars(self) -> dict[str, str]:

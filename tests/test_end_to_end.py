@@ -10,6 +10,7 @@ import pytest
 
 from sen.contracts import load_contract
 from sen.ingest.readers import accepted_file, file_format
+from sen.privacy.erasure import erased_rows
 from tests.conftest import SAMPLE_DIR
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,9 @@ def test_every_input_record_is_loaded_or_quarantined(warehouse_conn, source):
     quarantined = warehouse_conn.execute(
         "select count(*) from raw._quarantine where source = ? and line is not null", [source]
     ).fetchone()[0]
-    assert loaded + quarantined == expected
+    # Rows of persons erased by the sample's erasure requests are deleted, each one logged (docs/privacy.md).
+    erased = erased_rows(warehouse_conn, source)
+    assert loaded + quarantined + erased == expected
 
 
 def test_every_mart_is_built_and_non_empty(warehouse_conn):

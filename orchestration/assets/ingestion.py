@@ -1,11 +1,16 @@
 """One ingestion asset per source folder: files -> raw.<source>, with quarantine and reconciliation metadata."""
 
+from pathlib import Path
+
 import dagster as dg
+import duckdb
 
 from orchestration.dbt.partitions import first_loaded_day, record_first_day
 from orchestration.resources import Warehouse
 from sen.contracts import Source, load_contract
-from sen.ingest import IngestError, ingest_source
+from sen.ingest import IngestError, LoadResult, ingest_source
+from sen.privacy import ErasureError, erasure_salt, filter_load, has_suppressions
+from sen.privacy.scrub import compact_database
 from sen.settings import Settings
 
 RAW_GROUP = "raw"
@@ -20,14 +25,21 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
         tags={"layer": "raw"},
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        data_dir = Settings.from_env().data_dir
+        settings = Settings.from_env()
+        data_dir = settings.data_dir
         with warehouse.connect() as conn:
             try:
                 result = ingest_source(conn, source, data_dir)
             except IngestError as exc:  # missing column or data folder, unreadable file, all rows quarantined
+                loaded = getattr(exc, "result", None)
+                if loaded is not None:  # what did load is still kept clear of erased persons
+                    _suppress(context, conn, loaded, settings)
                 raise dg.Failure(description=str(exc)) from exc
+            erased = _suppress(context, conn, result, settings)
             total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
             first_day = first_loaded_day(conn, source.name)
+        if erased:  # the dropped rows' blocks would stay readable in the file until reused (docs/privacy.md)
+            compact_database(Path(warehouse.resolved_path()))
         if first_day is not None:
             record_first_day(
                 first_day
@@ -50,6 +62,8 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
                 "rows_in": result.rows_in,
                 "rows_loaded": result.rows_loaded,
                 "rows_quarantined": result.rows_quarantined,
+                # rows of erased persons dropped after loading (sen.privacy): part of rows_loaded
+                "rows_erased": erased,
                 "reconciles": result.reconciles,
                 "quarantine_reasons": dg.MetadataValue.json(dict(result.quarantine_reasons)),
                 "dagster/row_count": total,
@@ -57,6 +71,26 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
         )
 
     return _ingest
+
+
+def _suppress(
+    context: dg.AssetExecutionContext, conn: duckdb.DuckDBPyConnection, result: LoadResult, settings: Settings
+) -> int:
+    """Drop the new rows of erased persons (the suppression list of salted hashes, docs/privacy.md)."""
+    shas = [result.file_sha[path] for path in result.files_loaded if path in result.file_sha]
+    if not shas or not has_suppressions(conn):
+        return 0
+    try:
+        salt, _ = erasure_salt(settings)
+        dropped, cleared = filter_load(conn, result.source, shas, salt)
+    except ErasureError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    if dropped or cleared:
+        context.log.info(
+            f"{result.source}: {dropped} row(s) of erased persons dropped, {cleared} row(s) with an erased "
+            "identifier emptied (suppression list)"
+        )
+    return dropped
 
 
 ingestion_assets = [build_ingestion_asset(s) for s in load_contract().sources.values()]
