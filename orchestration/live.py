@@ -67,9 +67,13 @@ def live_selection(sync_dir: Path = SYNC_DIR) -> dg.AssetSelection:
     identity resolution (new identifiers get their person; one step writing four tables runs whole)."""
     from orchestration.assets.identity import identity_resolution
 
+    from orchestration.assets.clv import clv_assets
+
     syncs = dg.AssetSelection.assets(*live_sync_keys(sync_dir))
     between = dg.AssetSelection.assets(EVENTS_KEY).downstream() & syncs.upstream()
-    return between | syncs | dg.AssetSelection.assets(*identity_resolution.keys)
+    # The CLV fit (a model fitted on the order history) is nightly work: live runs read last night's scores.
+    nightly = dg.AssetSelection.assets(*[key for assets_def in clv_assets for key in assets_def.keys])
+    return (between - nightly) | syncs | dg.AssetSelection.assets(*identity_resolution.keys)
 
 
 # dbt tests a live run keeps: those on the small per-person tables the messages are made from. Tests on the
