@@ -6,7 +6,8 @@ order is recorded, a bad NPS answer calls for service recovery the same day. The
 materializes only what those programs need:
 
 - `raw/events`: the collector's published segments (`$CDP_DATA_DIR/events/collect/`; the loader skips files
-  it has loaded, by SHA-256);
+  it has loaded, by SHA-256), and the other LIVE_SOURCES' new files: orders (recent-buyer suppression),
+  support tickets and survey answers (service recovery);
 - the dbt models between the events and the live syncs: the incremental staging and identity graph (rows
   loaded since their last run only: a live run has no partition window, see `LIVE_TAG`), identity resolution
   for new identifiers, the cart stages, recent purchases, service recovery, channel choice, campaign
@@ -16,7 +17,7 @@ materializes only what those programs need:
   suppression audiences (Meta, Google).
 
 Everything else (CLV, customer value, segments not feeding a live sync, the serving copy...) keeps last night's
-build. The selection is computed from the graph: assets downstream of `raw/events` and upstream of a live sync.
+build. The selection is computed from the graph: assets downstream of a live source and upstream of a live sync.
 
 Trigger: the sensor `live_lane` asks for a run every CDP_LIVE_INTERVAL_SECONDS (default 180), new segments or
 not, since a reminder stage comes due with time alone; it skips while a live or nightly run is queued or
@@ -41,6 +42,10 @@ from sen.settings import REPO_ROOT, Settings
 
 LIVE_JOB = "sen_live"
 EVENTS_KEY = dg.AssetKey(["raw", "events"])
+# The sources whose news a time-bound program acts on: the collected events (carts, visits, order_completed),
+# the order feeds (a buyer leaves the ad audiences), support tickets and survey answers (service recovery).
+# Their folders are small drops besides the events; the loader skips the files it has loaded.
+LIVE_SOURCES = ("events", "orders", "order_lines", "pos_transactions", "support_tickets", "survey_responses")
 SYNC_DIR = REPO_ROOT / "reverse_etl" / "syncs"
 # The identity resolution is one step writing four tables: it is selected whole or not at all.
 IDENTITY_PREFIX = "identity"
@@ -63,14 +68,15 @@ def live_sync_keys(sync_dir: Path = SYNC_DIR) -> list[dg.AssetKey]:
 
 
 def live_selection(sync_dir: Path = SYNC_DIR) -> dg.AssetSelection:
-    """raw/events, every asset downstream of it that a live sync depends on, the live syncs, and the whole
-    identity resolution (new identifiers get their person; one step writing four tables runs whole)."""
+    """The LIVE_SOURCES' ingestion, every asset downstream of them that a live sync depends on, the live syncs,
+    and the whole identity resolution (new identifiers get their person; one step writing four tables runs
+    whole)."""
+    from orchestration.assets.clv import clv_assets
     from orchestration.assets.identity import identity_resolution
 
-    from orchestration.assets.clv import clv_assets
-
     syncs = dg.AssetSelection.assets(*live_sync_keys(sync_dir))
-    between = dg.AssetSelection.assets(EVENTS_KEY).downstream() & syncs.upstream()
+    sources = dg.AssetSelection.assets(*[dg.AssetKey(["raw", name]) for name in LIVE_SOURCES])
+    between = sources.downstream() & syncs.upstream()
     # The CLV fit (a model fitted on the order history) is nightly work: live runs read last night's scores.
     nightly = dg.AssetSelection.assets(*[key for assets_def in clv_assets for key in assets_def.keys])
     return (between - nightly) | syncs | dg.AssetSelection.assets(*identity_resolution.keys)

@@ -298,7 +298,8 @@ def test_the_sensor_asks_for_a_live_run_and_waits_for_a_running_build(lane) -> N
         assert dg.AssetKey(["reverse_etl", "meta_recent_buyers_suppression"]) in keys
         # the nightly-only work is not in it
         assert dg.AssetKey(["reverse_etl", "klaviyo_winback"]) not in keys
-        assert dg.AssetKey(["raw", "orders"]) not in keys
+        assert dg.AssetKey(["raw", "orders"]) in keys  # a buyer leaves the ad audiences within a cycle
+        assert dg.AssetKey(["raw", "products"]) not in keys
         assert not any(k.path[0] == "clv" for k in keys)
         # while a warehouse run is queued, the tick is skipped (one writer at a time)
         job = repository.get_job(LIVE_JOB)
