@@ -209,7 +209,9 @@ class Settings:
             serving_parquet=bool(_bool(env, "CDP_SERVING_PARQUET")),
             automation=bool(_bool(env, "CDP_AUTOMATION")),
             sensor_settle_seconds=DEFAULT_SETTLE_SECONDS if settle is None else float(settle),
-            live_interval_seconds=DEFAULT_LIVE_INTERVAL_SECONDS if live_interval is None else int(live_interval),
+            live_interval_seconds=DEFAULT_LIVE_INTERVAL_SECONDS
+            if live_interval is None
+            else int(live_interval),
             run_failures_log=_path(env, "CDP_RUN_FAILURES_LOG"),
             clv_horizon_months=None if horizon is None else int(horizon),
             clv_discount_rate=None if rate is None else float(rate),

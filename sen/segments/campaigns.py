@@ -293,9 +293,8 @@ def load_campaigns(segment_names: set[str], catalog: Catalog, path: Path = CAMPA
                 problems += _check_profile_field(
                     catalog, campaign.occasion_key, f"{label}: occasion_key", FieldType.text
                 )
-                if catalog.profile_field(campaign.occasion_key) and catalog.profile_field(
-                    campaign.occasion_key
-                )[0] != catalog.profile_field(campaign.occasion)[0]:  # type: ignore[index]
+                key, occasion = (catalog.profile_field(f) for f in (campaign.occasion_key, campaign.occasion))
+                if key and occasion and key[0] != occasion[0]:
                     problems.append(f"{label}: occasion_key: must come from the same profile as occasion")
     if problems:
         raise SegmentDefinitionError(problems)

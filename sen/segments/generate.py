@@ -416,7 +416,10 @@ def build_outputs(
             ("campaign", "Campaign name."),
             ("person_id", "The person."),
             ("occasion_at", "Start of the occasion."),
-            ("occasion_key", "What names the occasion (e.g. cart and stage): one message per campaign, person and key."),
+            (
+                "occasion_key",
+                "What names the occasion (e.g. cart and stage): one message per campaign, person and key.",
+            ),
         ],
         # One occasion model per campaign, read from a profile model (one row per person).
         grain=("campaign", "person_id"),
