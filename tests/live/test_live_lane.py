@@ -34,8 +34,6 @@ CART_AT = T0 + timedelta(minutes=10)
 WRITE_KEY = "wk-live-server"
 FCM_TOKEN = "ya29.live-fcm-SECRET"
 ZALO_TOKEN = "zalo-live-SECRET"
-# Persons of the sample whose best channel for the cart campaign is push (A, B, C) or Zalo (Z), with no cart
-# and no open ticket at T0, outside the campaign's control group; chosen with the query in `pick_people`.
 SKU, PRICE = "HOM-10358", 239000
 
 
@@ -60,6 +58,10 @@ def pick_people(warehouse: Path) -> dict[str, tuple[str, str]]:
             left join marts.service_recovery s on s.person_id = best.person_id and s.has_open_ticket
             left join marts.cart_abandonment c on c.person_id = best.person_id
             where s.person_id is null and c.person_id is null and best.channel in ('push', 'zalo')
+              -- outside the control group: the bucket of campaign_assignments (macro hash_bucket) past it
+              and cast(('0x' || substr(md5(concat_ws('||', 'cart_abandoners', best.person_id)), 1, 8)) as ubigint)
+                  / 4294967296.0 >= (select max(bucket_to) from reference.campaign_variants
+                                     where campaign = 'cart_abandoners' and variant = 'control')
             group by 1, 2 order by 1"""
         ).fetchall()
     finally:
