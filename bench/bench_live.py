@@ -140,6 +140,9 @@ def sender(url: str, seconds: float, seed: int, customers: list[str], tracked: l
     sent = 2 * len(tracked)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if client.queue.qsize() > 50_000:  # the SDK drops events when its queue is full: let it drain
+            time.sleep(0.05)
+            continue
         anon = uuid.uuid4().hex
         user = rng.choice(customers) if rng.random() < 0.3 else None
         ids = {"anonymous_id": anon, **({"user_id": user} if user else {})}
