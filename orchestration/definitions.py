@@ -26,6 +26,7 @@ from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import build_dbt_project, parse_and_publish
 from orchestration.dbt.rebuild_job import rebuild_events
 from orchestration.dbt.resource import SenDbtCliResource
+from orchestration.live import live_jobs, live_sensors
 from orchestration.resources import RunClock, Warehouse, warehouse_locked_in_process_executor
 from orchestration.schedules import jobs, schedules
 from orchestration.sensors import sensors
@@ -60,9 +61,9 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=all_assets,
         asset_checks=[*raw_quality_checks, raw_freshness_checks, *identity_checks],
-        jobs=[*jobs, freshness_job, rebuild_events],
+        jobs=[*jobs, freshness_job, rebuild_events, *live_jobs],
         schedules=[*schedules, freshness_schedule, *build_sync_schedules(SYNC_DIR)],
-        sensors=sensors,
+        sensors=[*sensors, *live_sensors],
         resources={
             "warehouse": Warehouse(),
             "run_clock": RunClock(),

@@ -5,6 +5,8 @@ files that have not been modified for CDP_SENSOR_SETTLE_SECONDS (default 30, so 
 start one run of their sources' ingestion assets and everything downstream (checks, dbt, serving). The
 cursor holds the fingerprints already handled, and the run key is a hash of the new fingerprints, so a file
 triggers exactly once even if a tick is retried. The loader skips content it has already loaded (SHA-256).
+The collector's landing folder (`events/collect/`, a segment a minute) is not watched: the live lane
+(orchestration/live.py) loads it every few minutes and rebuilds only what the time-bound programs need.
 
 `record_run_failures`: Dagster's run status is the source of truth (UI, GraphQL); this sensor also appends
 one JSON line per failed run to CDP_RUN_FAILURES_LOG (default run_failures.jsonl next to the warehouse), for
@@ -22,6 +24,7 @@ import dagster as dg
 
 from orchestration.run_clock import as_of_tag
 from orchestration.schedules import WAREHOUSE_TAG, automation_default_status, run_partition_key, sen_all_job
+from sen.collect.landing import SUBFOLDER as COLLECT_SUBFOLDER
 from sen.contracts import load_contract
 from sen.ingest.readers import accepted_file
 from sen.settings import DEFAULT_SETTLE_SECONDS, Settings
@@ -33,8 +36,17 @@ def settle_seconds() -> float:
     return Settings.from_env().sensor_settle_seconds
 
 
+# Folders (relative to CDP_DATA_DIR) another lane owns: the collector's segments belong to the live lane.
+LIVE_LANE_FOLDERS = (f"events/{COLLECT_SUBFOLDER}",)
+
+
+def owned_by_live_lane(relative: str) -> bool:
+    return any(relative == f or relative.startswith(f + "/") for f in LIVE_LANE_FOLDERS)
+
+
 def scan_data_files(data_dir: Path, now: float | None = None, settle: float = 0.0) -> dict[str, str]:
-    """Fingerprints "size:mtime_ns" of the settled input files, by path relative to data_dir."""
+    """Fingerprints "size:mtime_ns" of the settled input files, by path relative to data_dir (without the
+    collector's landing folder, which the live lane loads)."""
     now = time.time() if now is None else now
     found: dict[str, str] = {}
     for source in load_contract().sources:
@@ -42,6 +54,8 @@ def scan_data_files(data_dir: Path, now: float | None = None, settle: float = 0.
         if not folder.is_dir():
             continue
         for path in folder.rglob("*"):
+            if owned_by_live_lane(path.relative_to(data_dir).as_posix()):
+                continue
             try:
                 if not accepted_file(path):
                     continue

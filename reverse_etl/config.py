@@ -130,6 +130,12 @@ class SyncConfig(BaseModel):
     mapping: dict[str, FieldMapping]
     destination: AnyDestination
     campaign: str | None = None
+    # The primary key is an idempotency key (e.g. person + cart + reminder stage): sent at most once, ever.
+    # A key the message outbox holds as sent for this sync is never sent again, even after it left the
+    # audience and came back (the diff state alone forgets keys that leave); its message key is stable.
+    send_once: bool = False
+    # Also run by the live lane every few minutes (orchestration/live.py), not only on its own schedule.
+    live: bool = False
     default_region: str = DEFAULT_REGION
     dry_run: bool = False
     strict_phone_validation: bool = False  # parse every phone with phonenumbers, even canonical E.164
@@ -195,6 +201,8 @@ class SyncConfig(BaseModel):
             groups = " | ".join("+".join(g) for g in dest.match_groups)
             raise ValueError(f"mapping: needs at least one identifier for {dest.type!r}: {groups}")
         dest.check_campaign(self.campaign)
+        if self.send_once and self.mode != "insert":
+            raise ValueError("send_once: only for mode insert (a message destination, one message per key)")
         if self.campaign and not _CAMPAIGN.fullmatch(self.campaign):
             raise ValueError("campaign: lowercase letters, digits and '_' starting with a letter (max 41)")
         dest.check_sync(self.mode, frozenset(self.mapping))  # the destination's own rules

@@ -65,9 +65,10 @@ class MessageSender:
         self._abandon_intents(reuse)
 
     def _message_key(self, pk: str) -> str:
-        return hashlib.sha256(
-            f"{self.run.cfg.name}\x1f{self.run.result.run_id}\x1f{pk}".encode()
-        ).hexdigest()[:32]
+        # send_once: the key is an idempotency key, so its message key is too (the same Zalo tracking_id / FCM
+        # sen_message_key whichever run sends it); else one per run, as a person may be messaged again later.
+        run = "" if self.run.cfg.send_once else self.run.result.run_id
+        return hashlib.sha256(f"{self.run.cfg.name}\x1f{run}\x1f{pk}".encode()).hexdigest()[:32]
 
     def _recover_intents(self, client: MessageDestination) -> dict[str, str]:
         """Intents left 'pending' by an interrupted run. At-most-once: settle them as sent-unconfirmed

@@ -33,7 +33,7 @@ from reverse_etl.identifiers import (
     sql_is_canonical_e164,
     transform_sql,
 )
-from reverse_etl.state_schema import from_state, to_state
+from reverse_etl.state_schema import SCHEMA, from_state, to_state
 
 PLAN = "__sen_plan"
 _CHANGED = "__sen_changed"
@@ -329,6 +329,8 @@ def build_plan(
             LEFT JOIN {_OLD} g ON g.__pk = n.__pk"""
         )
         conn.execute(f"DROP TABLE {_KEYS}")
+    if cfg.send_once:
+        _hold_sent_keys(conn, cfg)
     bad_keys = bool(null_keys) or replace
     if not replace:
         # A duplicated key matters only where it would be sent: then at least one copy differs from state
@@ -483,6 +485,18 @@ def build_plan(
     summary.to_send = {g: n for g, n in placed.items() if n}
     summary.batches = {g: (n + size - 1) // size for g, n in placed.items() if n}
     return summary
+
+
+def _hold_sent_keys(conn: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
+    """send_once: a new key that was sent before (the outbox has it as sent, or sent-unconfirmed) is not sent
+    again; it goes back into state as a state-only change (insert mode skips changes)."""
+    conn.execute(
+        f"""UPDATE {_CHANGED} SET __op = 'change'
+        WHERE __op = 'add' AND __key IN (
+            SELECT primary_key FROM {SCHEMA}.message_outbox
+            WHERE sync_name = $name AND status IN ('sent', 'unknown'))""",
+        {"name": cfg.name},
+    )
 
 
 def _insert_duplicates(

@@ -27,6 +27,7 @@ DEFAULT_PARTITIONS_START = "2024-01-01"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_CURRENCY = "VND"
 DEFAULT_SETTLE_SECONDS = 30.0
+DEFAULT_LIVE_INTERVAL_SECONDS = 180  # the live lane's cycle (orchestration/live.py)
 DEFAULT_GX_MAX_ROWS = 100_000
 DQ_ENGINES = ("auto", "sql", "gx")
 ENGINES = ("duckdb", "spark")  # CDP_ENGINE: where the models run (docs/spark.md)
@@ -131,6 +132,7 @@ class Settings:
     serving_parquet: bool = False  # CDP_SERVING_PARQUET
     automation: bool = False  # CDP_AUTOMATION
     sensor_settle_seconds: float = DEFAULT_SETTLE_SECONDS  # CDP_SENSOR_SETTLE_SECONDS
+    live_interval_seconds: int = DEFAULT_LIVE_INTERVAL_SECONDS  # CDP_LIVE_INTERVAL_SECONDS
     run_failures_log: Path | None = (
         None  # CDP_RUN_FAILURES_LOG; None: run_failures.jsonl next to the warehouse
     )
@@ -175,6 +177,9 @@ class Settings:
         settle = _number(env, "CDP_SENSOR_SETTLE_SECONDS", float)
         if settle is not None and settle < 0:
             raise ValueError(f"CDP_SENSOR_SETTLE_SECONDS={settle!r} is negative")
+        live_interval = _number(env, "CDP_LIVE_INTERVAL_SECONDS", int)
+        if live_interval is not None and live_interval < 30:
+            raise ValueError(f"CDP_LIVE_INTERVAL_SECONDS={live_interval!r} is under 30 seconds")
         horizon = _number(env, "CDP_CLV_HORIZON_MONTHS", int)
         if horizon is not None and horizon < 1:
             raise ValueError(f"CDP_CLV_HORIZON_MONTHS={horizon!r} is not at least 1 month")
@@ -230,6 +235,9 @@ class Settings:
             serving_parquet=bool(_bool(env, "CDP_SERVING_PARQUET")),
             automation=bool(_bool(env, "CDP_AUTOMATION")),
             sensor_settle_seconds=DEFAULT_SETTLE_SECONDS if settle is None else float(settle),
+            live_interval_seconds=DEFAULT_LIVE_INTERVAL_SECONDS
+            if live_interval is None
+            else int(live_interval),
             run_failures_log=_path(env, "CDP_RUN_FAILURES_LOG"),
             clv_horizon_months=None if horizon is None else int(horizon),
             clv_discount_rate=None if rate is None else float(rate),

@@ -110,12 +110,20 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
+# Runs of the live lane (orchestration/live.py) carry this tag: no window, only the rows loaded since the last run.
+LIVE_TAG = "sen/live"
+
+
 def run_window_vars(tags: Mapping[str, str]) -> dict[str, str]:
     """The window vars of a run, from its partition tags; empty for an unpartitioned run.
 
     Read from the run rather than from one step, so every dbt step of a run (partitioned block or not) gets the
-    same --vars and reuses one parse; only the event-sized models use the window.
+    same --vars and reuses one parse; only the event-sized models use the window. A live-lane run gets none:
+    every few minutes it takes the rows loaded since the last run, and recomputing days of events each cycle
+    would make its cost grow with the traffic of those days.
     """
+    if tags.get(LIVE_TAG):
+        return {}
     start_key = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
     end_key = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
     if not (start_key and end_key):

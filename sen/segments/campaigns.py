@@ -114,6 +114,11 @@ class Campaign(_Strict):
         default=None,
         description="a timestamp profile field; a person is contacted again when it moves (e.g. cart.stage_due_at)",
     )
+    occasion_key: str | None = Field(
+        default=None,
+        description="a text profile field naming one occasion (e.g. cart.reminder_key: cart and stage): the "
+        "audiences' message_key is campaign:person:<it>, one message per key (default: the occasion's time)",
+    )
     exclude_segments: list[str] = Field(default_factory=list)
     enabled: bool = True
 
@@ -281,6 +286,16 @@ def load_campaigns(segment_names: set[str], catalog: Catalog, path: Path = CAMPA
             problems += _check_profile_field(
                 catalog, campaign.occasion, f"{label}: occasion", FieldType.timestamp
             )
+        if campaign.occasion_key is not None:
+            if campaign.occasion is None:
+                problems.append(f"{label}: occasion_key: needs an occasion (the key names one occasion)")
+            else:
+                problems += _check_profile_field(
+                    catalog, campaign.occasion_key, f"{label}: occasion_key", FieldType.text
+                )
+                key, occasion = (catalog.profile_field(f) for f in (campaign.occasion_key, campaign.occasion))
+                if key and occasion and key[0] != occasion[0]:
+                    problems.append(f"{label}: occasion_key: must come from the same profile as occasion")
     if problems:
         raise SegmentDefinitionError(problems)
     return parsed

@@ -60,6 +60,11 @@ COMMON_COLUMNS = [
     ("person_id", "The person (marts.customers.person_id); one row per person."),
     ("campaign", "Campaign name (dbt_project/campaigns.yml)."),
     ("variant", "A/B variant the person is assigned to (never 'control': controls are not sent)."),
+    (
+        "message_key",
+        "campaign:person[:occasion key]: names one message; a send_once sync sends each key once (cart: per "
+        "person, cart and stage).",
+    ),
 ]
 DESTINATION_COLUMNS: dict[Destination, list[tuple[str, str]]] = {
     Destination.email: [
@@ -96,7 +101,7 @@ DESTINATION_COLUMNS: dict[Destination, list[tuple[str, str]]] = {
 }
 DESTINATION_COLUMNS[Destination.google] = DESTINATION_COLUMNS[Destination.meta]
 # Columns never null in an audience of that destination type (dbt not_null tests).
-_ALWAYS = {"campaign", "variant"}
+_ALWAYS = {"campaign", "variant", "message_key"}
 REQUIRED_COLUMNS: dict[Destination, set[str]] = {
     Destination.email: _ALWAYS | {"email", "template", "properties"},
     Destination.push: _ALWAYS | {"push_token", "platform", "title", "body", "properties"},
@@ -231,14 +236,20 @@ def _occasions_sql(campaigns: list[Campaign], catalog: Catalog) -> str:
         found = catalog.profile_field(campaign.occasion)
         assert found is not None
         profile, column, _ = found
+        key = f"cast({column} as {{{{ dbt.type_string() }}}})"
+        if campaign.occasion_key is not None:
+            key_found = catalog.profile_field(campaign.occasion_key)
+            assert key_found is not None
+            key = key_found[1]
         parts.append(
-            f"select\n    '{campaign.name}' as campaign,\n    person_id,\n    {column} as occasion_at\n"
+            f"select\n    '{campaign.name}' as campaign,\n    person_id,\n    {column} as occasion_at,\n"
+            f"    {key} as occasion_key\n"
             f"from {{{{ ref('{catalog.profiles[profile].model}') }}}}\nwhere {column} is not null"
         )
     if not parts:
         return header + (
             "select\n    cast(null as varchar) as campaign,\n    cast(null as varchar) as person_id,\n"
-            "    cast(null as timestamp) as occasion_at\nwhere false\n"
+            "    cast(null as timestamp) as occasion_at,\n    cast(null as varchar) as occasion_key\nwhere false\n"
         )
     return header + "\nunion all\n\n".join(parts) + "\n"
 
@@ -405,6 +416,10 @@ def build_outputs(
             ("campaign", "Campaign name."),
             ("person_id", "The person."),
             ("occasion_at", "Start of the occasion."),
+            (
+                "occasion_key",
+                "What names the occasion (e.g. cart and stage): one message per campaign, person and key.",
+            ),
         ],
         # One occasion model per campaign, read from a profile model (one row per person).
         grain=("campaign", "person_id"),

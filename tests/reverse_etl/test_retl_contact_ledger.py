@@ -185,6 +185,7 @@ def test_repository_syncs_ledger_every_message_under_a_known_campaign() -> None:
         "fcm_cart_abandoners": ("push", "cart_abandoners"),
         "zalo_cart_abandoners": ("zalo", "cart_abandoners"),
         "klaviyo_winback": ("email", "winback"),
+        "webhook_service_recovery": ("email", "service_recovery"),
     }
     assert {c for _, c in messaging.values()} <= campaigns
     for s in syncs.values():

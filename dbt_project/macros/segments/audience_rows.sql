@@ -1,7 +1,9 @@
 {#- The rows of one audience mart (audience_<campaign>_<destination>): the campaign's deliveries to that destination
     with status send or already_contacted (controls and held-back people are not in it), re-checked against
     channel_eligibility, with exactly the identifiers and fields the destination type needs. properties is a list of
-    [key, model, column] (profile fields from the catalog, chosen by the generator) sent along as a JSON object. -#}
+    [key, model, column] (profile fields from the catalog, chosen by the generator) sent along as a JSON object.
+    message_key = campaign:person[:occasion key] names one message: a message sync keyed on it (send_once) sends
+    each key once, e.g. each cart reminder stage once per person and cart. -#}
 {% macro audience_rows(campaign, destination, properties=[]) -%}
 {%- set channels = {'email': 'email', 'push': 'push', 'sms': 'sms', 'zalo': 'zalo', 'meta': 'ads', 'google': 'ads'} -%}
 {%- if destination not in channels -%}
@@ -35,6 +37,14 @@ variants as (
     where campaign = '{{ campaign }}'
 ),
 
+occasions as (
+    select
+        person_id,
+        occasion_key
+    from {{ ref('campaign_occasions') }}
+    where campaign = '{{ campaign }}'
+),
+
 eligible as (
     select
         person_id,
@@ -63,6 +73,8 @@ enriched as (
         deliveries.person_id,
         deliveries.campaign,
         deliveries.variant,
+        deliveries.campaign || ':' || deliveries.person_id || coalesce(':' || occasions.occasion_key, '')
+            as message_key,
         {%- if destination == 'email' %}
         eligible.address as email,
         people.first_name,
@@ -94,6 +106,7 @@ enriched as (
     inner join eligible on deliveries.person_id = eligible.person_id
     inner join people on deliveries.person_id = people.person_id
     inner join variants on deliveries.variant = variants.variant
+    left join occasions on deliveries.person_id = occasions.person_id
     {%- if destination == 'push' %}
     inner join tokens on deliveries.person_id = tokens.person_id and eligible.address = tokens.push_token
     {%- endif %}

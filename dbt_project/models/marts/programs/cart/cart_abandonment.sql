@@ -1,7 +1,8 @@
 -- One row per person whose latest cart is abandoned: contents, value, urgency flags, reminder stage and the
 -- reminders already sent (sync.contact_ledger rows of the cart campaign since the cart's last activity).
 -- stage = the last reminder stage whose delay (campaigns.yml settings.cart_reminder_hours) has passed;
--- stage_due_at = when it came due (the campaign's occasion: each stage is one message). A person who got at least
+-- stage_due_at = when it came due (the campaign's occasion: each stage is one message), reminder_key = cart and
+-- stage (the campaign's occasion key: the sync sends each key once). A person who got at least
 -- one reminder and then, until cart_ignored_after_hours after the last stage, neither ordered, opened, clicked nor
 -- visited after the first one has ignored every reminder sent and moves to ad retargeting. (Stages that came due
 -- while a cap held the person back are skipped, so "every reminder" means every reminder actually sent.)
@@ -121,6 +122,12 @@ assembled as (
             when staged.stage is not null
                 then {{ dbt.dateadd('hour', 'staged.stage_hours', 'timed.last_activity_at') }}
         end as stage_due_at,
+        -- One reminder per person, cart and stage, ever (the audiences' message_key): new activity on the cart
+        -- restarts its stages, but a stage already sent for it is not sent again.
+        case
+            when staged.stage is not null
+                then timed.cart_id || ':' || cast(staged.stage as {{ dbt.type_string() }})
+        end as reminder_key,
         coalesce(reminders.reminders_sent, 0) as reminders_sent,
         reminders.last_reminder_at,
         coalesce(

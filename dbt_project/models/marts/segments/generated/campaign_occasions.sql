@@ -5,6 +5,7 @@
 select
     'cart_abandoners' as campaign,
     person_id,
-    stage_due_at as occasion_at
+    stage_due_at as occasion_at,
+    reminder_key as occasion_key
 from {{ ref('cart_abandonment') }}
 where stage_due_at is not null
