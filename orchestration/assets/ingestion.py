@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from orchestration.dbt.partitions import first_loaded_day, record_first_day
 from orchestration.resources import Warehouse
 from sen.contracts import Source, load_contract
 from sen.ingest import IngestError, ingest_source
@@ -27,11 +26,6 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
             except IngestError as exc:  # missing column or data folder, unreadable file, all rows quarantined
                 raise dg.Failure(description=str(exc)) from exc
             total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
-            first_day = first_loaded_day(conn, source.name)
-        if first_day is not None:
-            record_first_day(
-                first_day
-            )  # the daily partitions start at the data (orchestration/dbt/partitions.py)
         for path, reason in result.files_unreadable.items():
             context.log.warning(f"{source.name}: {path}: {reason}")
         if result.rows_quarantined:
