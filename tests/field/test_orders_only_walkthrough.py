@@ -46,14 +46,17 @@ def shop(tmp_path_factory) -> Build:
     workdir = tmp_path_factory.mktemp("walkthrough")
     write_orders_only_shop(workdir / "myshop", N_ORDERS, N_CUSTOMERS, AS_OF)
     completed = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "build"],  # the README: .venv/bin/python -m orchestration.cli build
+        # The README's command: .venv/bin/python -m orchestration.cli build
+        [sys.executable, "-m", "orchestration.cli", "build"],
         cwd=REPO_ROOT,
         env=readme_env(workdir),
         capture_output=True,
         text=True,
         timeout=900,
     )
-    return require_success(Build(completed.returncode, completed.stdout + completed.stderr, workdir / "myshop.duckdb"))
+    return require_success(
+        Build(completed.returncode, completed.stdout + completed.stderr, workdir / "myshop.duckdb")
+    )
 
 
 def test_the_build_runs_as_of_the_end_of_the_export(shop: Build) -> None:
@@ -75,7 +78,7 @@ def test_every_order_is_loaded_and_valued_from_its_total(shop: Build) -> None:
         ).fetchone()
     assert (loaded, quarantined) == (N_ORDERS, 0)
     assert orders == N_ORDERS and valued == N_ORDERS and basis == ["total"]
-    assert f"raw.orders" in shop.output and "quarantined in total: 0 row(s)" in shop.output
+    assert "raw.orders" in shop.output and "quarantined in total: 0 row(s)" in shop.output
 
 
 def test_every_customer_has_a_clv(shop: Build) -> None:
@@ -101,7 +104,9 @@ def test_an_audience_has_the_recent_buyers_with_their_emails(shop: Build) -> Non
     assert members == recent
 
 
-def test_materialize_all_from_a_fresh_dagster_instance_needs_no_partition(shop: Build, tmp_path: Path) -> None:
+def test_materialize_all_from_a_fresh_dagster_instance_needs_no_partition(
+    shop: Build, tmp_path: Path
+) -> None:
     # The README's UI-equivalent command from a plain shell, with a Dagster home of its own: one run of every
     # asset, no --partition and no run config, as the UI's "Materialize all" launches it.
     workdir = shop.warehouse.parent

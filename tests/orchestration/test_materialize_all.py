@@ -62,9 +62,8 @@ def test_a_run_on_old_data_warns_in_its_log(tmp_path, monkeypatch):
         if entry.level == 30 and "newest order or event" in entry.user_message
     ]
     assert len(warnings) == 1
-    assert "2026-12-31T00:00:00+00:00 is 40 days after the newest order or event (2026-11-20 10:00:00 UTC)" in (
-        warnings[0]
-    )
+    stated = "2026-12-31T00:00:00+00:00 is 40 days after the newest order or event (2026-11-20 10:00:00 UTC)"
+    assert stated in warnings[0]
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
     assert metadata["newest_order_or_event"].value == "2026-11-20 10:00:00"
