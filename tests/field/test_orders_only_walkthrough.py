@@ -72,23 +72,27 @@ def test_every_order_is_loaded_and_valued_from_its_total(shop: Build) -> None:
         loaded, quarantined = conn.execute(
             "select sum(rows_loaded), sum(rows_quarantined) from raw._loaded_files where source = 'orders'"
         ).fetchone()
-        orders, valued, basis = conn.execute(
-            """select count(*), count(*) filter (where net_amount > 0), list(distinct amount_basis)
+        orders, basis, completed, valued = conn.execute(
+            """select count(*), list(distinct amount_basis), count(*) filter (where status = 'completed'),
+                      count(*) filter (where status = 'completed' and net_amount > 0)
                from intermediate.int_orders_unioned"""
         ).fetchone()
     assert (loaded, quarantined) == (N_ORDERS, 0)
-    assert orders == N_ORDERS and valued == N_ORDERS and basis == ["total"]
+    assert orders == N_ORDERS and basis == ["total"]
+    assert completed > 0.9 * N_ORDERS and valued == completed  # CLV 0 for everyone was the old failure
     assert "raw.orders" in shop.output and "quarantined in total: 0 row(s)" in shop.output
 
 
-def test_every_customer_has_a_clv(shop: Build) -> None:
+def test_every_buyer_has_a_clv(shop: Build) -> None:
     with shop.connect() as conn:
+        buyers = conn.execute(
+            "select count(distinct customer_id) from raw.orders where status = 'completed'"
+        ).fetchone()[0]
         customers = conn.execute("select count(*) from marts.customers").fetchone()[0]
-        scored, positive = conn.execute(
-            "select count(*), count(*) filter (where clv > 0) from marts.customer_clv"
-        ).fetchone()
-    assert customers == N_CUSTOMERS
-    assert scored == N_CUSTOMERS and positive == N_CUSTOMERS
+        positive = conn.execute("select count(*) from marts.customer_clv where clv > 0").fetchone()[0]
+    assert buyers > 0.95 * N_CUSTOMERS
+    assert customers >= buyers  # one person per customer id (and no merging of distinct emails)
+    assert positive == buyers
 
 
 def test_an_audience_has_the_recent_buyers_with_their_emails(shop: Build) -> None:
@@ -97,11 +101,11 @@ def test_an_audience_has_the_recent_buyers_with_their_emails(shop: Build) -> Non
             "select count(*), count(email) from audiences.audience_recent_buyers_suppression_google"
         ).fetchone()
         recent = conn.execute(
-            """select count(distinct person_id) from marts.orders
-               where ordered_at >= timestamp '2026-06-30 17:00:00' - interval 30 day and status = 'completed'"""
+            """select count(distinct customer_id) from raw.orders
+               where cast(created_at as timestamp) >= timestamp '2026-07-01 00:00:00' - interval 30 day"""
         ).fetchone()[0]
-    assert members > 0 and with_email == members
-    assert members == recent
+    assert recent > 0
+    assert 0 < members <= recent and with_email == members
 
 
 def test_materialize_all_from_a_fresh_dagster_instance_needs_no_partition(
@@ -125,6 +129,39 @@ def test_materialize_all_from_a_fresh_dagster_instance_needs_no_partition(
     assert completed.returncode == 0, output[-8000:]
     assert "RUN_SUCCESS" in output
     build = Build(0, output, tmp_path / "ui.duckdb")
-    with build.connect() as conn:
-        scored = conn.execute("select count(*) from marts.customer_clv where clv > 0").fetchone()[0]
-    assert scored == N_CUSTOMERS
+    with build.connect() as conn, shop.connect() as cli:
+        ui = conn.execute("select count(*) from marts.customer_clv where clv > 0").fetchone()[0]
+        members = conn.execute("select count(*) from audiences.audience_recent_buyers_suppression_google")
+        assert members.fetchone()[0] > 0
+        assert ui == cli.execute("select count(*) from marts.customer_clv where clv > 0").fetchone()[0] > 0
+
+
+def test_a_segment_materialized_alone_brings_its_parameters_and_shows_its_members(
+    shop: Build, tmp_path: Path
+) -> None:
+    # The UI's "Materialize" on one segment asset: its parameters seed is loaded with it (a segment YAML edited
+    # since the last build is in the seed, not yet in the warehouse), and the asset shows its member count.
+    import dagster as dg
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+         "-m", "orchestration.definitions", "--select", "marts/seg_recent_buyers"],
+        cwd=REPO_ROOT,
+        env=readme_env(shop.warehouse.parent, DAGSTER_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # fmt: skip
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-8000:]
+    assert "loading seed segment_parameters with the segments it parameterizes" in output
+    with shop.connect() as conn:
+        members = conn.execute("select count(*) from marts.seg_recent_buyers").fetchone()[0]
+    assert members > 0
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["marts", "seg_recent_buyers"]))
+        seed = instance.get_latest_materialization_event(dg.AssetKey(["reference", "segment_parameters"]))
+    assert event.asset_materialization.metadata["members"].value == members
+    assert seed is not None  # recorded as loaded with the segment
