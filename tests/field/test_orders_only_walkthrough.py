@@ -1,6 +1,7 @@
 """The README's "Your own data" walkthrough, followed literally: a shop whose only export is its orders (one
-semicolon-separated "CSV UTF-8" file, one `total` per order, an email per customer) in `myshop/orders/`, the
-folder's `dataset.yml` naming the end of the export, the settings the README exports, and the command it runs.
+semicolon-separated "CSV UTF-8" file, one `total` per order, an email per customer) in `myshop/orders/`, its
+customer list with consent in `myshop/crm_contacts/`, the folder's `dataset.yml` naming the end of the
+export, the settings the README exports, and the command it runs.
 
 What the user must see: the build succeeds as of the export's end (not "now", no stale as-of warning), every
 order is loaded and valued from its total, every customer has a non-zero CLV in the reporting currency, and
@@ -104,8 +105,10 @@ def test_an_audience_has_the_recent_buyers_with_their_emails(shop: Build) -> Non
             """select count(distinct customer_id) from raw.orders
                where cast(created_at as timestamp) >= timestamp '2026-07-01 00:00:00' - interval 30 day"""
         ).fetchone()[0]
-    assert recent > 0
-    assert 0 < members <= recent and with_email == members
+        consented = conn.execute("select count(*) from marts.customers where consent_ads").fetchone()[0]
+    assert recent > 0 and consented > 0
+    # Recent buyers who accepted ads (every other customer): not all of them, and never without consent.
+    assert 0 < members < recent and with_email == members
 
 
 def test_materialize_all_from_a_fresh_dagster_instance_needs_no_partition(
