@@ -13,7 +13,8 @@ A full refresh (`dbt build --full-refresh`) is one flag: run config `full_refres
 CDP_FULL_REFRESH=1 for every dbt step of a run. The reference time comes from the run clock, in --vars.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -96,13 +97,15 @@ def segment_members(keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
     return counts
 
 
-def parameters_seed_to_load(context: dg.AssetExecutionContext) -> dg.AssetKey | None:
-    """The segment_parameters seed, when this step builds segment models but the seed is not selected with them
-    (a segment materialized alone in the UI, `--select` on the command line)."""
-    selected = context.selected_asset_keys
+def parameters_seed_to_load(
+    selected: AbstractSet[dg.AssetKey], block_keys: Iterable[dg.AssetKey]
+) -> dg.AssetKey | None:
+    """The segment_parameters seed, when a step builds segment models but the seed is not selected with them
+    (a segment materialized alone in the UI, `--select` on the command line). ``block_keys``: every key of the
+    dbt block (a subsetted step's own assets definition holds only the selected ones)."""
     if not any(key.path[-1].startswith(SEGMENT_PREFIX) for key in selected):
         return None
-    seed = next((k for k in context.assets_def.keys if k.path[-1] == PARAMETERS_SEED), None)
+    seed = next((k for k in block_keys if k.path[-1] == PARAMETERS_SEED), None)
     return seed if seed is not None and seed not in selected else None
 
 
@@ -121,12 +124,15 @@ def load_parameters_seed(
 
 
 def run_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    args: list[str],
+    block_keys: Iterable[dg.AssetKey] = (),
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.Output]:
     """The dbt step's events, with the member count of every segment built (metadata `members`): an empty
     segment shows as 0 on its asset, not only in the warehouse. Segment models built without the parameters
     seed load it first."""
-    seed = parameters_seed_to_load(context)
+    seed = parameters_seed_to_load(context.selected_asset_keys, block_keys)
     if seed is not None:
         yield load_parameters_seed(context, dbt, seed, args)
     context.log.info(f"dbt {' '.join(args)}")
@@ -173,6 +179,9 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
     ):
         # The run's window too (unused by these models): identical --vars let every dbt step reuse one parse.
         as_of = run_clock.as_of()
-        yield from run_dbt(context, dbt, build_args(config, as_of, config.window(as_of)))
+        args = build_args(config, as_of, config.window(as_of))
+        yield from run_dbt(
+            context, dbt, args, block_keys=sen_dbt_models.keys
+        )  # the whole block, not the subset
 
     return [sen_dbt_incremental, sen_dbt_models]

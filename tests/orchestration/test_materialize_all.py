@@ -5,7 +5,6 @@ segment materialized alone loads its parameters seed first."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
@@ -75,12 +74,6 @@ SEGMENT = dg.AssetKey(["marts", "seg_recent_buyers"])
 OTHER = dg.AssetKey(["marts", "customers"])
 
 
-def step(*selected: dg.AssetKey) -> SimpleNamespace:
-    return SimpleNamespace(
-        selected_asset_keys=set(selected), assets_def=SimpleNamespace(keys={SEED, SEGMENT, OTHER})
-    )
-
-
 @pytest.mark.parametrize(
     ("selected", "loads_seed"),
     [
@@ -91,4 +84,4 @@ def step(*selected: dg.AssetKey) -> SimpleNamespace:
     ],
 )
 def test_a_segment_built_without_its_parameters_loads_them_first(selected, loads_seed):
-    assert (parameters_seed_to_load(step(*selected)) == SEED) is loads_seed
+    assert (parameters_seed_to_load(set(selected), {SEED, SEGMENT, OTHER}) == SEED) is loads_seed
