@@ -20,7 +20,7 @@ Steps, in a scratch directory (deleted afterwards unless --keep):
 4. One new day arrives: copies of the sample's busiest day moved to the day after the history (as many rows
    as an average day), 1% late events of the two previous days and SDK retries of yesterday's messages, all
    with a new load time.
-5. Daily run: the same `dbt run` without --full-refresh, with the partition window the main job passes (the
+5. Daily run: the same `dbt run` without --full-refresh, with the window the main job passes (the
    new day, plus the 3-day lookback), timed, with the time of each model. Then `dbt test` of those models as
    the daily run tests them (rows loaded since the window start) and on whole tables, timed for information.
    The event-sized models include the identity graph (int_identity_nodes/edges, incremental as well).
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute("checkpoint")
         print(f"history: {history_rows:,} events up to {last_day} in {time.perf_counter() - started:.0f} s")
         new_day = last_day + timedelta(days=1)
-        # What the main job passes for CDP_AS_OF = the day after the new day: the new day's partition.
+        # What the main job passes for CDP_AS_OF = the day after the new day: the new day's window.
         run_vars = {
             "as_of": f"{new_day + timedelta(days=1)} 00:00:00",
             "min_date": new_day.isoformat(),

@@ -32,6 +32,9 @@ from data_samples.sinks import DailyEventSink, JsonlSink, TableSink
 CONTRACT = Path(__file__).resolve().parents[1] / "sen" / "contracts" / "sources.yml"
 JSON_SOURCES = ("events", "chat_conversations")
 TRUTH_FILES = ("identifiers.csv", "traps.csv", "planted_errors.csv", "manifest.json")
+# The data folder's own as-of (read by orchestration/run_clock.py), so a generated folder builds as of the end
+# of its data, as the committed sample does, rather than as of "now" with empty "last N days" windows.
+DATASET_FILE = "dataset.yml"
 DEFAULT_CHUNK = 10_000
 N_KIOSKS = 3
 
@@ -219,7 +222,18 @@ def generate(
     (truth_dir / "manifest.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8"
     )
+    (out / DATASET_FILE).write_text(dataset_yml(manifest["as_of"]), "utf-8")
     return manifest
+
+
+def dataset_yml(as_of: str) -> str:
+    """The data folder's dataset.yml: the instant its data ends (the next midnight UTC after the end date)."""
+    return (
+        "# Written by data_samples.generate: the data ends just before this instant, so builds on this folder run\n"
+        "# as of it (orchestration/run_clock.py; CDP_AS_OF overrides it). It equals `as_of` in the ground truth's\n"
+        "# manifest.json (a test keeps them in step).\n"
+        f'as_of: "{as_of}"\n'
+    )
 
 
 def _day(day_index: int) -> str:

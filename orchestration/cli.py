@@ -20,18 +20,15 @@ import sys
 import time
 import uuid
 from contextlib import redirect_stdout
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from orchestration.dbt.project import new_run_dir, prune_run_dirs, publish_parse
 from orchestration.dbt.target import dbt_target_dir, remove_step_folders
-from orchestration.run_clock import DATASET_FILE, dataset_as_of
+from orchestration.run_clock import DATASET_FILE, dataset_as_of, newest_data, stale_as_of_warning
 from sen.settings import DBT_PROJECT_DIR, Settings
 from sen.warehouse_lock import WarehouseBusy, wait_for_readers, warehouse_lock
-
-# An as-of this long after the newest order or event leaves the "last N days" windows mostly empty.
-STALE_AFTER = timedelta(days=7)
 
 
 def run_as_of(settings: Settings) -> datetime:
@@ -66,12 +63,12 @@ MANIFEST_FREE_MODULES = (
 )
 
 
-def start_dbt_parse(as_of: datetime, partition_key: str | None, target: Path) -> subprocess.Popen:
-    from orchestration.dbt.partitions import dbt_vars, partition_window_vars
+def start_dbt_parse(as_of: datetime, target: Path, *, live: bool = False) -> subprocess.Popen:
+    from orchestration.dbt.partitions import dbt_vars, run_window_vars
 
     dbt = Path(sys.executable).parent / "dbt"
     # The same --vars as the dbt steps of the run, so that they reuse this parse (partial parsing).
-    dbt_run_vars = dbt_vars(as_of, partition_window_vars(partition_key) if partition_key else None)
+    dbt_run_vars = dbt_vars(as_of, run_window_vars(as_of, live=live))
     return subprocess.Popen(
         [str(dbt), "parse", "--quiet", "--vars", dbt_run_vars, "--target-path", str(target)],
         cwd=DBT_PROJECT_DIR,
@@ -79,9 +76,9 @@ def start_dbt_parse(as_of: datetime, partition_key: str | None, target: Path) ->
     )
 
 
-def parse_dbt_project(as_of: datetime, partition_key: str | None, target: Path) -> int:
+def parse_dbt_project(as_of: datetime, target: Path, *, live: bool = False) -> int:
     """`dbt parse` into the run's target folder, importing the rest of the code location meanwhile."""
-    parse = start_dbt_parse(as_of, partition_key, target)
+    parse = start_dbt_parse(as_of, target, live=live)
     try:
         for module in MANIFEST_FREE_MODULES:
             importlib.import_module(module)
@@ -147,21 +144,15 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
 def build_locked(
     settings: Settings, run_id: str, selection: str | None, *, full_refresh: bool, dry_run: bool
 ) -> int:
-    from orchestration.dbt.partitions import main_run_partition_key, record_first_day
     from sen.segments.compile import main as compile_segments
 
-    # The event-sized dbt models are daily-partitioned: a run processes the last complete day before the
-    # reference time and everything loaded since the last run (docs/incremental.md).
+    # The event-sized dbt models process everything loaded since their last run and recompute the last
+    # complete day before the reference time (docs/incremental.md).
     as_of = run_as_of(settings)
     print(
         f"Building as of {as_of.isoformat()} ({as_of_origin(settings)}); data: {settings.data_dir}",
         flush=True,
     )
-    if settings.partitions_start is None:
-        # A first build on history (a backtest, an old export): the partitions reach back to the run's day;
-        # the ingestion then moves them back to the first day of the data.
-        record_first_day((as_of.astimezone(UTC) - timedelta(days=1)).date(), settings)
-    run_partition = main_run_partition_key(as_of)
     # Segment YAML edited since the last compile becomes dbt models before dbt parses the project.
     if compile_segments([]) != 0:
         return 2
@@ -179,9 +170,7 @@ def build_locked(
     if published != warehouse_target and (published / "partial_parse.msgpack").exists():
         shutil.copyfile(published / "partial_parse.msgpack", run_dir / "partial_parse.msgpack")
     try:
-        return run_in(
-            settings, run_id, run_dir, published, selection, as_of, run_partition, full_refresh, dry_run
-        )
+        return run_in(settings, run_id, run_dir, published, selection, as_of, full_refresh, dry_run)
     finally:
         prune_run_dirs(warehouse_target, keep=settings.dbt_runs_kept)
 
@@ -193,11 +182,10 @@ def run_in(
     published: Path,
     selection: str | None,
     as_of: datetime,
-    run_partition: str | None,
     full_refresh: bool,
     dry_run: bool,
 ) -> int:
-    returncode = parse_dbt_project(as_of, run_partition, run_dir)
+    returncode = parse_dbt_project(as_of, run_dir)
     if returncode != 0:
         print(f"dbt parse failed (exit code {returncode}); its errors are above.", file=sys.stderr)
         return 2
@@ -216,14 +204,12 @@ def run_in(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         )
     job = job.with_logger_defs({"console": concise_console})  # one line per step, not Dagster's DEBUG stream
-    partition_key = run_partition if job.partitions_def is not None else None
     started = time.perf_counter()
     # dbt's own output (every model and test) goes to a file; the console keeps one line per step.
     dbt_output = run_dir / "dbt_output.log"
     with open(dbt_output, "w", encoding="utf-8") as output, redirect_stdout(output):
         result = job.execute_in_process(
             instance=instance,
-            partition_key=partition_key,
             # Dagster uses a job's own loggers only when the run config names them.
             run_config={
                 **run_config_for(defs, job, full_refresh=full_refresh, dry_run=dry_run),
@@ -275,19 +261,6 @@ def ingestion_counts(result: Any) -> dict[str, dict[str, int]]:
     return counts
 
 
-def newest_data(conn: Any) -> datetime | None:
-    """The newest order or event at or before the as-of (marts.orders, marts.person_events), naive UTC."""
-    newest = None
-    for table, column in (("marts.orders", "ordered_at"), ("marts.person_events", "occurred_at")):
-        try:
-            value = conn.execute(f"select max({column}) from {table}").fetchone()[0]
-        except Exception:  # noqa: BLE001 - a mart a selection did not build
-            continue
-        if value is not None and (newest is None or value > newest):
-            newest = value
-    return newest
-
-
 def print_summary(
     settings: Settings,
     as_of: datetime,
@@ -315,15 +288,9 @@ def print_summary(
         print(f"  quarantined in total: {total:,} row(s)")
     conn = duckdb.connect(str(path), read_only=True)
     try:
-        newest = newest_data(conn)
-        if newest is not None:
-            gap = as_of.astimezone(UTC).replace(tzinfo=None) - newest
-            if gap > STALE_AFTER:
-                print(
-                    f"\nWARNING: the as-of {as_of.isoformat()} is {gap.days} days after the newest order or event "
-                    f"({newest.isoformat(sep=' ')} UTC): 'last N days' windows, carts and audiences are mostly empty. "
-                    f"Set CDP_AS_OF to the end of the data (e.g. CDP_AS_OF={(newest + timedelta(days=1)).date()})."
-                )
+        warning = stale_as_of_warning(as_of, newest_data(conn))
+        if warning:
+            print(f"\nWARNING: {warning}")
         rows = conn.execute(
             """select table_schema, table_name from information_schema.tables
                where table_schema in ('marts', 'audiences') order by 1, 2"""

@@ -200,7 +200,7 @@ def run_live(
         target = dbt_target_dir(settings.warehouse)
         remove_step_folders(target)
     # No partition window in a live run: the parse gets the same --vars as its dbt steps, which reuse it.
-    if parse_dbt_project(moment, None, target) != 0:
+    if parse_dbt_project(moment, target, live=True) != 0:
         raise RuntimeError(f"dbt parse failed for the live run (target {target}); run `dbt parse` to see why")
     defs = build_definitions(target)
     graph = defs.resolve_asset_graph()

@@ -15,8 +15,9 @@ is set up:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import yaml
@@ -41,6 +42,38 @@ def dataset_as_of(data_dir: Path) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return parse_as_of(str(value), f"as_of in {path}")
+
+
+# An as-of this long after the newest order or event leaves the "last N days" windows mostly empty.
+STALE_AFTER = timedelta(days=7)
+
+
+def newest_data(conn: Any) -> datetime | None:
+    """The newest order or event at or before the as-of (marts.orders, marts.person_events), naive UTC."""
+    newest = None
+    for table, column in (("marts.orders", "ordered_at"), ("marts.person_events", "occurred_at")):
+        try:
+            value = conn.execute(f"select max({column}) from {table}").fetchone()[0]
+        except Exception:  # noqa: BLE001 - a mart a selection did not build
+            continue
+        if value is not None and (newest is None or value > newest):
+            newest = value
+    return newest
+
+
+def stale_as_of_warning(as_of: datetime, newest: datetime | None) -> str | None:
+    """The warning for an as-of far past the newest data (both dates and the fix), or None."""
+    if newest is None:
+        return None
+    gap = as_of.astimezone(UTC).replace(tzinfo=None) - newest
+    if gap <= STALE_AFTER:
+        return None
+    return (
+        f"the as-of {as_of.isoformat()} is {gap.days} days after the newest order or event "
+        f"({newest.isoformat(sep=' ')} UTC): 'last N days' windows, carts and audiences are mostly empty. "
+        f"Set CDP_AS_OF to the end of the data (e.g. CDP_AS_OF={(newest + timedelta(days=1)).date()}), or put "
+        f"`as_of:` in the data folder's {DATASET_FILE}."
+    )
 
 
 def as_of_tag(moment: datetime) -> dict[str, str]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.dbt.partitions import main_run_partition_key
+from orchestration.dbt.partitions import main_run_day
 from orchestration.run_clock import as_of_tag
 from sen.settings import Settings
 
@@ -40,15 +40,16 @@ def run_partition_key(
 ) -> str | None:
     """The daily partition a run of these assets processes, or None when none of them is partitioned.
 
-    The event-sized dbt models are daily-partitioned (orchestration/dbt/partitions.py, docs/incremental.md): a
-    main run processes the last complete UTC day before the reference time, plus everything loaded since
-    their last run. A fixed CDP_AS_OF wins over the reference (a demo, a replay), as it does for the run.
+    None for Sen's own assets: none is partitioned, so a run needs no partition key and "Materialize all" in the
+    UI starts a run at once (the event-sized dbt models take their window from the run clock,
+    orchestration/dbt/partitions.py). A daily-partitioned asset added to the graph gets the last complete UTC
+    day before the reference time; a fixed CDP_AS_OF wins over the reference (a demo, a replay).
     """
     graph = repository.asset_graph
     if not any(graph.get(k).partitions_def is not None for k in keys if graph.has(k)):
         return None
     operator = Settings.from_env().as_of
-    return main_run_partition_key(operator or reference or datetime.now(UTC))
+    return main_run_day(operator or reference or datetime.now(UTC)).isoformat()
 
 
 @dg.schedule(

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +23,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data_samples" / "sample"
 DEFAULT_WAREHOUSE = REPO_ROOT / "warehouse" / "sen.duckdb"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-DEFAULT_PARTITIONS_START = "2024-01-01"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_CURRENCY = "VND"
 DEFAULT_SETTLE_SECONDS = 30.0
@@ -118,8 +117,6 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR  # CDP_DATA_DIR
     warehouse: Path = DEFAULT_WAREHOUSE  # CDP_WAREHOUSE
     as_of: datetime | None = None  # CDP_AS_OF (aware, UTC); None: the run's clock decides
-    # CDP_PARTITIONS_START; None: from the data (the first day loaded, orchestration/dbt/partitions.py)
-    partitions_start: str | None = None
     timezone: str = DEFAULT_TIMEZONE  # CDP_TIMEZONE: the business's calendar days (dbt and CLV)
     currency: str = DEFAULT_CURRENCY  # CDP_CURRENCY: the reporting currency of every money column
     full_refresh: bool = False  # CDP_FULL_REFRESH
@@ -154,14 +151,6 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every variable (``os.environ`` unless ``env`` is given)."""
         env = os.environ if env is None else env
-        partitions_start = _text(env, "CDP_PARTITIONS_START")
-        if partitions_start is not None:
-            try:
-                date.fromisoformat(partitions_start)
-            except ValueError as exc:
-                raise ValueError(
-                    f"CDP_PARTITIONS_START={partitions_start!r} is not an ISO date (e.g. 2024-01-01)"
-                ) from exc
         timezone = _text(env, "CDP_TIMEZONE") or DEFAULT_TIMEZONE
         try:
             ZoneInfo(timezone)
@@ -220,7 +209,6 @@ class Settings:
             data_dir=_path(env, "CDP_DATA_DIR") or DEFAULT_DATA_DIR,
             warehouse=_path(env, "CDP_WAREHOUSE") or DEFAULT_WAREHOUSE,
             as_of=operator_as_of(env),
-            partitions_start=partitions_start,
             timezone=timezone,
             currency=currency,
             full_refresh=bool(_bool(env, "CDP_FULL_REFRESH")),
@@ -256,11 +244,6 @@ class Settings:
     def dbt_business_vars(self) -> dict[str, str]:
         """The settings dbt reads as vars: the business time zone and the reporting currency."""
         return {"business_timezone": self.timezone, "default_currency": self.currency}
-
-    @property
-    def first_day_path(self) -> Path:
-        """Where the ingestion records the first day of the loaded data (the first daily partition)."""
-        return self.warehouse.with_name(self.warehouse.name + ".first_day")
 
     @property
     def spark_warehouse_path(self) -> Path:

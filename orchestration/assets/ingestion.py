@@ -5,7 +5,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.dbt.partitions import first_loaded_day, record_first_day
 from orchestration.resources import Warehouse
 from sen.contracts import Source, load_contract
 from sen.ingest import IngestError, LoadResult, ingest_source
@@ -37,13 +36,8 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
                 raise dg.Failure(description=str(exc)) from exc
             erased = _suppress(context, conn, result, settings)
             total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
-            first_day = first_loaded_day(conn, source.name)
         if erased:  # the dropped rows' blocks would stay readable in the file until reused (docs/privacy.md)
             compact_database(Path(warehouse.resolved_path()))
-        if first_day is not None:
-            record_first_day(
-                first_day
-            )  # the daily partitions start at the data (orchestration/dbt/partitions.py)
         for path, reason in result.files_unreadable.items():
             context.log.warning(f"{source.name}: {path}: {reason}")
         if result.rows_quarantined:

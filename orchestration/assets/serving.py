@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 import dagster as dg
 
 from orchestration.resources import RunClock, Warehouse
+from orchestration.run_clock import newest_data, stale_as_of_warning
 from sen import serving
 
 SERVING_KEY = dg.AssetKey(["serving", "published_marts"])
@@ -42,7 +43,11 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
         # warehouse itself is only read, the new serving file is written.
         with warehouse.connect() as conn:
             result = serving.publish(conn, as_of=run_clock.as_of())
+            newest = newest_data(conn)
         context.log.info(f"published {len(result.tables)} tables to {result.path} in {result.seconds:.2f} s")
+        stale = stale_as_of_warning(run_clock.as_of(), newest)
+        if stale:  # a UI or scheduled run says it too, not only the command line
+            context.log.warning(stale)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(result.path)),
@@ -52,6 +57,8 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
                 "size_mb": round(result.size_bytes / 1e6, 2),
                 "seconds": round(result.seconds, 2),
                 "dagster/row_count": sum(result.tables.values()),
+                "as_of": run_clock.as_of().isoformat(),
+                "newest_order_or_event": newest.isoformat(sep=" ") if newest else "none",
                 "parquet_dir": (
                     dg.MetadataValue.path(str(result.parquet_dir))
                     if result.parquet_dir

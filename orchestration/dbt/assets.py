@@ -1,25 +1,27 @@
 """dbt models as Dagster assets; dbt sources resolve to the ingestion and Python assets upstream.
 
-Two blocks, one graph (docs/incremental.md):
-- `sen_dbt_incremental`: the event-sized incremental models (tag `event_sized`), daily-partitioned by event
-  day with a single-run backfill policy. A run processes every row loaded since the models' last run and
-  recomputes its partition window (dbt vars `min_date`, `max_date`, plus `lookback_days` before): the main
-  job, the schedule and the file sensor run the last complete day, a backfill runs a range in one invocation.
-- `sen_dbt_models`: every other model, seed and test, unpartitioned (including stateful incremental models
-  such as the segment membership history, which are not about event days).
+Two blocks, one graph (docs/incremental.md), neither partitioned, so "Materialize all" in the UI starts one
+run at once, as the command line does:
+- `sen_dbt_incremental`: the event-sized incremental models (tag `event_sized`). A run processes every row
+  loaded since the models' last run and recomputes a window of days (dbt vars `min_date`, `max_date`, plus
+  `lookback_days` before): the last complete UTC day before the run's reference time, or the days of the run
+  config `window_start` .. `window_end` (a backfill, in one dbt invocation).
+- `sen_dbt_models`: every other model, seed and test (including stateful incremental models such as the
+  segment membership history, which are not about event days).
 
 A full refresh (`dbt build --full-refresh`) is one flag: run config `full_refresh: true` on either block, or
 CDP_FULL_REFRESH=1 for every dbt step of a run. The reference time comes from the run clock, in --vars.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.dbt.partitions import dbt_vars, event_partitions, run_window_vars
+from orchestration.dbt.partitions import LIVE_TAG, dbt_vars, run_window_vars
 from orchestration.run_clock import RunClock
 from sen.settings import Settings
 
@@ -43,9 +45,17 @@ class SenDbtTranslator(DagsterDbtTranslator):
 
 
 class DbtBuildConfig(dg.Config):
-    """Run config of a dbt block."""
+    """Run config of a dbt block (all optional: "Materialize all" needs none)."""
 
     full_refresh: bool = False  # rebuild incremental models from raw (`dbt build --full-refresh`)
+    # A backfill: recompute the events of these days (inclusive ISO dates, both or neither); default: the
+    # last complete UTC day before the run's reference time. Give both blocks the same days so that their
+    # dbt steps reuse one parse.
+    window_start: str = ""
+    window_end: str = ""
+
+    def window(self, as_of: datetime, run_tags: Mapping[str, str]) -> dict[str, str]:
+        return run_window_vars(as_of, self.window_start, self.window_end, live=bool(run_tags.get(LIVE_TAG)))
 
 
 def build_args(
@@ -64,6 +74,7 @@ def build_args(
 
 
 SEGMENT_PREFIX = "seg_"
+PARAMETERS_SEED = "segment_parameters"  # sen/segments/compiler.py: every segment's values, one row per value
 
 
 def is_segment_event(event: object, context: dg.AssetExecutionContext) -> bool:
@@ -87,11 +98,44 @@ def segment_members(keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
     return counts
 
 
+def parameters_seed_to_load(
+    selected: AbstractSet[dg.AssetKey], block_keys: Iterable[dg.AssetKey]
+) -> dg.AssetKey | None:
+    """The segment_parameters seed, when a step builds segment models but the seed is not selected with them
+    (a segment materialized alone in the UI, `--select` on the command line). ``block_keys``: every key of the
+    dbt block (a subsetted step's own assets definition holds only the selected ones)."""
+    if not any(key.path[-1].startswith(SEGMENT_PREFIX) for key in selected):
+        return None
+    seed = next((k for k in block_keys if k.path[-1] == PARAMETERS_SEED), None)
+    return seed if seed is not None and seed not in selected else None
+
+
+def load_parameters_seed(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, seed: dg.AssetKey, args: list[str]
+) -> dg.AssetMaterialization:
+    """`dbt seed` of the segment parameters before their segments: a segment YAML changed since the last build
+    is compiled into the seed, and a segment model built on the old seed would count its members with the old
+    values (or, with no row of its own, stop the build)."""
+    vars_args = args[args.index("--vars") : args.index("--vars") + 2] if "--vars" in args else []
+    context.log.info(f"loading seed {PARAMETERS_SEED} with the segments it parameterizes")
+    dbt.cli(["seed", "--select", PARAMETERS_SEED, *vars_args]).wait()  # raises on a failed seed
+    return dg.AssetMaterialization(
+        asset_key=seed, description="Loaded with the segment models of this step (their parameters)."
+    )
+
+
 def run_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    args: list[str],
+    block_keys: Iterable[dg.AssetKey] = (),
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult | dg.Output]:
     """The dbt step's events, with the member count of every segment built (metadata `members`): an empty
-    segment shows as 0 on its asset, not only in the warehouse."""
+    segment shows as 0 on its asset, not only in the warehouse. Segment models built without the parameters
+    seed load it first."""
+    seed = parameters_seed_to_load(context.selected_asset_keys, block_keys)
+    if seed is not None:
+        yield load_parameters_seed(context, dbt, seed, args)
     context.log.info(f"dbt {' '.join(args)}")
     held: list = []  # segment events wait until dbt is done: DuckDB has one writer per file
     for event in dbt.cli(args, context=context).stream():
@@ -118,14 +162,12 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
         select=INCREMENTAL_SELECTION,
         dagster_dbt_translator=SenDbtTranslator(),
         name="sen_dbt_incremental",
-        partitions_def=event_partitions(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def sen_dbt_incremental(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, run_clock: RunClock, config: DbtBuildConfig
     ):
-        window = run_window_vars(context.run.tags)
-        yield from run_dbt(context, dbt, build_args(config, run_clock.as_of(), window))
+        as_of = run_clock.as_of()
+        yield from run_dbt(context, dbt, build_args(config, as_of, config.window(as_of, context.run.tags)))
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -137,7 +179,10 @@ def build_dbt_assets(project: DbtProject) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, run_clock: RunClock, config: DbtBuildConfig
     ):
         # The run's window too (unused by these models): identical --vars let every dbt step reuse one parse.
-        window = run_window_vars(context.run.tags)
-        yield from run_dbt(context, dbt, build_args(config, run_clock.as_of(), window))
+        as_of = run_clock.as_of()
+        args = build_args(config, as_of, config.window(as_of, context.run.tags))
+        yield from run_dbt(
+            context, dbt, args, block_keys=sen_dbt_models.keys
+        )  # the whole block, not the subset
 
     return [sen_dbt_incremental, sen_dbt_models]

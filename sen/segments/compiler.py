@@ -8,6 +8,7 @@ and column names) or are the segment name, which must match ^[a-z][a-z0-9_]*$.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,27 @@ class Parameter:
     param: str
     value_type: str
     value: str
+
+
+# A checksum of a segment's parameter rows that SQL engines compute alike without hex casts: per row, the
+# first DIGEST_CHARS characters of md5("param=value") read as ASCII codes (48-102, so base 100), summed over the
+# rows (order-free: Spark's string aggregation has no ORDER BY). A model built against a seed whose values
+# changed (a segment YAML edited, the seed not reloaded) fails instead of counting members with old values.
+DIGEST_CHARS = 6
+
+
+def parameters_digest(parameters: list[Parameter]) -> int:
+    total = 0
+    for parameter in parameters:
+        digest = hashlib.md5(f"{parameter.param}={parameter.value}".encode()).hexdigest()
+        total += sum(ord(digest[k]) * 100**k for k in range(DIGEST_CHARS))
+    return total
+
+
+def parameters_digest_sql() -> str:
+    row = "md5(param || '=' || value)"
+    terms = [f"cast(ascii(substr({row}, {k + 1}, 1)) as bigint) * {100**k}" for k in range(DIGEST_CHARS)]
+    return f"sum({' + '.join(terms)})"
 
 
 @dataclass
@@ -227,13 +249,15 @@ class SegmentCompiler:
         )
         params_body = f"{select_list}\nfrom {ref_params}\nwhere segment = '{self.name}'"
         if state.rows:
-            # A segment model rebuilt without its parameters seed (a stale or missing row) would read null
-            # parameters and silently have 0 members: stop the build instead, saying what to rebuild.
+            # A segment model rebuilt without its parameters seed (a missing row, or values the YAML no longer
+            # has) would read null or old parameters and silently have 0 or the wrong members: stop the build
+            # instead, saying what to rebuild (the Dagster step loads the seed with its segments).
             message = (
                 f"segment_parameters holds no or stale parameters of segment {self.name}: "
                 f"rebuild seed segment_parameters with it (dbt build -s segment_parameters {MODEL_PREFIX}{self.name})"
             )
-            params_body += f"\nhaving {{{{ fail_unless('count(*) = {len(state.rows)}', {message!r}) }}}}"
+            condition = f"count(*) = {len(state.rows)} and {parameters_digest_sql()} = {parameters_digest(state.rows)}"
+            params_body += f"\nhaving {{{{ fail_unless({condition!r}, {message!r}) }}}}"
         ctes.append(("params", params_body))
         for p, t in state.lists:
             ctes.append(

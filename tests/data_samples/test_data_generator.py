@@ -98,6 +98,28 @@ def test_same_arguments_give_byte_identical_files(generated: tuple[Path, Path], 
     assert _files(other_out) != _files(out_a)
 
 
+def test_a_generated_folder_declares_its_own_as_of(generated: tuple[Path, Path]) -> None:
+    # A build on a generated folder runs as of the end of its data (dataset.yml), not as of "now" with empty
+    # "last N days" windows; a later end date moves it.
+    from orchestration.run_clock import dataset_as_of
+
+    out, truth = generated
+    manifest = json.loads((truth / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["as_of"] == "2026-11-21T00:00:00Z"
+    assert dataset_as_of(out) == dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+    later, _ = _run(Path(str(out.parent) + "_later"), "--end-date", "2027-01-31")
+    assert dataset_as_of(later) == dt.datetime(2027, 2, 1, tzinfo=dt.UTC)
+
+
+def test_the_committed_sample_declares_what_the_generator_writes() -> None:
+    from data_samples.generate import dataset_yml
+
+    manifest = json.loads((COMMITTED / "ground_truth" / "manifest.json").read_text(encoding="utf-8"))
+    assert (COMMITTED / "sample" / "dataset.yml").read_text(encoding="utf-8") == dataset_yml(
+        manifest["as_of"]
+    )
+
+
 def test_every_source_is_written_with_the_contract_columns(generated: tuple[Path, Path]) -> None:
     out, _ = generated
     for source, spec in SPEC.items():

@@ -158,3 +158,54 @@ def write_phone_only_shop(data_dir: Path, n_orders: int, n_customers: int) -> No
         )
     finally:
         conn.close()
+
+
+ORDERS_ONLY_HEADER = "order_id;customer_id;email;channel;status;total;created_at"
+CONSENT_HEADER = "customer_id,email,created_at,consent_email,consent_ads"
+
+
+def write_orders_only_shop(data_dir: Path, n_orders: int, n_customers: int, as_of: str) -> None:
+    """The README's "your own data" walkthrough: a shop whose only export is its orders, one file as Excel
+    writes it with a semicolon ("CSV UTF-8": a BOM), one amount per order (`total`, VND, no decimals), a
+    customer id and an email, naive local times; its customer list with the consent an audience needs; and
+    the folder's dataset.yml naming the export's end.
+
+    Orders fall between 2024-07-01 and 2026-06-30 (Vietnam time); each customer buys within an active window
+    of their own, so some lapse and some bought in the last 30 days."""
+    (data_dir / "orders").mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect()
+    conn.execute("create macro h(a, b, n) as cast(hash(a, b) % n as bigint)")
+    try:
+        rows = conn.execute(
+            f"""with o as (
+                    select i, 1 + h(i, 'customer', {n_customers}) as c from range({n_orders}) t(i)
+                ),
+                windows as (
+                    select c, h(c, 'first', 600) as first_day, 30 + h(c, 'span', 400) as span from o
+                    group by c
+                )
+                select concat_ws(';',
+                       'DH' || lpad(cast(i as varchar), 6, '0'),
+                       'KH' || lpad(cast(c as varchar), 5, '0'),
+                       'khach' || cast(c as varchar) || '@gmail.com',
+                       case when i % 3 = 0 then 'app' else 'web' end,
+                       case when i % 29 = 0 then 'cancelled' else 'completed' end,
+                       cast(50000 + h(i, 'total', 2000) * 1000 as varchar),
+                       strftime(date '2024-07-01' + cast(least(first_day + h(i, 'day', span), 729) as integer)
+                                + interval (h(i, 'sec', 86400)) second, '%Y-%m-%d %H:%M:%S'))
+                from o join windows using (c)
+                order by i"""
+        ).fetchall()
+    finally:
+        conn.close()
+    text = "\n".join([ORDERS_ONLY_HEADER, *(r[0] for r in rows)]) + "\n"
+    (data_dir / "orders" / "orders.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    # Orders carry no consent, and Sen sends nobody without it: the customer list states it, one row per
+    # customer (2 in 3 accept email, 1 in 2 ads).
+    (data_dir / "crm_contacts").mkdir(parents=True, exist_ok=True)
+    contacts = [CONSENT_HEADER] + [
+        f"KH{c:05d},khach{c}@gmail.com,2024-06-01 09:00:00,{str(c % 3 != 0).lower()},{str(c % 2 == 0).lower()}"
+        for c in range(1, n_customers + 1)
+    ]
+    (data_dir / "crm_contacts" / "customers.csv").write_text("\n".join(contacts) + "\n", encoding="utf-8")
+    (data_dir / "dataset.yml").write_text(f'as_of: "{as_of}"\n', encoding="utf-8")

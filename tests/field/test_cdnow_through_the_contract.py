@@ -39,7 +39,7 @@ def cdnow(tmp_path_factory) -> Build:
             workdir / "data",
             AS_OF,
             # CDNOW is in dollars: the reporting currency says so (without it the build stops, naming USD).
-            env={"CDP_PARTITIONS_START": "1997-01-01", "CDP_CLV_HORIZON_MONTHS": "9", "CDP_CURRENCY": "USD"},
+            env={"CDP_CLV_HORIZON_MONTHS": "9", "CDP_CURRENCY": "USD"},
         )
     )
 

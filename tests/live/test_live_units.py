@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from orchestration.dbt.partitions import LIVE_TAG, PARTITION_TAG, run_window_vars
+from orchestration.dbt.partitions import LIVE_TAG, run_window_vars
 from orchestration.sensors import scan_data_files
 from sen.settings import Settings
 
@@ -28,8 +30,7 @@ def test_file_sensor_leaves_the_collector_folder_to_the_live_lane(tmp_path) -> N
 
 
 def test_a_live_run_takes_no_partition_window() -> None:
-    assert run_window_vars({PARTITION_TAG: "2026-11-20"}) == {
-        "min_date": "2026-11-20",
-        "max_date": "2026-11-21",
-    }
-    assert run_window_vars({PARTITION_TAG: "2026-11-20", LIVE_TAG: "1"}) == {}
+    as_of = datetime(2026, 11, 21, tzinfo=UTC)
+    assert run_window_vars(as_of) == {"min_date": "2026-11-20", "max_date": "2026-11-21"}
+    assert run_window_vars(as_of, live=True) == {}
+    assert LIVE_TAG == "sen/live"

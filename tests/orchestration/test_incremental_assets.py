@@ -1,5 +1,6 @@
-"""The Dagster side of incremental runs: two dbt blocks, daily partitions, the window passed to dbt, the
-full-refresh flag and the partition the main job runs."""
+"""The Dagster side of incremental runs: two dbt blocks, no partitions ("Materialize all" in the UI starts a
+run at once), the window passed to dbt (the last complete day before the as-of, or a backfill's days), the
+full-refresh flag."""
 
 import json
 from datetime import UTC, datetime
@@ -7,12 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from orchestration.dbt.partitions import (
-    daily_event_partitions,
-    main_run_partition_key,
-    run_window_vars,
-    window_vars,
-)
+from orchestration.dbt.partitions import main_run_day, run_window_vars, window_vars
 from sen.config import parse_as_of
 
 EVENT_SIZED = {
@@ -35,13 +31,12 @@ def dbt_blocks(dbt_manifest):
     return sen_dbt_incremental, sen_dbt_models
 
 
-def test_event_sized_models_form_the_partitioned_block(dbt_blocks, dbt_manifest):
+def test_event_sized_models_form_their_own_block(dbt_blocks, dbt_manifest):
     incremental, others = dbt_blocks
     assert set(incremental.keys) == EVENT_SIZED
     assert not set(incremental.keys) & set(others.keys)
-    assert incremental.partitions_def == daily_event_partitions
-    assert incremental.backfill_policy == dg.BackfillPolicy.single_run()
-    assert others.partitions_def is None
+    # Not partitioned: the UI's "Materialize all" would otherwise open a partition dialog with none chosen.
+    assert incremental.partitions_def is None and others.partitions_def is None
     # Every dbt model is in exactly one block.
     manifest = json.loads(dbt_manifest.read_text())
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
@@ -62,7 +57,7 @@ def test_tagged_models_are_incremental_with_a_unique_key(dbt_manifest):
         assert config["on_schema_change"] == "fail", node["name"]
 
 
-def test_the_whole_graph_stays_connected_through_the_partitioned_block(dbt_manifest):
+def test_the_whole_graph_stays_connected_through_the_incremental_block(dbt_manifest):
     from orchestration.definitions import defs as load_defs
 
     defs = load_defs()
@@ -77,62 +72,64 @@ def test_the_whole_graph_stays_connected_through_the_partitioned_block(dbt_manif
     assert any(key.path[0] != "intermediate" for key in edges.child_keys)
     events = graph.get(dg.AssetKey(["staging", "stg_tracking__events"]))
     assert dg.AssetKey(["raw", "events"]) in events.parent_keys
-    # The main job holds every asset; it is partitioned because the event-sized block is.
-    assert defs.get_implicit_global_asset_job_def().partitions_def == daily_event_partitions
+    # The main job holds every asset and needs no partition.
+    assert defs.resolve_implicit_global_asset_job_def().partitions_def is None
 
 
-@dg.asset(partitions_def=daily_event_partitions)
-def window_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata={"vars": dg.MetadataValue.json(run_window_vars(context.run.tags))})
+def test_a_run_recomputes_the_last_complete_day_before_its_as_of():
+    assert run_window_vars(parse_as_of("2026-11-21")) == {"min_date": "2026-11-20", "max_date": "2026-11-21"}
 
 
-def probe_vars(**kwargs) -> dict:
-    result = dg.materialize([window_probe], instance=dg.DagsterInstance.ephemeral(), **kwargs)
-    # One step, one materialization per partition of the window: all carry the same vars.
-    found = {
-        json.dumps(e.materialization.metadata["vars"].data) for e in result.get_asset_materialization_events()
+def test_a_backfill_is_one_window_of_the_days_given():
+    window = run_window_vars(parse_as_of("2026-11-21"), "2026-09-01", "2026-09-30")
+    assert window == {"min_date": "2026-09-01", "max_date": "2026-10-01"}
+    assert run_window_vars(parse_as_of("2026-11-21"), "2026-09-01", "2026-09-01") == {
+        "min_date": "2026-09-01",
+        "max_date": "2026-09-02",
     }
-    (only,) = found
-    return json.loads(only)
 
 
-def test_one_partition_is_one_day_of_event_time():
-    assert probe_vars(partition_key="2026-11-20") == {"min_date": "2026-11-20", "max_date": "2026-11-21"}
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2026-09-01", "", "needs both window_start and window_end"),
+        ("2026-09-30", "2026-09-01", "window_end 2026-09-01 is before window_start 2026-09-30"),
+        ("2026-9-1x", "2026-09-30", "window_start='2026-9-1x' is not an ISO date"),
+    ],
+)
+def test_a_bad_backfill_window_is_refused_by_name(start, end, message):
+    with pytest.raises(ValueError, match=message):
+        run_window_vars(parse_as_of("2026-11-21"), start, end)
 
 
-def test_a_backfill_range_is_one_window():
-    tags = {
-        "dagster/asset_partition_range_start": "2026-09-01",
-        "dagster/asset_partition_range_end": "2026-09-30",
-    }
-    assert probe_vars(tags=tags) == {"min_date": "2026-09-01", "max_date": "2026-10-01"}
+def test_the_dbt_blocks_take_the_backfill_window_from_their_run_config():
+    from orchestration.dbt.assets import DbtBuildConfig
 
-
-def test_an_unpartitioned_run_has_no_window():
-    assert run_window_vars({}) == {}
+    as_of = parse_as_of("2026-11-21")
+    assert DbtBuildConfig().window(as_of) == {"min_date": "2026-11-20", "max_date": "2026-11-21"}
+    config = DbtBuildConfig(window_start="2026-09-01", window_end="2026-09-30")
+    assert config.window(as_of) == {"min_date": "2026-09-01", "max_date": "2026-10-01"}
 
 
 def test_window_vars_refuse_an_empty_window():
     day = datetime(2026, 11, 20, tzinfo=UTC)
-    with pytest.raises(ValueError, match="empty partition window"):
+    with pytest.raises(ValueError, match="empty processing window"):
         window_vars(day, day)
 
 
 @pytest.mark.parametrize(
-    ("as_of", "partition"),
+    ("as_of", "day"),
     [
         ("2026-11-21", "2026-11-20"),  # midnight: the day that just ended
         ("2026-11-21T18:30:00", "2026-11-20"),  # during the day: the last complete one
         ("2026-11-21T01:00:00+07:00", "2026-11-19"),  # 18:00 UTC the day before
+        ("1998-07-01", "1998-06-30"),  # a backtest on a 1997 history: nothing refuses it
+        ("2030-01-01", "2029-12-31"),  # an as-of after the wall clock too
     ],
 )
-def test_the_main_job_runs_the_last_complete_day(as_of, partition):
-    assert main_run_partition_key(parse_as_of(as_of)) == partition
-
-
-def test_a_reference_time_before_the_first_partition_is_refused():
-    with pytest.raises(ValueError, match="CDP_PARTITIONS_START"):
-        main_run_partition_key(parse_as_of("2000-01-01"))
+def test_the_main_job_runs_the_last_complete_day(as_of, day):
+    assert main_run_day(parse_as_of(as_of)).isoformat() == day
+    assert run_window_vars(parse_as_of(as_of))["min_date"] == day
 
 
 def test_full_refresh_is_one_flag(monkeypatch, dbt_manifest):
@@ -172,29 +169,3 @@ def test_dbt_gets_the_business_time_zone_and_currency_from_the_settings(monkeypa
     monkeypatch.setenv("CDP_CURRENCY", "eur")
     passed = json.loads(dbt_vars(parse_as_of("2026-11-21")))
     assert passed["business_timezone"] == "Europe/Paris" and passed["default_currency"] == "EUR"
-
-
-def test_partitions_start_at_the_first_day_of_the_data(tmp_path, monkeypatch):
-    # A full history from 1997 (CDNOW-like): nothing refuses it, the partitions begin at its first day.
-    import duckdb
-
-    from orchestration.dbt.partitions import event_partitions, first_loaded_day, record_first_day
-
-    monkeypatch.delenv("CDP_PARTITIONS_START", raising=False)
-    monkeypatch.setenv("CDP_WAREHOUSE", str(tmp_path / "wh.duckdb"))
-    assert event_partitions().start.date().isoformat() == "2024-01-01"  # nothing loaded yet
-    with duckdb.connect(str(tmp_path / "wh.duckdb")) as conn:
-        conn.execute("create schema raw")
-        conn.execute(
-            "create table raw.orders as select * from (values ('1997-01-01 10:00:00'), ('1997-03-05T08:00:00+07:00'),"
-            " ('not a time'), (null)) t(created_at)"
-        )
-        first = first_loaded_day(conn, "orders")
-    assert first.isoformat() == "1997-01-01"
-    record_first_day(first)
-    assert event_partitions().get_partition_keys()[0] == "1997-01-01"
-    assert main_run_partition_key(parse_as_of("1998-07-01")) == "1998-06-30"
-    record_first_day(first.replace(year=2000))  # a later load never moves the start forward
-    assert event_partitions().get_partition_keys()[0] == "1997-01-01"
-    monkeypatch.setenv("CDP_PARTITIONS_START", "1998-01-01")  # an explicit setting wins
-    assert event_partitions().get_partition_keys()[0] == "1998-01-01"

@@ -92,7 +92,6 @@ def test_defaults_and_types():
     ("name", "value"),
     [
         ("CDP_AS_OF", "yesterday"),
-        ("CDP_PARTITIONS_START", "2024-13-01"),
         ("CDP_FULL_REFRESH", "maybe"),
         ("CDP_SENSOR_SETTLE_SECONDS", "-1"),
         ("CDP_CLV_HORIZON_MONTHS", "0"),

@@ -273,3 +273,35 @@ def test_a_segment_without_its_parameters_stops_instead_of_matching_nobody(write
         members(conn, compiled)
     load_parameters(conn, [compiled])
     assert members(conn, compiled) == {"p1"}
+
+
+def test_a_segment_built_on_old_parameter_values_stops_instead_of_matching_the_wrong_people(write_segments):
+    # The YAML changed a value (orders >= 1 -> >= 5) and the model was rebuilt without reloading the seed: the
+    # seed still has one row for the segment, with the old value. Counting rows cannot tell; the checksum does.
+    import duckdb
+    import pytest
+
+    from sen.segments.catalog import load_catalog
+    from sen.segments.compiler import compile_segment, parameters_digest
+    from sen.segments.loader import load_segments
+    from tests.segments.conftest import segment
+    from tests.segments.render import load_parameters, members
+
+    def compiled_with(minimum: int):
+        where = {"field": "value.orders", "op": ">=", "value": minimum}
+        (loaded,) = load_segments(write_segments({"a.yml": [segment("buyers", where=where)]}))
+        return compile_segment(loaded, load_catalog())
+
+    old, new = compiled_with(1), compiled_with(5)
+    assert len(old.parameters) == len(new.parameters) == 1
+    assert parameters_digest(old.parameters) != parameters_digest(new.parameters)
+    conn = duckdb.connect()
+    conn.execute("create schema fixture")
+    conn.execute("create table fixture.customers as select 'p1' as person_id")
+    conn.execute("create table fixture.customer_value as select 'p1' as person_id, 3 as orders")
+    load_parameters(conn, [old])  # the seed as the last build left it
+    assert members(conn, old) == {"p1"}
+    with pytest.raises(duckdb.Error, match="no or stale parameters of segment buyers"):
+        members(conn, new)
+    load_parameters(conn, [new])  # reloaded with the segment
+    assert members(conn, new) == set()

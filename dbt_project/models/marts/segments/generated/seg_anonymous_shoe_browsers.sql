@@ -14,7 +14,7 @@ params as (
         max(case when param = 'p6' then cast(value as bigint) end) as p6
     from {{ ref('segment_parameters') }}
     where segment = 'anonymous_shoe_browsers'
-    having {{ fail_unless('count(*) = 6', 'segment_parameters holds no or stale parameters of segment anonymous_shoe_browsers: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_anonymous_shoe_browsers)') }}
+    having {{ fail_unless("count(*) = 6 and sum(cast(ascii(substr(md5(param || '=' || value), 1, 1)) as bigint) * 1 + cast(ascii(substr(md5(param || '=' || value), 2, 1)) as bigint) * 100 + cast(ascii(substr(md5(param || '=' || value), 3, 1)) as bigint) * 10000 + cast(ascii(substr(md5(param || '=' || value), 4, 1)) as bigint) * 1000000 + cast(ascii(substr(md5(param || '=' || value), 5, 1)) as bigint) * 100000000 + cast(ascii(substr(md5(param || '=' || value), 6, 1)) as bigint) * 10000000000) = 4620918575202", 'segment_parameters holds no or stale parameters of segment anonymous_shoe_browsers: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_anonymous_shoe_browsers)') }}
 ),
 
 agg_1 as (

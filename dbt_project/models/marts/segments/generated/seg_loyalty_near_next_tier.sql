@@ -11,7 +11,7 @@ params as (
         max(case when param = 'p3' then cast(value as decimal(38, 6)) end) as p3
     from {{ ref('segment_parameters') }}
     where segment = 'loyalty_near_next_tier'
-    having {{ fail_unless('count(*) = 3', 'segment_parameters holds no or stale parameters of segment loyalty_near_next_tier: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_loyalty_near_next_tier)') }}
+    having {{ fail_unless("count(*) = 3 and sum(cast(ascii(substr(md5(param || '=' || value), 1, 1)) as bigint) * 1 + cast(ascii(substr(md5(param || '=' || value), 2, 1)) as bigint) * 100 + cast(ascii(substr(md5(param || '=' || value), 3, 1)) as bigint) * 10000 + cast(ascii(substr(md5(param || '=' || value), 4, 1)) as bigint) * 1000000 + cast(ascii(substr(md5(param || '=' || value), 5, 1)) as bigint) * 100000000 + cast(ascii(substr(md5(param || '=' || value), 6, 1)) as bigint) * 10000000000) = 1545557980597", 'segment_parameters holds no or stale parameters of segment loyalty_near_next_tier: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_loyalty_near_next_tier)') }}
 ),
 
 members as (

@@ -13,7 +13,7 @@ params as (
         max(case when param = 'p5' then cast(value as bigint) end) as p5
     from {{ ref('segment_parameters') }}
     where segment = 'winback_inactive'
-    having {{ fail_unless('count(*) = 5', 'segment_parameters holds no or stale parameters of segment winback_inactive: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_winback_inactive)') }}
+    having {{ fail_unless("count(*) = 5 and sum(cast(ascii(substr(md5(param || '=' || value), 1, 1)) as bigint) * 1 + cast(ascii(substr(md5(param || '=' || value), 2, 1)) as bigint) * 100 + cast(ascii(substr(md5(param || '=' || value), 3, 1)) as bigint) * 10000 + cast(ascii(substr(md5(param || '=' || value), 4, 1)) as bigint) * 1000000 + cast(ascii(substr(md5(param || '=' || value), 5, 1)) as bigint) * 100000000 + cast(ascii(substr(md5(param || '=' || value), 6, 1)) as bigint) * 10000000000) = 3054964060752", 'segment_parameters holds no or stale parameters of segment winback_inactive: rebuild seed segment_parameters with it (dbt build -s segment_parameters seg_winback_inactive)') }}
 ),
 
 agg_1 as (
