@@ -54,8 +54,10 @@ class DbtBuildConfig(dg.Config):
     window_start: str = ""
     window_end: str = ""
 
-    def window(self, as_of: datetime, run_tags: Mapping[str, str]) -> dict[str, str]:
-        return run_window_vars(as_of, self.window_start, self.window_end, live=bool(run_tags.get(LIVE_TAG)))
+    def window(self, as_of: datetime, run_tags: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The run's window; none in a live-lane run (its tag), which takes the rows loaded since the last."""
+        live = bool((run_tags or {}).get(LIVE_TAG))
+        return run_window_vars(as_of, self.window_start, self.window_end, live=live)
 
 
 def build_args(
