@@ -47,6 +47,7 @@ def before_config() -> IdentityConfig:
     """The default config without the rules of issue 19: the guards as they were."""
     config = load_identity_config().model_copy(deep=True)
     config.weak_types = []
+    config.weak_identifiers.not_linked = []
     config.behaviour_junk = None
     for weak in ("anonymous_id", "device_id", "push_token"):
         config.degree_limits[weak].update({"email": 2, "phone": 2})
