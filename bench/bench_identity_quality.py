@@ -171,16 +171,17 @@ def list_merged(conn: duckdb.DuckDBPyConnection, truth: pd.DataFrame, limit: int
     ).df()
     owner = {(t, v): k for t, v, k in zip(truth.identifier_type, truth.value, truth.person_key, strict=True)}
     person_map["person_key"] = [
-        owner.get((t, v.split(":", 1)[1] if t == "platform_user_id" else v))
+        owner.get((t, v.split(":", 1)[1] if t == "platform_user_id" else v), "(no truth)")
         for t, v in zip(person_map.identifier_type, person_map.identifier_value, strict=True)
     ]
-    true_people = person_map.dropna(subset=["person_key"]).groupby("person_id").person_key.nunique()
+    known = person_map[person_map.person_key != "(no truth)"]
+    true_people = known.groupby("person_id").person_key.nunique()
     wrong = sorted(true_people[true_people > 1].index)[:limit]
     lines = []
     for person in wrong:
         held = person_map[person_map.person_id == person]
         lines.append(f"person {person}:")
-        lines += [f"  {k or '(no truth)':<9} {t:<14} {v}" for t, v, k in held[["identifier_type", "identifier_value", "person_key"]].itertuples(index=False)]  # fmt: skip
+        lines += [f"  {k:<10} {t:<14} {v}" for t, v, k in held[["identifier_type", "identifier_value", "person_key"]].itertuples(index=False)]  # fmt: skip
         key = {(t, v): k for t, v, k in held[["identifier_type", "identifier_value", "person_key"]].itertuples(index=False)}  # fmt: skip
         links = conn.execute(
             f"""select id_a_type, id_a, id_b_type, id_b, source, first_seen_at from {load_identity_config().edges_table}
@@ -189,7 +190,7 @@ def list_merged(conn: duckdb.DuckDBPyConnection, truth: pd.DataFrame, limit: int
         ).fetchall()
         for a_type, a, b_type, b, source, seen in links:
             ka, kb = key.get((a_type, a)), key.get((b_type, b))
-            if ka != kb or ka is None:
+            if ka != kb:
                 lines.append(f"  link {a_type}:{a} -- {b_type}:{b} ({source}, {seen})")
     return "\n".join(lines)
 
