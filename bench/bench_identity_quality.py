@@ -47,6 +47,7 @@ def before_config() -> IdentityConfig:
     """The default config without the rules of issue 19: the guards as they were."""
     config = load_identity_config().model_copy(deep=True)
     config.weak_types = []
+    config.weak_identifiers.not_linked = []
     config.behaviour_junk = None
     for weak in ("anonymous_id", "device_id", "push_token"):
         config.degree_limits[weak].update({"email": 2, "phone": 2})
@@ -162,6 +163,38 @@ def score(
     }
 
 
+def list_merged(conn: duckdb.DuckDBPyConnection, truth: pd.DataFrame, limit: int) -> str:
+    """The persons holding two true people (up to `limit`): each identifier with its true person, and the links
+    between identifiers of different true people or none (what joined them; explain-person tells the records)."""
+    person_map = conn.execute(
+        "select identifier_type, identifier_value, person_id from identity.identifier_person_map"
+    ).df()
+    owner = {(t, v): k for t, v, k in zip(truth.identifier_type, truth.value, truth.person_key, strict=True)}
+    person_map["person_key"] = [
+        owner.get((t, v.split(":", 1)[1] if t == "platform_user_id" else v), "(no truth)")
+        for t, v in zip(person_map.identifier_type, person_map.identifier_value, strict=True)
+    ]
+    known = person_map[person_map.person_key != "(no truth)"]
+    true_people = known.groupby("person_id").person_key.nunique()
+    wrong = sorted(true_people[true_people > 1].index)[:limit]
+    lines = []
+    for person in wrong:
+        held = person_map[person_map.person_id == person]
+        lines.append(f"person {person}:")
+        lines += [f"  {k:<10} {t:<14} {v}" for t, v, k in held[["identifier_type", "identifier_value", "person_key"]].itertuples(index=False)]  # fmt: skip
+        key = {(t, v): k for t, v, k in held[["identifier_type", "identifier_value", "person_key"]].itertuples(index=False)}  # fmt: skip
+        links = conn.execute(
+            f"""select id_a_type, id_a, id_b_type, id_b, source, first_seen_at from {load_identity_config().edges_table}
+                where id_a in (select unnest($1)) and id_b in (select unnest($1))""",
+            [list(held.identifier_value)],
+        ).fetchall()
+        for a_type, a, b_type, b, source, seen in links:
+            ka, kb = key.get((a_type, a)), key.get((b_type, b))
+            if ka != kb:
+                lines.append(f"  link {a_type}:{a} -- {b_type}:{b} ({source}, {seen})")
+    return "\n".join(lines)
+
+
 def _linkable(identifiers: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     position = {
         (t, v): i for i, (t, v) in enumerate(zip(identifiers.identifier_type, identifiers.value, strict=True))
@@ -208,6 +241,10 @@ def main() -> int:
     )
     parser.add_argument("--truth", type=Path, help="its ground truth (e.g. data_samples/ground_truth)")
     parser.add_argument("--explain-all", action="store_true", help="also run explain-person on every person")
+    parser.add_argument(
+        "--list-merged", type=int, default=0, metavar="N",
+        help="print up to N persons of the last config holding two true people, with the links that joined them",
+    )  # fmt: skip
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     warehouse = args.workdir / "sen.duckdb"
@@ -235,6 +272,8 @@ def main() -> int:
                              "weak_shared": stats.nodes_weak_shared, "junk_by_behaviour": stats.nodes_junk_cut}  # fmt: skip
         if args.explain_all:
             results["explained_persons"] = explain_all(conn)
+        if args.list_merged:
+            print(list_merged(conn, truth, args.list_merged), file=sys.stderr)
     finally:
         conn.close()
     (args.workdir / "quality.json").write_text(json.dumps(results, indent=2))

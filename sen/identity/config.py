@@ -53,6 +53,10 @@ class WeakIdentifierRule(BaseModel):
     limits: dict[str, int] = Field(
         default_factory=lambda: {"customer_id": 1, "email": 1, "phone": 1, "loyalty_card": 1}
     )
+    # Pairs of weak types whose links are not used: [push_token, anonymous_id] - a browser's push subscription
+    # seen only with the browser's cookie identifies the browser, which a household shares; a token joins a
+    # person through its app install's device id or a record that names the person. Off unless configured.
+    not_linked: list[tuple[str, str]] = Field(default_factory=list)
 
 
 class BehaviourJunkRule(BaseModel):
@@ -126,6 +130,11 @@ class IdentityConfig(BaseModel):
         if set(self.weak_types) - set(self.linking_types):
             raise ValueError(
                 f"weak_types must be linking types, got {sorted(set(self.weak_types) - set(self.linking_types))}"
+            )
+        unlinked = {t for pair in self.weak_identifiers.not_linked for t in pair}
+        if unlinked - set(self.weak_types):
+            raise ValueError(
+                f"weak_identifiers.not_linked must pair weak types, got {sorted(unlinked - set(self.weak_types))}"
             )
         wrong_limits = set(self.weak_identifiers.limits) - set(self.person_defining_types)
         if wrong_limits or any(v < 1 for v in self.weak_identifiers.limits.values()):

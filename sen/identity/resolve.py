@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sen.identity.components import compact_labels, connected_components, type_counts
+from sen.identity.components import compact_labels, connected_components, distinct_pairs, type_counts
 from sen.identity.config import IdentityConfig, load_identity_config
 from sen.identity.graph import (
     IdentityGraph,
@@ -32,10 +33,12 @@ from sen.identity.person_ids import CREATED, MERGED, REMOVED, SPLIT, assign_pers
 from sen.identity.store import append, append_created, ensure_tables, fast_string_writes, write_person_map
 from sen.identity.weak import (
     JUNK_BY_BEHAVIOUR,
+    WEAK_NOT_LINKED,
     WEAK_SHARED,
     JunkCuts,
     WeakResolution,
     junk_by_behaviour,
+    not_linked_mask,
     resolve_weak_conflicts,
     weak_candidates,
 )
@@ -99,6 +102,11 @@ class _Labels:
     junk: JunkCuts
     weak: WeakResolution | None
     edges_cut_junk: int
+    # weak_identifiers.not_linked: edge rows left out, and the distinct links left out whose ends ended up in
+    # two persons (audited; the others changed nothing).
+    edges_cut_not_linked: int = 0
+    not_linked_low: np.ndarray | None = None
+    not_linked_high: np.ndarray | None = None
     # How the labels given to on_components became the final ones: None if caps re-resolved components, else
     # the mask of the labels kept (in order; all of them when nothing was dropped).
     kept_labels: np.ndarray | None = None
@@ -146,6 +154,13 @@ def _components_with_guards(
     # holding a blocked identifier or one over a limit are then computed again without its links. (The degree
     # limits on a third thread, alongside the components, measured no faster: two cores, four busy threads.)
     ts, td = g.node_type[src], g.node_type[dst]  # read once, by the guards below
+    # Pairs of weak types whose links are never used (a browser's push token and its cookie): left out first.
+    unlinked = not_linked_mask(config, g.node_type, ts, td)
+    unlinked_src = unlinked_dst = None
+    if unlinked is not None and unlinked.any():
+        unlinked_src, unlinked_dst = src[unlinked], dst[unlinked]
+        keep = ~unlinked
+        src, dst, ts, td = src[keep], dst[keep], ts[keep], td[keep]
     n_components, labels = connected_components(n, src, dst)
     touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst, ts, td)
     n_types = len(config.all_types)
@@ -194,9 +209,7 @@ def _components_with_guards(
             in_candidate = np.zeros(n_labels, dtype=bool)
             in_candidate[candidates] = True
             nodes = np.flatnonzero(in_candidate[labels] & ~isolated)
-            details = edge_details(conn, g, nodes)
-            usable = ~isolated
-            details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
+            details = _usable_details(config, g, edge_details(conn, g, nodes), isolated)
             weak = resolve_weak_conflicts(
                 config,
                 g.node_type,
@@ -225,10 +238,8 @@ def _components_with_guards(
         in_over = np.zeros(n_labels, dtype=bool)
         in_over[over] = True
         in_over_node = in_over[labels] & ~g.blocked
-        details = edge_details(conn, g, np.flatnonzero(in_over_node))
-        # Links cut by the blocklist, a degree limit or the weak-identifier rule stay cut.
-        usable = ~isolated
-        details = details[usable[details.low.to_numpy()] & usable[details.high.to_numpy()]]
+        # Links cut by the blocklist, a degree limit or the weak-identifier rules stay cut.
+        details = _usable_details(config, g, edge_details(conn, g, np.flatnonzero(in_over_node)), isolated)
         if weak is not None and len(weak.cut_low):
             pair = details.low.to_numpy().astype(np.int64) * n + details.high.to_numpy()
             details = details[~np.isin(pair, weak.cut_low * n + weak.cut_high)]
@@ -258,6 +269,17 @@ def _components_with_guards(
         n_components, labels = compact_labels(labels, n_labels, unused_labels, g.blocked)
         per_type = type_counts(labels, g.node_type, n_components, len(config.all_types), skip=g.blocked)
     sizes = np.bincount(labels[labels >= 0] if g.blocked.any() else labels, minlength=n_components)
+    edges_cut_not_linked = 0
+    not_linked_low = not_linked_high = None
+    if unlinked_src is not None and unlinked_dst is not None:
+        edges_cut_not_linked = len(unlinked_src)
+        apart = labels[unlinked_src] != labels[unlinked_dst]
+        low, high = distinct_pairs(unlinked_src[apart], unlinked_dst[apart], n)
+        # Audited from the side of the pair's first type (the push token, not the cookie).
+        first = np.zeros(n_types, dtype=bool)
+        first[[config.all_types.index(a) for a, _ in config.weak_identifiers.not_linked]] = True
+        swap = ~first[g.node_type[low]]
+        not_linked_low, not_linked_high = np.where(swap, high, low), np.where(swap, low, high)
     return _Labels(
         n_components=n_components,
         labels=labels,
@@ -274,8 +296,24 @@ def _components_with_guards(
         junk=junk,
         weak=weak,
         edges_cut_junk=edges_cut_junk,
+        edges_cut_not_linked=edges_cut_not_linked,
+        not_linked_low=not_linked_low,
+        not_linked_high=not_linked_high,
         kept_labels=kept_labels,
     )
+
+
+def _usable_details(
+    config: IdentityConfig, g: IdentityGraph, details: pd.DataFrame, isolated: np.ndarray
+) -> pd.DataFrame:
+    """The links of edge_details() that no guard cut before: none of its ends isolated (blocklist, degree
+    limit, junk), not a pair of weak_identifiers.not_linked."""
+    low, high = details.low.to_numpy(), details.high.to_numpy()
+    usable = ~isolated[low] & ~isolated[high]
+    unlinked = not_linked_mask(config, g.node_type, g.node_type[low], g.node_type[high])
+    if unlinked is not None:
+        usable &= ~unlinked
+    return details if usable.all() else details[usable]
 
 
 def _merged_share(config: IdentityConfig, per_type: np.ndarray) -> float:
@@ -437,12 +475,29 @@ def _cuts_table(
     )
     if lab.weak is not None and len(lab.weak.between_low):
         parts.append(_between_rows(conn, g, lab.weak.between_low, lab.weak.between_high))
+    if lab.not_linked_low is not None and len(lab.not_linked_low):
+        parts.append(
+            _between_rows(
+                conn,
+                g,
+                lab.not_linked_low,
+                lab.not_linked_high,
+                WEAK_NOT_LINKED,
+                "link not used: weak_identifiers.not_linked pairs these types (a browser's push token and "
+                "cookie identify the browser, which a household shares)",
+            )
+        )
     table = pa.concat_tables(parts)
     return table.append_column("run_id", pa.repeat(pa.scalar(run_id), table.num_rows))
 
 
 def _between_rows(
-    conn: duckdb.DuckDBPyConnection, g: IdentityGraph, low: np.ndarray, high: np.ndarray
+    conn: duckdb.DuckDBPyConnection,
+    g: IdentityGraph,
+    low: np.ndarray,
+    high: np.ndarray,
+    reason: str = WEAK_SHARED,
+    detail: str = "link not used: the two weak identifiers belong to persons that may not join",
 ) -> pa.Table:
     """Audit rows of links cut between two weak identifiers that belong to persons that may not join."""
     names = identifiers_at(conn, g, np.concatenate([low, high]).astype(np.int64))
@@ -452,14 +507,13 @@ def _between_rows(
         {
             "identifier_type": types.slice(0, n),
             "identifier_value": values.slice(0, n),
-            "reason": pa.repeat(pa.scalar(WEAK_SHARED), n),
-            "degree": pa.repeat(pa.scalar(2, pa.int64()), n),
-            "limit": pa.repeat(pa.scalar(1, pa.int64()), n),
+            "reason": pa.repeat(pa.scalar(reason), n),
+            # Two persons, one allowed (weak_identifier_shared); a pair of types never linked has no count.
+            "degree": pa.repeat(pa.scalar(2 if reason == WEAK_SHARED else None, pa.int64()), n),
+            "limit": pa.repeat(pa.scalar(1 if reason == WEAK_SHARED else None, pa.int64()), n),
             "related_identifier_type": types.slice(n, n),
             "related_identifier_value": values.slice(n, n),
-            "detail": pa.repeat(
-                pa.scalar("link not used: the two weak identifiers belong to persons that may not join"), n
-            ),
+            "detail": pa.repeat(pa.scalar(detail), n),
         }
     )
 
@@ -636,7 +690,7 @@ def _resolve_loaded(
     edges_cut_blocklist = lab.edges_cut_blocklist
     edges_cut_degree = lab.edges_cut_degree
     edges_cut_cap = len(lab.cap_cut_src)
-    edges_cut_weak = len(lab.weak.cut_low) if lab.weak is not None else 0
+    edges_cut_weak = (len(lab.weak.cut_low) if lab.weak is not None else 0) + lab.edges_cut_not_linked
     counts = assignment.counts
 
     # Each node's index into person_ids (-1: not mapped, e.g. blocklisted).

@@ -27,6 +27,7 @@ from sen.identity.components import connected_components, connected_components_i
 from sen.identity.config import IdentityConfig
 
 WEAK_SHARED = "weak_identifier_shared"
+WEAK_NOT_LINKED = "weak_pair_not_linked"
 JUNK_BY_BEHAVIOUR = "junk_by_behaviour"
 
 
@@ -36,6 +37,22 @@ def weak_code_mask(config: IdentityConfig) -> np.ndarray:
     for t in config.weak_types:
         mask[config.all_types.index(t)] = True
     return mask
+
+
+def not_linked_mask(
+    config: IdentityConfig, node_type: np.ndarray, ta: np.ndarray, tb: np.ndarray
+) -> np.ndarray | None:
+    """bool per link (ta, tb: the type codes of its ends): it joins a pair of weak_identifiers.not_linked. None
+    when no such pair is configured or no node of a pair's types exists (the common case costs two scans of
+    the node types, not of the links)."""
+    found = None
+    for a, b in config.weak_identifiers.not_linked:
+        ca, cb = config.all_types.index(a), config.all_types.index(b)
+        if not ((node_type == ca).any() and (node_type == cb).any()):
+            continue
+        pair = ((ta == ca) & (tb == cb)) | ((ta == cb) & (tb == ca))
+        found = pair if found is None else found | pair
+    return found
 
 
 # ---------------------------------------------------------------- junk by behaviour

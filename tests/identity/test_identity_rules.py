@@ -214,3 +214,59 @@ def test_person_with_two_emails_still_takes_a_phone_through_a_cookie(conn: duckd
     write_graph(conn, [[C1, E1], [C1, E2], [C1, COOKIE], [P1, COOKIE]])
     resolve(conn)
     assert len(set(person_map(conn).values())) == 1
+
+
+def test_two_guests_with_only_an_email_each_on_one_device(conn: duckdb.DuckDBPyConnection) -> None:
+    # No customer id and no phone on either side: the guest emails alone make them two persons.
+    write_graph(conn, [[E1, LAPTOP], [E2, LAPTOP]], seen_at=[day(1), day(2)])
+    resolve(conn)
+    people = person_map(conn)
+    assert people[E1] != people[E2]
+    assert people[LAPTOP] == people[E2]  # seen with her last
+    [(t, v, persons, _, related_value)] = cuts(conn, "weak_identifier_shared")
+    assert (t, v, persons, related_value) == ("device_id", "laptop-1", 2, "binh@shop.vn")
+
+
+def test_browser_push_token_of_a_household_member_is_not_the_account_holders(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # He logs in on the household laptop's browser; she, who never logs in there, subscribes it to web push.
+    her_token = ("push_token", "web-push-her")
+    write_graph(conn, [[C1, E1, COOKIE], [COOKIE, her_token]], seen_at=[day(1), day(5)])
+    stats = resolve(conn)
+    people = person_map(conn)
+    assert people[C1] == people[E1] == people[COOKIE]
+    assert people[her_token] != people[C1]
+    assert cuts(conn, "weak_pair_not_linked") == [
+        ("push_token", "web-push-her", None, "anonymous_id", "cookie-1")
+    ]
+    assert stats.edges_cut_weak == 1
+
+
+def test_app_push_token_joins_through_its_install(conn: duckdb.DuckDBPyConnection) -> None:
+    # An app install: its device id, cookie and push token are seen together; the device logs in.
+    phone_app = ("device_id", "app-install-1")
+    token = ("push_token", "apns-1")
+    write_graph(conn, [[phone_app, COOKIE, token], [C1, E1, phone_app]], seen_at=[day(1), day(2)])
+    resolve(conn)
+    people = person_map(conn)
+    assert people[token] == people[phone_app] == people[COOKIE] == people[C1]
+    # The unused cookie-token link changed nothing: not audited.
+    assert cuts(conn, "weak_pair_not_linked") == []
+
+
+def test_push_token_and_cookie_link_when_the_rule_is_off(conn: duckdb.DuckDBPyConnection) -> None:
+    token = ("push_token", "web-push-1")
+    write_graph(conn, [[C1, E1, COOKIE], [COOKIE, token]], seen_at=[day(1), day(5)])
+    config = load_identity_config().model_copy(deep=True)
+    config.weak_identifiers.not_linked = []
+    resolve(conn, config)
+    people = person_map(conn)
+    assert people[token] == people[C1]
+
+
+def test_not_linked_must_pair_weak_types() -> None:
+    data = load_identity_config().model_dump()
+    data["weak_identifiers"]["not_linked"] = [["push_token", "email"]]
+    with pytest.raises(ValueError, match="not_linked must pair weak types"):
+        IdentityConfig.model_validate(data)
