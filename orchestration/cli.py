@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from orchestration.dbt.engine import dbt_target_args
 from orchestration.dbt.target import dbt_target_dir, remove_step_folders
 from orchestration.run_clock import DATASET_FILE, dataset_as_of
 from sen.settings import DBT_PROJECT_DIR, Settings
@@ -66,7 +67,16 @@ def start_dbt_parse(as_of: datetime, partition_key: str | None, target: Path) ->
     # The same --vars as the dbt steps of the run, so that they reuse this parse (partial parsing).
     dbt_run_vars = dbt_vars(as_of, partition_window_vars(partition_key) if partition_key else None)
     return subprocess.Popen(
-        [str(dbt), "parse", "--quiet", "--vars", dbt_run_vars, "--target-path", str(target)],
+        [
+            str(dbt),
+            "parse",
+            "--quiet",
+            "--vars",
+            dbt_run_vars,
+            "--target-path",
+            str(target),
+            *dbt_target_args(),
+        ],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )

@@ -22,6 +22,7 @@ from orchestration.assets.serving import build_serving_asset
 from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, sync_runs_spec
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
+from orchestration.dbt import engine as dbt_engine
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import build_dbt_project
 from orchestration.dbt.rebuild_job import rebuild_events
@@ -67,8 +68,10 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
                 project_dir=project,
                 profiles_dir=str(project.profiles_dir),
                 target_dir=str(project.project_dir / project.target_path),
-                # The dbt installed beside this interpreter, so a venv works without being activated.
-                dbt_executable=str(Path(sys.executable).parent / "dbt"),
+                # The dbt installed beside this interpreter, so a venv works without being activated;
+                # on Spark, sen-dbt and the profile's `spark` target (orchestration/dbt/engine.py).
+                dbt_executable=dbt_engine.dbt_executable(),
+                target=dbt_engine.dbt_target(),
             ),
         },
         # DuckDB allows one writer per file: steps run one after another in one process.
@@ -87,7 +90,14 @@ def prepare_manifest(project: DbtProject) -> None:
         return
     target = Path(project.project_dir) / project.target_path
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--target-path", str(target)],
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "parse",
+            "--quiet",
+            "--target-path",
+            str(target),
+            *dbt_engine.dbt_target_args(),
+        ],
         cwd=project.project_dir,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
         capture_output=True,

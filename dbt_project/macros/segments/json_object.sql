@@ -15,3 +15,8 @@
 {% macro duckdb__json_object_text(pairs) -%}
     cast(json_object({% for key, expr in pairs %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %}) as varchar)
 {%- endmacro %}
+
+{#- Spark's to_json drops null fields unless told not to; DuckDB's json_object writes them as null. -#}
+{% macro spark__json_object_text(pairs) -%}
+    to_json(named_struct({% for key, expr in pairs %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %}), map('ignoreNullFields', 'false'))
+{%- endmacro %}
