@@ -165,6 +165,13 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
         job = job.get_subset(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         )
+    plan = None
+    if settings.engine != "duckdb":
+        from orchestration.engine_support import engine_plan
+
+        plan = engine_plan(defs, settings.engine)
+        selected = set(job.asset_layer.selected_asset_keys) & plan.runnable
+        job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selected)
     job = job.with_logger_defs({"console": concise_console})  # one line per step, not Dagster's DEBUG stream
     partition_key = run_partition if job.partitions_def is not None else None
     started = time.perf_counter()
@@ -184,10 +191,22 @@ def build(selection: str | None = None, *, full_refresh: bool = False, send: boo
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - started
-    print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
+    if plan is None:
+        print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
+    else:
+        print(
+            f"\n{'Built' if result.success else 'FAILED:'} on {settings.engine} in {elapsed:.1f} s: "
+            f"{len(job.asset_layer.selected_asset_keys)} asset(s); tables in the Spark catalog under "
+            f"{settings.spark_warehouse_path}"
+        )
     print(f"dbt output: {dbt_output}")
     for step, reason in step_failures(result):  # last, where a user reads first: what failed and why
         print(f"FAILED {step}: {reason}", file=sys.stderr)
+    if plan is not None and plan.unsupported:
+        from orchestration.engine_support import unsupported_message
+
+        print(f"INCOMPLETE: {unsupported_message(plan, settings.engine)}", file=sys.stderr)
+        return 1
     return 0 if result.success else 1
 
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.dbt.partitions import first_loaded_day, record_first_day
+from orchestration.dbt.partitions import EVENT_TIME_COLUMNS, first_loaded_day, record_first_day
 from orchestration.resources import Warehouse
 from sen.contracts import Source, load_contract
 from sen.ingest import IngestError, ingest_source
@@ -16,18 +16,22 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
         key=["raw", source.name],
         group_name=RAW_GROUP,
         description=f"{source.description} Loaded from $CDP_DATA_DIR/{source.name}/ as text.",
-        kinds={"duckdb", "python"},
+        kinds={"duckdb", "spark", "python"},  # both engines (orchestration/engine_support.py)
         tags={"layer": "raw"},
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        data_dir = Settings.from_env().data_dir
-        with warehouse.connect() as conn:
-            try:
-                result = ingest_source(conn, source, data_dir)
-            except IngestError as exc:  # missing column or data folder, unreadable file, all rows quarantined
-                raise dg.Failure(description=str(exc)) from exc
-            total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
-            first_day = first_loaded_day(conn, source.name)
+        settings = Settings.from_env()
+        data_dir = settings.data_dir
+        try:
+            if settings.engine == "spark":  # raw tables in Spark (docs/spark.md, sen/ingest/spark.py)
+                result, total, first_day = _ingest_on_spark(source, settings)
+            else:
+                with warehouse.connect() as conn:
+                    result = ingest_source(conn, source, data_dir)
+                    total = conn.execute(f'select count(*) from raw."{source.name}"').fetchone()[0]
+                    first_day = first_loaded_day(conn, source.name)
+        except IngestError as exc:  # missing column or data folder, unreadable file, all rows quarantined
+            raise dg.Failure(description=str(exc)) from exc
         if first_day is not None:
             record_first_day(
                 first_day
@@ -57,6 +61,18 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
         )
 
     return _ingest
+
+
+def _ingest_on_spark(source: Source, settings: Settings):
+    """ingest_source into Spark's raw tables; (result, rows in raw.<source>, first day of its event time)."""
+    from sen.engines.spark import spark_session
+    from sen.ingest.spark import ingest_source_spark, spark_first_loaded_day
+
+    with spark_session(settings) as spark:
+        result = ingest_source_spark(spark, source, settings.data_dir)
+        total = spark.sql(f"select count(*) from raw.`{source.name}`").collect()[0][0]
+        first_day = spark_first_loaded_day(spark, source.name, EVENT_TIME_COLUMNS.get(source.name))
+    return result, total, first_day
 
 
 ingestion_assets = [build_ingestion_asset(s) for s in load_contract().sources.values()]

@@ -260,7 +260,9 @@ def _audience_members_sql(campaigns: list[Campaign]) -> str:
         for d in c.destinations
     ]
     if not parts:
-        nulls = ",\n".join(f"    cast(null as {{{{ text_type() }}}}) as {name}" for name, _ in AUDIENCE_MEMBERS_COLUMNS)
+        nulls = ",\n".join(
+            f"    cast(null as {{{{ text_type() }}}}) as {name}" for name, _ in AUDIENCE_MEMBERS_COLUMNS
+        )
         return header + f"select\n{nulls}\nwhere false\n"
     return header + "\nunion all\n\n".join(parts) + "\n"
 
