@@ -64,12 +64,31 @@ def build_ingestion_asset(source: Source) -> dg.AssetsDefinition:
 
 
 def _ingest_on_spark(source: Source, settings: Settings):
-    """ingest_source into Spark's raw tables; (result, rows in raw.<source>, first day of its event time)."""
+    """ingest_source into Spark's raw tables; (result, rows in raw.<source>, first day of its event time).
+
+    In a child process: Spark's embedded Derby metastore admits one JVM, and a JVM started in the Dagster
+    process would keep it after the session stops, locking out the dbt step (sen-dbt) that follows."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcome = pool.submit(_ingest_on_spark_here, source.name).result()
+    if isinstance(outcome, str):  # an IngestError's message (its class does not survive pickling)
+        raise IngestError(outcome)
+    return outcome
+
+
+def _ingest_on_spark_here(source_name: str):
     from sen.engines.spark import spark_session
     from sen.ingest.spark import ingest_source_spark, spark_first_loaded_day
 
+    settings = Settings.from_env()
+    source = load_contract().sources[source_name]
     with spark_session(settings) as spark:
-        result = ingest_source_spark(spark, source, settings.data_dir)
+        try:
+            result = ingest_source_spark(spark, source, settings.data_dir)
+        except IngestError as exc:
+            return str(exc)
         total = spark.sql(f"select count(*) from raw.`{source.name}`").collect()[0][0]
         first_day = spark_first_loaded_day(spark, source.name, EVENT_TIME_COLUMNS.get(source.name))
     return result, total, first_day

@@ -14,9 +14,14 @@ instead (docs/spark.md); this launcher is for the local ``session`` method.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
+from sen.normalize.phones import e164_flag
+from sen.normalize.vectorized import normalize_arrow
 from sen.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,42 +34,30 @@ DBT_SPARK_FIXED_CONF = {"spark.sql.ansi.enabled": "false"}
 UDF_NAMES = ("sen_normalize_email", "sen_normalize_phone", "sen_normalize_identifier", "sen_phone_flag")
 
 
+def _email(values: pa.Array) -> pa.Array:
+    return normalize_arrow(values, "email")
+
+
+def _phone(values: pa.Array, regions: pa.Array) -> pa.Array:
+    return normalize_arrow(values, "phone", regions)
+
+
+def _identifier(values: pa.Array, types: pa.Array) -> pa.Array:
+    return normalize_arrow(values, types)
+
+
+def _phone_flag(values: pa.Array, regions: pa.Array) -> pa.Array:
+    normalized = normalize_arrow(values, "phone", regions)
+    return pa.array([e164_flag(v) for v in normalized.to_pylist()], type=pa.string())
+
+
 def register_normalize_udfs(spark: SparkSession) -> None:
-    """The four functions of sen.normalize.duckdb_udfs, with the same results, as Spark pandas UDFs."""
-    import pandas as pd
-    import pyarrow as pa
-    from pyspark.sql.functions import pandas_udf
+    """The four functions of sen.normalize.duckdb_udfs, the same Arrow code, as Spark Arrow UDFs."""
+    from pyspark.sql.functions import ArrowUDFType, arrow_udf
 
-    from sen.normalize.phones import e164_flag
-    from sen.normalize.vectorized import normalize_arrow
-
-    def text(series: pd.Series) -> pa.Array:
-        return pa.array(series, type=pa.string(), from_pandas=True)
-
-    def out(array: pa.Array, like: pd.Series) -> pd.Series:
-        result = array.to_pandas()
-        result.index = like.index
-        return result
-
-    @pandas_udf("string")
-    def email(values: pd.Series) -> pd.Series:
-        return out(normalize_arrow(text(values), "email"), values)
-
-    @pandas_udf("string")
-    def phone(values: pd.Series, regions: pd.Series) -> pd.Series:
-        return out(normalize_arrow(text(values), "phone", text(regions)), values)
-
-    @pandas_udf("string")
-    def identifier(values: pd.Series, types: pd.Series) -> pd.Series:
-        return out(normalize_arrow(text(values), text(types)), values)
-
-    @pandas_udf("string")
-    def phone_flag(values: pd.Series, regions: pd.Series) -> pd.Series:
-        normalized = normalize_arrow(text(values), "phone", text(regions)).to_pylist()
-        return pd.Series([e164_flag(v) for v in normalized], index=values.index, dtype=object)
-
-    for name, function in zip(UDF_NAMES, (email, phone, identifier, phone_flag), strict=True):
-        spark.udf.register(name, function)
+    functions = (_email, _phone, _identifier, _phone_flag)
+    for name, function in zip(UDF_NAMES, functions, strict=True):
+        spark.udf.register(name, arrow_udf(function, "string", ArrowUDFType.SCALAR))
 
 
 def open_session(settings: Settings | None = None) -> SparkSession:
@@ -75,6 +68,8 @@ def open_session(settings: Settings | None = None) -> SparkSession:
 
     settings = settings or Settings.from_env()
     settings.spark_warehouse_path.mkdir(parents=True, exist_ok=True)
+    # The UDFs' Python workers run this interpreter (Sen and pyarrow installed), not the first python3 on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in {**spark_conf(settings), **DBT_SPARK_FIXED_CONF}.items():
         builder = builder.config(key, value)

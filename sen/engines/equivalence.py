@@ -180,7 +180,7 @@ def copy_to_spark(conn: duckdb.DuckDBPyConnection, spark: SparkSession, tables: 
     """Each DuckDB ``schema.table`` written as a Parquet table of the same name in the Spark catalog."""
     for table in tables:
         schema, name = table.split(".")
-        arrow = _spark_safe(conn.execute(f'select * from "{schema}"."{name}"').fetch_arrow_table())
+        arrow = _spark_safe(conn.execute(f'select * from "{schema}"."{name}"').to_arrow_table())
         spark.sql(f"create database if not exists {schema}")
         frame = spark.createDataFrame(arrow)
         frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.`{name}`")

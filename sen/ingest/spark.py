@@ -127,9 +127,9 @@ def load_source_spark(spark: SparkSession, source: Source, data_dir: Path) -> Lo
             [[source.name, row[0]] for row in known],
         )
         result = load_source(conn, source, data_dir)
-        rows = conn.execute(f'select * from raw."{source.name}"').fetch_arrow_table()
-        quarantine = conn.execute("select * from raw._quarantine").fetch_arrow_table()
-        files = conn.execute("select * from raw._loaded_files where load_id is not null").fetch_arrow_table()
+        rows = conn.execute(f'select * from raw."{source.name}"').to_arrow_table()
+        quarantine = conn.execute("select * from raw._quarantine").to_arrow_table()
+        files = conn.execute("select * from raw._loaded_files where load_id is not null").to_arrow_table()
     finally:
         conn.close()
     _append(spark, f"raw.`{source.name}`", rows)
