@@ -208,6 +208,16 @@ def source_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [*duckdb_tables(conn, SOURCE_SCHEMAS), *SOURCE_TABLES]
 
 
+def dbt_relation_names() -> set[str]:
+    """Names of the project's models and seeds (marts also holds tables of the Python steps, e.g. CLV fits)."""
+    from sen.settings import DBT_PROJECT_DIR
+
+    models = {p.stem for p in (DBT_PROJECT_DIR / "models").rglob("*.sql")}
+    return models | {p.stem for p in (DBT_PROJECT_DIR / "seeds").rglob("*.csv")}
+
+
 def model_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables of dbt models and seeds in the DuckDB build, schema.name."""
     sources = set(source_tables(conn))
-    return [t for t in duckdb_tables(conn, MODEL_SCHEMAS) if t not in sources]
+    names = dbt_relation_names()
+    return [t for t in duckdb_tables(conn, MODEL_SCHEMAS) if t not in sources and t.split(".")[1] in names]

@@ -1,8 +1,22 @@
 {#- Seeds on Spark. The seeds' YAML declares text columns as `varchar` (DuckDB's name); Spark's varchar needs a
     length, so these copies of dbt-spark's two seed macros read every declared type through text_type()'s rule:
-    varchar -> string. Otherwise they are dbt-spark 1.11's macros unchanged. -#}
+    varchar -> string, and write missing values as null. Otherwise they are dbt-spark 1.11's macros. -#}
 {% macro _sen_spark_seed_type(declared) -%}
     {{ return('string' if (declared | lower | trim) == 'varchar' else declared) }}
+{%- endmacro %}
+
+{#- Values are written into the statement as literals: the session method binds a missing value as the text
+    'None' (an empty CSV cell would not be null) and does not escape quotes. -#}
+{% macro _sen_spark_seed_literal(value) -%}
+    {%- if value is none -%}
+        null
+    {%- elif value is sameas true or value is sameas false -%}
+        {{ 'true' if value else 'false' }}
+    {%- elif value is number -%}
+        {{ value }}
+    {%- else -%}
+        '{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}'
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro spark__load_csv_rows(model, agate_table) %}
@@ -10,23 +24,19 @@
     {% set column_override = model['config'].get('column_types', {}) %}
     {% set statements = [] %}
     {% for chunk in agate_table.rows | batch(batch_size) %}
-        {% set bindings = [] %}
-        {% for row in chunk %}
-            {% do bindings.extend(row) %}
-        {% endfor %}
         {% set sql %}
             insert into {{ this.render() }} values
             {% for row in chunk -%}
                 ({%- for col_name in agate_table.column_names -%}
                     {%- set inferred_type = adapter.convert_type(agate_table, loop.index0) -%}
                     {%- set type = _sen_spark_seed_type(column_override.get(col_name, inferred_type)) -%}
-                    cast({{ get_binding_char() }} as {{ type }})
+                    cast({{ _sen_spark_seed_literal(row[loop.index0]) }} as {{ type }})
                     {%- if not loop.last %},{%- endif %}
                 {%- endfor -%})
                 {%- if not loop.last %},{%- endif %}
             {%- endfor %}
         {% endset %}
-        {% do adapter.add_query(sql, bindings=bindings, abridge_sql_log=True) %}
+        {% do adapter.add_query(sql, abridge_sql_log=True) %}
         {% if loop.index0 == 0 %}
             {% do statements.append(sql) %}
         {% endif %}
