@@ -92,7 +92,7 @@ KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 @pytest.mark.spark
-def test_dbt_build_on_spark_matches_duckdb(built_warehouse, tmp_path):
+def test_dbt_build_on_spark_matches_duckdb(built_warehouse, tmp_path, monkeypatch):
     if shutil.which("java") is None:
         pytest.skip(
             "Java is not installed: local Spark needs a JRE (apt-get install openjdk-17-jre-headless)"
@@ -105,13 +105,17 @@ def test_dbt_build_on_spark_matches_duckdb(built_warehouse, tmp_path):
     from sen.engines import equivalence
     from sen.engines.dbt_spark import open_session, register_normalize_udfs
     from sen.engines.spark_sync_schema import ensure_sync_schema
+    from sen.normalize import register_udfs
 
     env = {**os.environ, "CDP_WAREHOUSE": str(built_warehouse), "CDP_SPARK_WAREHOUSE": str(tmp_path / "lake")}
     settings = Settings.from_env(env)
     as_of = datetime.fromisoformat(SAMPLE_AS_OF).replace(tzinfo=UTC)
     run_vars = dbt_vars(as_of, partition_window_vars(main_run_partition_key(as_of)), settings)
     conn = duckdb.connect(str(built_warehouse), read_only=True)
-    os.environ["CDP_SPARK_WAREHOUSE"] = env["CDP_SPARK_WAREHOUSE"]  # the profile's catalog = this session's
+    register_udfs(conn)  # DuckDB's staging views call the normalization UDFs
+    monkeypatch.setenv(
+        "CDP_SPARK_WAREHOUSE", env["CDP_SPARK_WAREHOUSE"]
+    )  # the profile's catalog = the session's
     spark = open_session(settings)
     try:
         register_normalize_udfs(spark)
@@ -144,7 +148,6 @@ def test_dbt_build_on_spark_matches_duckdb(built_warehouse, tmp_path):
         diffs = [equivalence.compare_table(conn, spark, table) for table in equivalence.model_tables(conn)]
     finally:
         spark.stop()
-        os.environ.pop("CDP_SPARK_WAREHOUSE", None)
         conn.close()
     assert len(diffs) > 60, "the DuckDB build should have produced every model table"
     unexpected = [d for d in diffs if not d.equal and d.table not in KNOWN_DIFFERENCES]

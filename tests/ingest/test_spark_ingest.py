@@ -34,7 +34,9 @@ ORDERS = (
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
     if shutil.which("java") is None:
-        pytest.skip("Java is not installed: local Spark needs a JRE (apt-get install openjdk-17-jre-headless)")
+        pytest.skip(
+            "Java is not installed: local Spark needs a JRE (apt-get install openjdk-17-jre-headless)"
+        )
     pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e .[spark])")
     from sen.engines.dbt_spark import open_session
 
@@ -85,7 +87,9 @@ def test_a_file_loads_once_even_after_a_crash_between_appends(spark, tmp_path):
     write(data / "stores" / "stores.csv", "store_id,name,city,country,opened_at\nS1,Q1,HCM,VN,2020-01-01\n")
     assert ingest_source_spark(spark, stores, data).rows_loaded == 1
     # The same content again (a renamed re-delivery) is recognised by its checksum in Spark's raw._loaded_files.
-    write(data / "stores" / "stores_copy.csv", "store_id,name,city,country,opened_at\nS1,Q1,HCM,VN,2020-01-01\n")
+    write(
+        data / "stores" / "stores_copy.csv", "store_id,name,city,country,opened_at\nS1,Q1,HCM,VN,2020-01-01\n"
+    )
     again = load_source_spark(spark, stores, data)
     assert again.rows_in == 0 and len(again.files_already_loaded) == 2
     # A run that died after appending its rows but before recording its files: the rows are not counted twice.
@@ -102,6 +106,9 @@ def test_a_source_whose_rows_all_fail_stops_the_build(spark, tmp_path):
     from sen.ingest.spark import ingest_source_spark
 
     data = tmp_path / "data"
-    write(data / "orders" / "orders.csv", ORDERS_HEADER + "O9,C9,,,,web,completed,VND,,,,oops,,,false,2026-11-01\n")
+    write(
+        data / "orders" / "orders.csv",
+        ORDERS_HEADER + "O9,C9,,,,web,completed,VND,,,,oops,,,false,2026-11-01\n",
+    )
     with pytest.raises(SourceProblemError, match="all 1 row"):
         ingest_source_spark(spark, load_contract().sources["orders"], data)
