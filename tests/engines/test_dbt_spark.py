@@ -92,6 +92,7 @@ KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 @pytest.mark.spark
+@pytest.mark.timeout(3600)  # the DuckDB build of the sample, then ~600 dbt nodes on local[2] (docs/spark.md)
 def test_dbt_build_on_spark_matches_duckdb(built_warehouse, tmp_path, monkeypatch):
     if shutil.which("java") is None:
         pytest.skip(

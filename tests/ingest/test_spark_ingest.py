@@ -15,7 +15,7 @@ from sen.contracts import load_contract
 from sen.ingest import SourceProblemError, load_source
 from sen.settings import Settings
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
 
 ORDERS_HEADER = (
     "order_id,customer_id,email,phone,anonymous_id,channel,status,currency,subtotal,discount,shipping_fee,"
