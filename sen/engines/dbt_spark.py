@@ -14,7 +14,6 @@ instead (docs/spark.md); this launcher is for the local ``session`` method.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -55,6 +54,9 @@ def register_normalize_udfs(spark: SparkSession) -> None:
     """The four functions of sen.normalize.duckdb_udfs, the same Arrow code, as Spark Arrow UDFs."""
     from pyspark.sql.functions import ArrowUDFType, arrow_udf
 
+    # The UDFs' Python workers run this interpreter (Sen and pyarrow installed), not the first python3 on PATH
+    # (PySpark's default without PYSPARK_PYTHON); a UDF keeps the interpreter it was created with.
+    spark.sparkContext.pythonExec = sys.executable
     functions = (_email, _phone, _identifier, _phone_flag)
     for name, function in zip(UDF_NAMES, functions, strict=True):
         spark.udf.register(name, arrow_udf(function, "string", ArrowUDFType.SCALAR))
@@ -68,8 +70,6 @@ def open_session(settings: Settings | None = None) -> SparkSession:
 
     settings = settings or Settings.from_env()
     settings.spark_warehouse_path.mkdir(parents=True, exist_ok=True)
-    # The UDFs' Python workers run this interpreter (Sen and pyarrow installed), not the first python3 on PATH.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in {**spark_conf(settings), **DBT_SPARK_FIXED_CONF}.items():
         builder = builder.config(key, value)
