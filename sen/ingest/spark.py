@@ -122,10 +122,11 @@ def load_source_spark(spark: SparkSession, source: Source, data_dir: Path) -> Lo
             f"select distinct file_sha256 from raw._loaded_files where source = {_quote(source.name)}"
         ).collect()
         # Already loaded into Spark: the loader skips these files (its own idempotency rule).
-        conn.executemany(
-            "insert into raw._loaded_files (source, file_sha256) values (?, ?)",
-            [[source.name, row[0]] for row in known],
-        )
+        if known:
+            conn.executemany(
+                "insert into raw._loaded_files (source, file_sha256) values (?, ?)",
+                [[source.name, row[0]] for row in known],
+            )
         result = load_source(conn, source, data_dir)
         rows = conn.execute(f'select * from raw."{source.name}"').to_arrow_table()
         quarantine = conn.execute("select * from raw._quarantine").to_arrow_table()
