@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestration.dbt.engine import dbt_target_args
 from orchestration.dbt.project import new_run_dir, prune_run_dirs, publish_parse
 from orchestration.dbt.target import dbt_target_dir, remove_step_folders
 from orchestration.run_clock import DATASET_FILE, dataset_as_of, newest_data, stale_as_of_warning
@@ -70,7 +71,16 @@ def start_dbt_parse(as_of: datetime, target: Path, *, live: bool = False) -> sub
     # The same --vars as the dbt steps of the run, so that they reuse this parse (partial parsing).
     dbt_run_vars = dbt_vars(as_of, run_window_vars(as_of, live=live))
     return subprocess.Popen(
-        [str(dbt), "parse", "--quiet", "--vars", dbt_run_vars, "--target-path", str(target)],
+        [
+            str(dbt),
+            "parse",
+            "--quiet",
+            "--vars",
+            dbt_run_vars,
+            "--target-path",
+            str(target),
+            *dbt_target_args(),
+        ],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )
@@ -203,6 +213,13 @@ def run_in(
         job = job.get_subset(
             asset_selection=dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         )
+    plan = None
+    if settings.engine != "duckdb":
+        from orchestration.engine_support import engine_plan
+
+        plan = engine_plan(defs, settings.engine)
+        selected = set(job.asset_layer.selected_asset_keys) & plan.runnable
+        job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selected)
     job = job.with_logger_defs({"console": concise_console})  # one line per step, not Dagster's DEBUG stream
     started = time.perf_counter()
     # dbt's own output (every model and test) goes to a file; the console keeps one line per step.
@@ -220,11 +237,23 @@ def run_in(
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - started
-    print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
+    if plan is None:
+        print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
+    else:
+        print(
+            f"\n{'Built' if result.success else 'FAILED:'} on {settings.engine} in {elapsed:.1f} s: "
+            f"{len(job.asset_layer.selected_asset_keys)} asset(s); tables in the Spark catalog under "
+            f"{settings.spark_warehouse_path}"
+        )
     kept = "" if settings.dbt_runs_kept else " (removed at exit: CDP_DBT_RUNS_KEPT=0)"
     print(f"dbt output: {dbt_output}{kept}")
     for step, reason in step_failures(result):  # last, where a user reads first: what failed and why
         print(f"FAILED {step}: {reason}", file=sys.stderr)
+    if plan is not None and plan.unsupported:
+        from orchestration.engine_support import unsupported_message
+
+        print(f"INCOMPLETE: {unsupported_message(plan, settings.engine)}", file=sys.stderr)
+        return 1
     return 0 if result.success else 1
 
 

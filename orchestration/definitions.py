@@ -22,6 +22,7 @@ from orchestration.assets.serving import build_serving_asset
 from orchestration.assets.syncs import build_sync_assets, build_sync_schedules, sync_runs_spec
 from orchestration.checks import raw_quality_checks
 from orchestration.checks.freshness import freshness_job, freshness_schedule, raw_freshness_checks
+from orchestration.dbt import engine as dbt_engine
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import build_dbt_project, parse_and_publish
 from orchestration.dbt.rebuild_job import rebuild_events
@@ -71,8 +72,10 @@ def build_definitions(dbt_target: Path | None = None) -> dg.Definitions:
                 project_dir=project,
                 profiles_dir=str(project.profiles_dir),
                 target_dir=str(project.project_dir / project.target_path),
-                # The dbt installed beside this interpreter, so a venv works without being activated.
-                dbt_executable=str(Path(sys.executable).parent / "dbt"),
+                # The dbt installed beside this interpreter, so a venv works without being activated;
+                # on Spark, sen-dbt and the profile's `spark` target (orchestration/dbt/engine.py).
+                dbt_executable=dbt_engine.dbt_executable(),
+                target=dbt_engine.dbt_target(),
             ),
         },
         # DuckDB allows one writer per file: steps run one after another in one process, and a writing run
@@ -92,7 +95,7 @@ def prepare_manifest(project: DbtProject) -> None:
         return
     target = Path(project.project_dir) / project.target_path
     # Parsed aside and published by renames: runs reading this folder never meet a half-written manifest.
-    completed = parse_and_publish(target, Path(sys.executable).parent / "dbt")
+    completed = parse_and_publish(target, Path(sys.executable).parent / "dbt", dbt_engine.dbt_target_args())
     if completed.returncode != 0 or not manifest.exists():
         raise RuntimeError(
             f"`dbt parse` in {project.project_dir} failed (exit code {completed.returncode}), so the dbt assets "

@@ -79,7 +79,9 @@ def prune_run_dirs(target: Path, keep: int) -> list[Path]:
     return removed
 
 
-def parse_and_publish(target: Path, dbt: Path) -> subprocess.CompletedProcess:
+def parse_and_publish(
+    target: Path, dbt: Path, extra_args: list[str] | None = None
+) -> subprocess.CompletedProcess:
     """`dbt parse` into a scratch folder, then publish its manifest to ``target`` (see publish_parse): the
     code location of a `dagster dev` reloads while runs read ``target``, and they never see a manifest
     half-written."""
@@ -91,7 +93,7 @@ def parse_and_publish(target: Path, dbt: Path) -> subprocess.CompletedProcess:
         if parse.exists():
             shutil.copyfile(parse, scratch / parse.name)
         completed = subprocess.run(
-            [str(dbt), "parse", "--quiet", "--target-path", str(scratch)],
+            [str(dbt), "parse", "--quiet", "--target-path", str(scratch), *(extra_args or [])],
             cwd=DBT_PROJECT_DIR,
             env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
             capture_output=True,

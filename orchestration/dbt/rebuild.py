@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.dbt.engine import dbt_executable, dbt_target_args
 from orchestration.dbt.target import dbt_target_dir
 from sen.settings import DBT_PROJECT_DIR, Settings, as_of_sql_literal
 
@@ -79,8 +79,9 @@ def plan_batches(conn: duckdb.DuckDBPyConnection, batches: int) -> list[Batch]:
 
 def _dbt(args: list[str], dbt_vars: dict[str, str], warehouse: Path) -> None:
     command = [
-        str(Path(sys.executable).parent / "dbt"),
+        dbt_executable(),
         *args,
+        *dbt_target_args(),
         "--vars",
         json.dumps(dbt_vars),
         "--target-path",

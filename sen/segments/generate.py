@@ -214,7 +214,7 @@ def _union_sql(segments: list[LoadedSegment]) -> str:
     if not segments:
         return (
             header
-            + "select\n    cast(null as varchar) as segment,\n    cast(null as varchar) as person_id\nwhere false\n"
+            + "select\n    cast(null as {{ text_type() }}) as segment,\n    cast(null as {{ text_type() }}) as person_id\nwhere false\n"
         )
     parts = [
         f"select\n    '{s.name}' as segment,\n    person_id\nfrom {{{{ ref('{MODEL_PREFIX}{s.name}') }}}}"
@@ -248,8 +248,8 @@ def _occasions_sql(campaigns: list[Campaign], catalog: Catalog) -> str:
         )
     if not parts:
         return header + (
-            "select\n    cast(null as varchar) as campaign,\n    cast(null as varchar) as person_id,\n"
-            "    cast(null as timestamp) as occasion_at,\n    cast(null as varchar) as occasion_key\nwhere false\n"
+            "select\n    cast(null as {{ text_type() }}) as campaign,\n    cast(null as {{ text_type() }}) as person_id,\n"
+            "    cast(null as timestamp) as occasion_at,\n    cast(null as {{ text_type() }}) as occasion_key\nwhere false\n"
         )
     return header + "\nunion all\n\n".join(parts) + "\n"
 
@@ -271,7 +271,9 @@ def _audience_members_sql(campaigns: list[Campaign]) -> str:
         for d in c.destinations
     ]
     if not parts:
-        nulls = ",\n".join(f"    cast(null as varchar) as {name}" for name, _ in AUDIENCE_MEMBERS_COLUMNS)
+        nulls = ",\n".join(
+            f"    cast(null as {{{{ text_type() }}}}) as {name}" for name, _ in AUDIENCE_MEMBERS_COLUMNS
+        )
         return header + f"select\n{nulls}\nwhere false\n"
     return header + "\nunion all\n\n".join(parts) + "\n"
 
@@ -350,8 +352,8 @@ def _identifiers_test(campaigns: list[Campaign]) -> str:
         "\nunion all\n".join(checks)
         if checks
         else (
-            "select\n    cast(null as varchar) as audience,\n    cast(null as varchar) as person_id,\n"
-            "    cast(null as varchar) as problem\nwhere false"
+            "select\n    cast(null as {{ text_type() }}) as audience,\n    cast(null as {{ text_type() }}) as person_id,\n"
+            "    cast(null as {{ text_type() }}) as problem\nwhere false"
         )
     )
     return (

@@ -20,7 +20,7 @@ SQL_TYPES = {
     FieldType.boolean: "boolean",
     FieldType.integer: "bigint",
     FieldType.number: f"decimal(38, {NUMBER_SCALE})",
-    FieldType.text: "varchar",
+    FieldType.text: "{{ text_type() }}",  # varchar on DuckDB, string on Spark
     FieldType.timestamp: "timestamp",
     FieldType.date: "date",
 }

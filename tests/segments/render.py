@@ -37,6 +37,7 @@ def render(sql: str) -> str:
         config=lambda **_: "",
         dbt=_Dbt(),
         fail_unless=_fail_unless,
+        text_type=lambda: "varchar",  # DuckDB's (dbt_project/macros/dispatch/text_type.sql)
     )
 
 

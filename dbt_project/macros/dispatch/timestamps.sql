@@ -20,3 +20,17 @@
         else timezone('UTC', timezone('{{ source_timezone }}', try_cast(trim({{ column }}) as timestamp)))
     end
 {%- endmacro %}
+
+{#- SQL of the instant written in `text` (an ISO timestamp, UTC unless it carries an offset), comparable with
+    the load-time column _loaded_at: timestamptz on DuckDB, timestamp (an instant) on Spark. -#}
+{% macro instant_literal(text) -%}
+    {{ return(adapter.dispatch('instant_literal', 'sen')(text)) }}
+{%- endmacro %}
+
+{% macro default__instant_literal(text) -%}
+    {{ return("cast('" ~ text ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
+{% macro spark__instant_literal(text) -%}
+    {{ return("cast('" ~ text ~ "' as timestamp)") }}
+{%- endmacro %}

@@ -63,5 +63,5 @@
 {%- endmacro %}
 
 {% macro default__hash_key(columns) -%}
-    md5(concat_ws('||', {% for c in columns %}coalesce(cast({{ c }} as varchar), '~'){% if not loop.last %}, {% endif %}{% endfor %}))
+    md5(concat_ws('||', {% for c in columns %}coalesce(cast({{ c }} as {{ text_type() }}), '~'){% if not loop.last %}, {% endif %}{% endfor %}))
 {%- endmacro %}

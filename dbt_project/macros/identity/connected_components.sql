@@ -24,16 +24,16 @@
 
 {% macro connected_components(edges, node_a, node_b, nodes=none, node=none, max_iterations=60) -%}
     {%- if not execute -%}
-        {{ return("select cast(null as varchar) as node, cast(null as varchar) as component where 1 = 0") }}
+        {{ return("select cast(null as " ~ sen.text_type() ~ ") as node, cast(null as " ~ sen.text_type() ~ ") as component where 1 = 0") }}
     {%- endif -%}
     {%- set prefix = "sen_cc_" ~ local_md5(invocation_id ~ edges ~ node_a ~ node_b)[:10] -%}
     {%- set node_sql = node if node is not none else "node" -%}
     {%- set links = sen.cc_table_name(prefix ~ "_links_0") -%}
     {%- set links_sql -%}
-        select distinct cast({{ node_a }} as varchar) as a, cast({{ node_b }} as varchar) as b from {{ edges }}
+        select distinct cast({{ node_a }} as {{ sen.text_type() }}) as a, cast({{ node_b }} as {{ sen.text_type() }}) as b from {{ edges }}
         where {{ node_a }} is not null and {{ node_b }} is not null and {{ node_a }} <> {{ node_b }}
         union
-        select distinct cast({{ node_b }} as varchar), cast({{ node_a }} as varchar) from {{ edges }}
+        select distinct cast({{ node_b }} as {{ sen.text_type() }}), cast({{ node_a }} as {{ sen.text_type() }}) from {{ edges }}
         where {{ node_a }} is not null and {{ node_b }} is not null and {{ node_a }} <> {{ node_b }}
     {%- endset -%}
     {%- do sen.cc_create_round_table(links, links_sql) -%}
@@ -42,7 +42,7 @@
         select distinct a as node, a as label from {{ links }}
         {%- if nodes is not none %}
         union
-        select distinct cast({{ node_sql }} as varchar), cast({{ node_sql }} as varchar) from {{ nodes }}
+        select distinct cast({{ node_sql }} as {{ sen.text_type() }}), cast({{ node_sql }} as {{ sen.text_type() }}) from {{ nodes }}
         where {{ node_sql }} is not null
         {%- endif %}
     {%- endset -%}
@@ -158,6 +158,12 @@
 
 {% macro duckdb__cc_create_round_table(name, sql) -%}
     {% do run_query("create or replace temp table " ~ name ~ " as " ~ sql) %}
+{%- endmacro %}
+
+{#- Spark: plain Parquet tables have no CREATE OR REPLACE (that needs Delta or Iceberg). -#}
+{% macro spark__cc_create_round_table(name, sql) -%}
+    {% do run_query("drop table if exists " ~ name) %}
+    {% do run_query("create table " ~ name ~ " using parquet as " ~ sql) %}
 {%- endmacro %}
 
 {% macro cc_drop_round_table(name) -%}

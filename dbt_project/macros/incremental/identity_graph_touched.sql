@@ -73,7 +73,7 @@
     {%- if watermark is none -%}
         {{ return({'new': 'true' ~ capped, 'seen_again': 'false'}) }}
     {%- endif -%}
-    {%- set since = "cast('" ~ watermark ~ "' as timestamp with time zone)" -%}
+    {%- set since = instant_literal(watermark) -%}
     {{ return({
         'new': '_first_loaded_at > ' ~ since ~ capped,
         'seen_again': '_loaded_at > ' ~ since ~ ' and _first_loaded_at <= ' ~ since ~ capped,

@@ -63,7 +63,7 @@
         {{ exceptions.raise_compiler_error(
             "incremental load cap: var loaded_until must be an ISO timestamp (UTC), got '" ~ until ~ "'") }}
     {%- endif -%}
-    {{ return(loaded_at ~ " <= cast('" ~ until ~ "+00' as timestamp with time zone)") }}
+    {{ return(loaded_at ~ " <= " ~ instant_literal(until ~ "+00")) }}
 {%- endmacro %}
 
 {#- The latest value of `column` already in this model (text, UTC), or none when it is empty. Only meaningful
@@ -95,7 +95,7 @@
         {%- if watermark is none -%}
             {%- do conditions.append('true') -%}
         {%- else -%}
-            {%- do conditions.append(loaded_at ~ " > cast('" ~ watermark ~ "' as timestamp with time zone)") -%}
+            {%- do conditions.append(loaded_at ~ " > " ~ instant_literal(watermark)) -%}
         {%- endif -%}
         {%- if window is not none -%}
             {%- do conditions.append(

@@ -32,7 +32,7 @@
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model' and 'event_sized' in node.tags
             and (node.alias or node.name) == relation.identifier and node.schema == relation.schema -%}
-            {{ return("_loaded_at >= cast('" ~ window[0] ~ "' as timestamp with time zone)") }}
+            {{ return("_loaded_at >= " ~ instant_literal(window[0])) }}
         {%- endif -%}
     {%- endfor -%}
     {{ return('') }}

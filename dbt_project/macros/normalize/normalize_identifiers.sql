@@ -7,7 +7,7 @@
 {%- endmacro %}
 
 {% macro default__normalize_email(column) -%}
-    sen_normalize_email(cast({{ column }} as varchar))
+    sen_normalize_email(cast({{ column }} as {{ text_type() }}))
 {%- endmacro %}
 
 {% macro duckdb__normalize_email(column) -%}
@@ -21,7 +21,7 @@
 {%- endmacro %}
 
 {% macro default__normalize_phone(column, region_sql) -%}
-    sen_normalize_phone(cast({{ column }} as varchar), {{ region_sql }})
+    sen_normalize_phone(cast({{ column }} as {{ text_type() }}), {{ region_sql }})
 {%- endmacro %}
 
 {% macro duckdb__normalize_phone(column, region_sql) -%}
@@ -52,7 +52,7 @@
 {%- endmacro %}
 
 {% macro default__normalize_identifier(column, type_sql) -%}
-    sen_normalize_identifier(cast({{ column }} as varchar), {{ type_sql }})
+    sen_normalize_identifier(cast({{ column }} as {{ text_type() }}), {{ type_sql }})
 {%- endmacro %}
 
 {% macro duckdb__normalize_identifier(column, type_sql) -%}

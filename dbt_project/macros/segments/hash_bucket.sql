@@ -11,3 +11,8 @@
 {% macro duckdb__hash_bucket(columns) -%}
     (cast(('0x' || substr({{ hash_key(columns) }}, 1, 8)) as ubigint) / 4294967296.0)
 {%- endmacro %}
+
+{#- Spark would divide into a decimal of 12 places; the bucket is a double on DuckDB. -#}
+{% macro spark__hash_bucket(columns) -%}
+    (cast(conv(substr({{ hash_key(columns) }}, 1, 8), 16, 10) as bigint) / cast(4294967296 as double))
+{%- endmacro %}

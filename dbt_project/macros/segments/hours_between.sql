@@ -1,4 +1,4 @@
-{#- Fractional hours from start to end (timestamps). -#}
+{#- Fractional hours from start to end (timestamps), a double on every engine (Spark would keep a decimal). -#}
 {% macro hours_between(start, end) -%}
-    ({{ dbt.datediff(start, end, 'second') }} / 3600.0)
+    ({{ dbt.datediff(start, end, 'second') }} / cast(3600 as double))
 {%- endmacro %}

@@ -10,3 +10,8 @@
 {% macro duckdb__sorted_distinct_list(column) -%}
     string_agg(distinct {{ column }}, ',' order by {{ column }})
 {%- endmacro %}
+
+{#- collect_set skips nulls like string_agg, but joins an empty set to '' where string_agg gives null. -#}
+{% macro spark__sorted_distinct_list(column) -%}
+    case when count({{ column }}) > 0 then array_join(array_sort(collect_set({{ column }})), ',') end
+{%- endmacro %}

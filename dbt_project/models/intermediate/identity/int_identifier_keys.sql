@@ -27,7 +27,7 @@ loaded as (
     where
         true
     {%- if watermark is not none %}
-        and _loaded_at > cast('{{ watermark }}' as timestamp with time zone)
+        and _loaded_at > {{ instant_literal(watermark) }}
     {%- endif %}
     {%- if cap is not none %}
         and {{ cap }}

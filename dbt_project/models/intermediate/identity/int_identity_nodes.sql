@@ -12,7 +12,7 @@
     tags=['event_sized'],
     pre_hook="{{ identity_graph_join_hints(true) if is_incremental() }}",
     post_hook=[
-        "delete from {{ this }} where n_records = 0",
+        "{{ delete_where(this, 'n_records = 0') }}",
         "{{ identity_graph_join_hints(false) if is_incremental() }}",
     ],
 ) }}

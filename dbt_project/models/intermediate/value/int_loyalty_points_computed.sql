@@ -17,7 +17,7 @@ referred_first_purchases as (
     select
         customers.referred_by_person_id as person_id,
         customer_value.first_order_at,
-        {{ dbt.datediff('customer_value.first_order_at', as_of(), 'second') }} / 86400.0 as days_before_as_of
+        {{ dbt.datediff('customer_value.first_order_at', as_of(), 'second') }} / cast(86400 as double) as days_before_as_of
     from {{ ref('customers') }} as customers
     inner join {{ ref('customer_value') }} as customer_value on customers.person_id = customer_value.person_id
     where customers.referred_by_person_id is not null

@@ -21,7 +21,7 @@ purchases as (
         orders.net_amount,
         orders.ordered_at,
         -- Days before as_of, so a rule's window of N days keeps the purchases with days_before_as_of < N.
-        {{ dbt.datediff('orders.ordered_at', as_of(), 'second') }} / 86400.0 as days_before_as_of
+        {{ dbt.datediff('orders.ordered_at', as_of(), 'second') }} / cast(86400 as double) as days_before_as_of
     from orders
     inner join members on orders.person_id = members.person_id
     where

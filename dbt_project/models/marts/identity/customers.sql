@@ -79,7 +79,7 @@ candidates as (
     select
         person_id,
         '{{ attribute }}' as attribute_name,
-        cast({{ attribute }} as varchar) as attribute_value,
+        cast({{ attribute }} as {{ text_type() }}) as attribute_value,
         1 as trust_rank,
         coalesce(updated_at, created_at) as observed_at
     from crm
@@ -91,7 +91,7 @@ candidates as (
     select
         person_id,
         '{{ attribute }}' as attribute_name,
-        cast({{ column }} as varchar) as attribute_value,
+        cast({{ column }} as {{ text_type() }}) as attribute_value,
         2 as trust_rank,
         created_at as observed_at
     from orders
@@ -102,7 +102,7 @@ candidates as (
     select
         person_id,
         '{{ attribute }}' as attribute_name,
-        cast({{ attribute }} as varchar) as attribute_value,
+        cast({{ attribute }} as {{ text_type() }}) as attribute_value,
         3 as trust_rank,
         transacted_at as observed_at
     from pos
@@ -113,7 +113,7 @@ candidates as (
     select
         person_id,
         '{{ attribute }}' as attribute_name,
-        cast({{ attribute }} as varchar) as attribute_value,
+        cast({{ attribute }} as {{ text_type() }}) as attribute_value,
         4 as trust_rank,
         occurred_at as observed_at
     from identifies
@@ -124,7 +124,7 @@ candidates as (
     select
         person_id,
         '{{ attribute }}' as attribute_name,
-        cast({{ attribute }} as varchar) as attribute_value,
+        cast({{ attribute }} as {{ text_type() }}) as attribute_value,
         5 as trust_rank,
         created_at as observed_at
     from tickets
@@ -133,7 +133,7 @@ candidates as (
     select
         person_id,
         '{{ attribute }}' as attribute_name,
-        cast({{ attribute }} as varchar) as attribute_value,
+        cast({{ attribute }} as {{ text_type() }}) as attribute_value,
         6 as trust_rank,
         started_at as observed_at
     from chats

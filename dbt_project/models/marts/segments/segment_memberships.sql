@@ -7,7 +7,7 @@
     materialized='incremental',
     unique_key='membership_id',
     full_refresh=false,
-    post_hook="delete from {{ this }} where person_id in (select person_id from {{ ref('int_erased_persons') }})"
+    post_hook="{{ delete_where(this, 'person_id in (select person_id from ' ~ ref('int_erased_persons') ~ ')') }}"
 ) }}
 -- depends_on: {{ ref('int_erased_persons') }}
 

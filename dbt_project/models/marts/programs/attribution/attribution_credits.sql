@@ -166,7 +166,7 @@ unattributed as (
         'none' as touch_id,
         'none' as touch_type,
         'unattributed' as channel,
-        cast(null as varchar) as campaign_id,
+        cast(null as {{ text_type() }}) as campaign_id,
         cast(null as timestamp) as touched_at,
         1 as touch_position,
         0 as n_touches,

@@ -72,7 +72,7 @@ reminders as (
     inner join {{ source('sync', 'contact_ledger') }} as ledger
         on
             timed.person_id = ledger.person_id
-            and ledger.campaign = {{ program_setting('cart_campaign', 'varchar') }}
+            and ledger.campaign = {{ program_setting('cart_campaign', text_type()) }}
             and timed.last_activity_at < ledger.sent_at
             and ledger.sent_at <= {{ as_of() }}
     group by timed.person_id

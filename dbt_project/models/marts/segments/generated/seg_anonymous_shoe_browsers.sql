@@ -7,8 +7,8 @@ params as (
     select
         count(*) as n_parameters,
         max(case when param = 'p1' then cast(value as bigint) end) as p1,
-        max(case when param = 'p2' then cast(value as varchar) end) as p2,
-        max(case when param = 'p3' then cast(value as varchar) end) as p3,
+        max(case when param = 'p2' then cast(value as {{ text_type() }}) end) as p2,
+        max(case when param = 'p3' then cast(value as {{ text_type() }}) end) as p3,
         max(case when param = 'p4' then cast(value as bigint) end) as p4,
         max(case when param = 'p5' then cast(value as bigint) end) as p5,
         max(case when param = 'p6' then cast(value as bigint) end) as p6

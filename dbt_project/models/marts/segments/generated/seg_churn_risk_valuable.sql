@@ -11,13 +11,13 @@ params as (
 ),
 
 p1_values as (
-    select cast(value as varchar) as list_value
+    select cast(value as {{ text_type() }}) as list_value
     from {{ ref('segment_parameters') }}
     where segment = 'churn_risk_valuable' and param = 'p1'
 ),
 
 p2_values as (
-    select cast(value as varchar) as list_value
+    select cast(value as {{ text_type() }}) as list_value
     from {{ ref('segment_parameters') }}
     where segment = 'churn_risk_valuable' and param = 'p2'
 ),

@@ -6,7 +6,7 @@ with
 params as (
     select
         count(*) as n_parameters,
-        max(case when param = 'p1' then cast(value as varchar) end) as p1,
+        max(case when param = 'p1' then cast(value as {{ text_type() }}) end) as p1,
         max(case when param = 'p2' then cast(value as bigint) end) as p2
     from {{ ref('segment_parameters') }}
     where segment = 'no_interest_electronics'
