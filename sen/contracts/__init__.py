@@ -120,6 +120,10 @@ class Freshness(BaseModel):
         return self
 
 
+# A source timezone that follows the business's own (CDP_TIMEZONE) rather than a fixed zone.
+BUSINESS_TIMEZONE = "business"
+
+
 class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -129,6 +133,8 @@ class Source(BaseModel):
     system: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str
     format_hint: Literal["csv", "jsonl", "parquet"]
+    # The zone of the source's naive timestamps: an IANA name, or `business` for the shop's own local time
+    # (CDP_TIMEZONE: orders, POS and CRM exports are written in the business's wall-clock time).
     timezone: str = "UTC"
     key: list[str]
     # Rows of one file sharing a key must agree (else all of them are quarantined as conflicting), unless the
@@ -145,6 +151,10 @@ class Source(BaseModel):
         if missing:
             raise ValueError(f"key columns {missing} are not declared columns")
         return self
+
+    def timezone_name(self, business_timezone: str) -> str:
+        """The IANA zone of the source's naive timestamps (``business`` resolves to CDP_TIMEZONE)."""
+        return business_timezone if self.timezone == BUSINESS_TIMEZONE else self.timezone
 
     @property
     def column_names(self) -> list[str]:

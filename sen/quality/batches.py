@@ -17,6 +17,7 @@ import duckdb
 
 from sen.contracts import Column, Source
 from sen.ingest.loader import META_COLUMNS
+from sen.settings import Settings
 
 ROWS = "rows"  # the typed view of raw.<source>, one row per loaded row
 DISTINCT_ROWS = "distinct_rows"  # (file, key, content hash) once each: exact duplicates are legal in raw
@@ -79,16 +80,20 @@ def batch_sql(source: Source, batch: str, present: list[str]) -> str:
     name = f"raw.{quote(source.name)}"
     table = f"(select * from {name} where {current_load_filter(source)})" if "_load_id" in present else name
     contract_present = [c for c in source.columns if c.name in present]
+    business_tz = Settings.from_env().timezone  # the zone of sources declared `timezone: business`
     if batch == ROWS:
         replaced = ", ".join(
-            f"{typed_expression(c, source.timezone)} as {quote(c.name)}" for c in contract_present
+            f"{typed_expression(c, source.timezone_name(business_tz))} as {quote(c.name)}"
+            for c in contract_present
         )
         return f"select * replace ({replaced}) from {table}" if replaced else f"select * from {table}"
     if batch == DISTINCT_ROWS:
         # Distinct (file, key, content) where content is a 64-bit hash of the row's raw text: far cheaper than
         # a DISTINCT over every column (JSON payloads included) on tables of millions of rows.
         keys = [c for c in contract_present if c.name in source.key]
-        key_cols = "".join(f", {typed_expression(c, source.timezone)} as {quote(c.name)}" for c in keys)
+        key_cols = "".join(
+            f", {typed_expression(c, source.timezone_name(business_tz))} as {quote(c.name)}" for c in keys
+        )
         content = ", ".join(quote(c.name) for c in contract_present) or "null"
         return f"select distinct _file_sha256{key_cols}, hash({content}) as _content_hash from {table}"
     if batch == LOADED_FILES:

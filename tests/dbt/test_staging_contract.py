@@ -51,3 +51,22 @@ def test_naive_timestamps_use_the_source_timezone_macro() -> None:
         if "parse_timestamp_utc(" in model.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_business_sources_read_naive_times_in_the_business_timezone(tmp_path) -> None:
+    """A shop in Paris (CDP_TIMEZONE=Europe/Paris) exports order times in Paris time: staging must not read
+    them as Ho Chi Minh City time (the contract says `timezone: business` for such sources)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert load_contract().sources["orders"].timezone_name("Europe/Paris") == "Europe/Paris"
+    dbt = Path(sys.executable).parent / "dbt"
+    completed = subprocess.run(
+        [str(dbt), "compile", "--quiet", "--target", "lint", "--select", "stg_shop__orders",
+         "--vars", '{"business_timezone": "Europe/Paris"}', "--target-path", str(tmp_path)],
+        cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    compiled = next(tmp_path.glob("compiled/**/stg_shop__orders.sql")).read_text(encoding="utf-8")
+    assert "Europe/Paris" in compiled and "Asia/Ho_Chi_Minh" not in compiled

@@ -3,14 +3,14 @@
 {% macro contract_timezone(source_name) -%}
     {%- set timezones = {
         'events': 'UTC',
-        'crm_contacts': 'Asia/Ho_Chi_Minh',
-        'orders': 'Asia/Ho_Chi_Minh',
-        'order_lines': 'Asia/Ho_Chi_Minh',
-        'pos_transactions': 'Asia/Ho_Chi_Minh',
-        'returns': 'Asia/Ho_Chi_Minh',
+        'crm_contacts': 'business',
+        'orders': 'business',
+        'order_lines': 'business',
+        'pos_transactions': 'business',
+        'returns': 'business',
         'email_events': 'UTC',
         'ad_touchpoints': 'UTC',
-        'support_tickets': 'Asia/Ho_Chi_Minh',
+        'support_tickets': 'business',
         'chat_conversations': 'UTC',
         'survey_responses': 'UTC',
         'products': 'UTC',
@@ -21,6 +21,10 @@
     } -%}
     {%- if source_name not in timezones -%}
         {{ exceptions.raise_compiler_error("contract_timezone: no time zone for raw source '" ~ source_name ~ "'") }}
+    {%- endif -%}
+    {#- `business`: the shop's own wall-clock time, var('business_timezone') (CDP_TIMEZONE) -#}
+    {%- if timezones[source_name] == 'business' -%}
+        {{ return(business_timezone()) }}
     {%- endif -%}
     {{ return(timezones[source_name]) }}
 {%- endmacro %}
