@@ -102,7 +102,7 @@ def test_dbt_build_on_spark_matches_duckdb(built_warehouse, tmp_path, monkeypatc
     import duckdb
     from dbt.cli.main import dbtRunner
 
-    from orchestration.dbt.partitions import dbt_vars, main_run_partition_key, partition_window_vars
+    from orchestration.dbt.partitions import dbt_vars, run_window_vars
     from sen.engines import equivalence
     from sen.engines.dbt_spark import open_session, register_normalize_udfs
     from sen.engines.spark_sync_schema import ensure_sync_schema
@@ -111,7 +111,7 @@ def test_dbt_build_on_spark_matches_duckdb(built_warehouse, tmp_path, monkeypatc
     env = {**os.environ, "CDP_WAREHOUSE": str(built_warehouse), "CDP_SPARK_WAREHOUSE": str(tmp_path / "lake")}
     settings = Settings.from_env(env)
     as_of = datetime.fromisoformat(SAMPLE_AS_OF).replace(tzinfo=UTC)
-    run_vars = dbt_vars(as_of, partition_window_vars(main_run_partition_key(as_of)), settings)
+    run_vars = dbt_vars(as_of, run_window_vars(as_of), settings)
     conn = duckdb.connect(str(built_warehouse), read_only=True)
     register_udfs(conn)  # DuckDB's staging views call the normalization UDFs
     monkeypatch.setenv(
