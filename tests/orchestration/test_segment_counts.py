@@ -16,6 +16,8 @@ NAMES = {"marts__seg_winback_inactive": SEG, "marts__customers": OTHER}
 
 class FakeContext:
     log = logging.getLogger("test")
+    # No segment selected through the context: run_dbt loads no parameters seed before dbt.
+    selected_asset_keys = frozenset()
 
     def asset_key_for_output(self, name: str) -> dg.AssetKey:
         return NAMES[name]
