@@ -27,7 +27,9 @@ import pytest
 from reverse_etl.testing.standins import FcmStandin, ZaloStandin
 from sen.settings import REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+# `unproven`: written in the session of 2026-12-07, not yet green end to end; kept out of `make test` until it
+# is (run it with `pytest -m unproven`; see the open issue's note).
+pytestmark = [pytest.mark.e2e, pytest.mark.unproven]
 
 T0 = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)  # the nightly build's reference time
 CART_AT = T0 + timedelta(minutes=10)

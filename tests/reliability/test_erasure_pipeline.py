@@ -31,7 +31,9 @@ import pytest
 from sen.config import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import SAMPLE_AS_OF, SAMPLE_DIR
 
-pytestmark = pytest.mark.e2e
+# `unproven`: written in the session of 2026-12-07, not yet green end to end; kept out of `make test` until it
+# is (run it with `pytest -m unproven`; see the open issue's note).
+pytestmark = [pytest.mark.e2e, pytest.mark.unproven]
 
 SALT = "test-erasure-salt-" + "7" * 24
 REQUEST_ID = "ER-TEST-0001"
