@@ -36,9 +36,10 @@ def test_macro_matches_scipy_and_converges_in_few_rounds_on_a_long_chain(tmp_pat
 
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)
-    macros = os.path.relpath(DBT_PROJECT_DIR / "macros" / "identity", project)
+    # The macro and the dispatch macros it calls (text_type), nothing else of the project.
+    macros = [os.path.relpath(DBT_PROJECT_DIR / "macros" / d, project) for d in ("identity", "dispatch")]
     (project / "dbt_project.yml").write_text(
-        f'name: sen\nversion: "1.0.0"\nconfig-version: 2\nprofile: sen\nmacro-paths: ["{macros}"]\n',
+        f'name: sen\nversion: "1.0.0"\nconfig-version: 2\nprofile: sen\nmacro-paths: ["{macros[0]}", "{macros[1]}"]\n',
         encoding="utf-8",
     )
     (project / "profiles.yml").write_text(
