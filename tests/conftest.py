@@ -10,7 +10,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sen.config import DBT_PROJECT_DIR, REPO_ROOT
+# make test runs on pytest-xdist workers (-n auto). Each worker gets its own dbt target and log folders, so two
+# workers' dbt runs never write the same manifest.json or partial-parse file at once. Set before anything reads
+# the settings; every dbt subprocess inherits it (dbt reads DBT_TARGET_PATH / DBT_LOG_PATH itself).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ.setdefault("DBT_TARGET_PATH", f"target/pytest-{_WORKER}")
+    os.environ.setdefault("DBT_LOG_PATH", f"logs/pytest-{_WORKER}")
+
+from sen.config import DBT_PROJECT_DIR, REPO_ROOT  # noqa: E402
 
 SAMPLE_DIR = REPO_ROOT / "data_samples" / "sample"
 GROUND_TRUTH_DIR = REPO_ROOT / "data_samples" / "ground_truth"
@@ -23,7 +31,14 @@ def dbt_manifest() -> Path:
     """The dbt manifest Dagster reads at import time, parsed once per session."""
     dbt = Path(sys.executable).parent / "dbt"
     subprocess.run([str(dbt), "parse", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
-    return DBT_PROJECT_DIR / "target" / "manifest.json"
+    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target") / "manifest.json"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests reading the session's built warehouse run on one xdist worker, so the sample is built once."""
+    for item in items:
+        if "built_warehouse" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("built_warehouse"))
 
 
 @pytest.fixture(scope="session")
