@@ -44,6 +44,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = "built_warehouse" if item.path in shared else str(item.path)
         item.add_marker(pytest.mark.xdist_group(group))
+        if item.path in shared:
+            # The first of these tests also pays for the session's whole build (pytest-timeout counts fixture setup).
+            item.add_marker(pytest.mark.timeout(1800))
 
 
 @pytest.fixture
