@@ -108,8 +108,8 @@ def warehouse_lock(
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     # One instance per lock file in the process, shared by threads: a nested acquisition counts up instead of
-    # waiting for itself.
-    lock = FileLock(str(lock_path(warehouse)), is_singleton=True, thread_local=False)
+    # waiting for itself. Keyed by the absolute path, so a relative and an absolute spelling are one lock.
+    lock = FileLock(os.path.abspath(lock_path(warehouse)), is_singleton=True, thread_local=False)
     started = time.monotonic()
     try:
         lock.acquire(timeout=0)
