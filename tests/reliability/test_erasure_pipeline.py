@@ -33,7 +33,8 @@ from tests.conftest import SAMPLE_AS_OF, SAMPLE_DIR
 
 # `unproven`: written in the session of 2026-12-07, not yet green end to end; kept out of `make test` until it
 # is (run it with `pytest -m unproven`; see the open issue's note).
-pytestmark = [pytest.mark.e2e, pytest.mark.unproven]
+# Three builds of the whole sample: beyond the suite's 900 s per test on a loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.unproven, pytest.mark.timeout(3600)]
 
 SALT = "test-erasure-salt-" + "7" * 24
 REQUEST_ID = "ER-TEST-0001"
@@ -336,15 +337,17 @@ def test_the_request_keeps_no_identifier_and_the_suppression_list_only_hashes(ru
 
 
 # Values that are not facts about one person but a person's place in the population: removing anyone moves
-# them for others, by design. RFM scores are quintiles of everyone's recency, frequency and amount
-# (ntile(5) in marts.customer_value); the CLV model is fitted on the whole population's purchase history
-# and its tiers are ranks (top 1% / 10% by CLV, sen/clv), so every CLV, p_alive, churn risk from p_alive
-# and tier, and what is derived from them, may move when one person leaves.
+# them for others, by design (docs/privacy.md). RFM scores are quintiles of everyone's recency, frequency and
+# amount (ntile(5) in marts.customer_value); the CLV model is fitted on the whole population's purchase
+# history and its tiers are ranks (top 1% / 10% by CLV, sen/clv), so every prediction of it (CLV, p_alive,
+# expected purchases, the backtest's predictions, the fit id), the churn risk read from p_alive and the tier
+# may move when one person leaves.
 POPULATION_RELATIVE_COLUMNS = {
     "marts.customer_value": {
         "rfm_recency_score",
         "rfm_frequency_score",
         "rfm_monetary_score",
+        "rfm_fm_score",
         "rfm_score",
         "rfm_segment",
     },
@@ -358,20 +361,39 @@ POPULATION_RELATIVE_COLUMNS = {
         "churn_risk",
         "is_high_value_loyal",
     },
+    "marts.customer_clv": {
+        "clv",
+        "expected_purchases_horizon",
+        "expected_purchases_12m",
+        "expected_avg_value",
+        "p_alive",
+        "clv_tier",
+        "churn_risk",
+        "fit_id",
+    },
+    "marts.clv_backtest": {"predicted_purchases", "predicted_revenue"},
+    # Recommendations are the nearest neighbours of what a person bought in item_similarity, a cosine over
+    # everyone's co-purchases and co-views: one person's purchases leaving moves the scores and neighbours.
+    # Who has recommendations, and how many, is still checked (person_id and rank stay compared).
+    "marts.next_best_products": {"sku", "score", "reason", "because_sku", "product_name", "category"},
 }
 # Rows defined by those values (a person enters or leaves, or their row changes, when their tier, risk or
 # quintile moves), as a predicate per table. Checked below: every person whose such rows differ had one of
-# the values above move. Segments (dbt_project/segments/lifecycle.yml): churn_risk_valuable (CLV tier and
-# churn risk), high_value_loyal (is_high_value_loyal), winback_inactive (churn risk high); the campaigns on
-# them (dbt_project/campaigns.yml): high_value_seed (Meta), winback (email, which also carries churn_risk,
-# clv_tier and rfm_segment as fields).
+# the values that segment and campaign rules test move. Segments (dbt_project/segments/lifecycle.yml):
+# churn_risk_valuable (CLV tier and churn risk), high_value_loyal (is_high_value_loyal), winback_inactive
+# (churn risk high); the campaigns on them (dbt_project/campaigns.yml): high_value_seed (Meta), winback
+# (email, whose rows also carry churn_risk, clv_tier and rfm_segment as properties).
 RELATIVE_SEGMENTS = "('churn_risk_valuable', 'high_value_loyal', 'winback_inactive')"
+RELATIVE_CAMPAIGNS = "('winback', 'high_value_seed')"
 POPULATION_RELATIVE_ROWS = {
     "marts.seg_churn_risk_valuable": "true",
     "marts.seg_high_value_loyal": "true",
     "marts.seg_winback_inactive": "true",
     "marts.segment_members_current": f"segment in {RELATIVE_SEGMENTS}",
     "marts.segment_memberships": f"segment in {RELATIVE_SEGMENTS}",
+    "marts.campaign_reachable": f"campaign in {RELATIVE_CAMPAIGNS}",
+    "marts.campaign_assignments": f"campaign in {RELATIVE_CAMPAIGNS}",
+    "marts.campaign_deliveries": f"campaign in {RELATIVE_CAMPAIGNS}",
     "audiences.audience_high_value_seed_meta": "true",
     "audiences.audience_winback_email": "true",
 }
