@@ -23,9 +23,7 @@ from orchestration.dbt.target import dbt_target_dir
 from sen.warehouse_lock import holder_path, read_holder
 from tests.conftest import SAMPLE_AS_OF, SAMPLE_DIR
 
-# `unproven`: written in the session of 2026-12-07, not yet green end to end; kept out of `make test` until it
-# is (run it with `pytest -m unproven`; see the open issue's note).
-pytestmark = [pytest.mark.e2e, pytest.mark.unproven]
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 SELECTION = "key:reference/loyalty_tiers"
