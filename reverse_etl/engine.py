@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from reverse_etl.secrets import get_logger, redact
 from reverse_etl.sending import GroupSender, abandon, send_batches, write_file
 from reverse_etl.state_schema import ensure_schema, ensure_state_table
 from sen.settings import Settings
+from sen.warehouse_lock import connect_for_writing, warehouse_lock
 
 __all__ = ["SyncHooks", "reference_now", "run_sync"]
 
@@ -85,15 +87,51 @@ def run_sync(
     A failed run commits what was acknowledged, records the (redacted) error and raises SyncRunError
     unless `raise_on_failure=False`. `dry_run` (or `dry_run: true` in the YAML, or CDP_SYNC_DRY_RUN=1)
     records the planned diff in sync.dry_run_plans and sends nothing.
+
+    Given a warehouse path, the sync is a writer like a build (sen/warehouse_lock.py): it holds the
+    warehouse's writer lock for the whole run (waiting CDP_WAREHOUSE_LOCK_WAIT seconds for a running build,
+    then raising WarehouseBusy naming it, before anything is sent or written) and waits
+    CDP_WAREHOUSE_READER_WAIT seconds for a reader of the file. Inside a writer Dagster run or a command-line
+    build, which hold the lock already, taking it again only counts up. Given a connection, the caller
+    coordinates.
     """
     cfg = sync_config if isinstance(sync_config, SyncConfig) else load_sync(sync_config)
-    own = not isinstance(conn_or_path, duckdb.DuckDBPyConnection)
-    conn = duckdb.connect(str(conn_or_path)) if own else conn_or_path
+    if isinstance(conn_or_path, duckdb.DuckDBPyConnection):
+        return _run_sync(conn_or_path, cfg, dry_run, now, raise_on_failure, hooks, uuid.uuid4().hex)
+    settings = Settings.from_env()
+    warehouse = Path(conn_or_path)
+    run_id = uuid.uuid4().hex
+    with ExitStack() as held:
+        held.enter_context(
+            warehouse_lock(
+                warehouse,
+                run_id=run_id,
+                command=f"sync {cfg.name}",
+                wait=settings.warehouse_lock_wait,
+                log=log.warning,
+                writer="sync",
+            )
+        )
+        conn = held.enter_context(
+            connect_for_writing(warehouse, settings.warehouse_reader_wait, log=log.warning, writer="sync")
+        )
+        return _run_sync(conn, cfg, dry_run, now, raise_on_failure, hooks, run_id)
+
+
+def _run_sync(
+    conn: duckdb.DuckDBPyConnection,
+    cfg: SyncConfig,
+    dry_run: bool,
+    now: datetime | None,
+    raise_on_failure: bool,
+    hooks: SyncHooks | None,
+    run_id: str,
+) -> SyncResult:
     dry = dry_run or cfg.dry_run or bool(Settings.from_env().sync_dry_run)
     started = reference_now(now)
     t0 = time.monotonic()
     result = SyncResult(
-        run_id=uuid.uuid4().hex,
+        run_id=run_id,
         sync_name=cfg.name,
         destination=cfg.destination.type,
         mode=cfg.mode,
@@ -176,8 +214,6 @@ def run_sync(
         finally:
             if client is not None:
                 client.close()
-            if own:
-                conn.close()
     if failure is not None and raise_on_failure:
         raise SyncRunError(result.error or "sync failed", result) from None
     log.info(

@@ -4,7 +4,8 @@ DuckDB lets one process at a time open a file for writing, and a build is many p
 step, the serving publish) that open and close the file in turn. Without coordination a second build slips
 in between two steps of the first and the first build's next dbt step dies on DuckDB's lock. So every
 writer takes ``<warehouse>.lock`` first and keeps it until it is done: the command line for its whole run,
-a Dagster run tagged ``sen/warehouse=write`` for its whole execution (orchestration/resources.py). A second
+a Dagster run tagged ``sen/warehouse=write`` for its whole execution (orchestration/resources.py), a sync
+run on a warehouse path for the whole sync (reverse_etl/engine.py). A second
 writer waits ``CDP_WAREHOUSE_LOCK_WAIT`` seconds (default 0), then stops with a message naming the holder;
 it never touches the warehouse meanwhile. The lock is an OS file lock (flock, through the ``filelock``
 library): it goes away with the holder's process, so a killed build leaves no stale lock behind.
@@ -80,44 +81,50 @@ def _write_holder(warehouse: Path, holder: Holder) -> None:
     os.replace(tmp, path)  # a waiting writer reads the old holder or the new one, never half of one
 
 
-def _busy_message(warehouse: Path, waited: float) -> str:
+def _busy_message(warehouse: Path, waited: float, writer: str) -> str:
     holder = read_holder(warehouse)
     who = holder.describe() if holder else "a writer that has not recorded itself yet"
     return (
-        f"the warehouse {warehouse} is being written by another build: {who}. "
+        f"the warehouse {warehouse} is being written by another writer: {who}. "
         f"{'Waited ' + format(waited, '.0f') + ' s; ' if waited else ''}"
-        "this build did not touch the warehouse and leaves the running one alone. Run again when it has "
+        f"this {writer} did not touch the warehouse and leaves the running one alone. Run again when it has "
         "finished, or set CDP_WAREHOUSE_LOCK_WAIT=<seconds> to wait for it."
     )
 
 
 @contextmanager
 def warehouse_lock(
-    warehouse: Path, *, run_id: str, command: str, wait: float = 0.0, log: Log = _stderr
+    warehouse: Path,
+    *,
+    run_id: str,
+    command: str,
+    wait: float = 0.0,
+    log: Log = _stderr,
+    writer: str = "build",
 ) -> Iterator[Holder]:
     """Hold the warehouse's writer lock for the block; raise WarehouseBusy if another writer keeps it more
     than ``wait`` seconds. Reentrant within a process (the command line holds it around a Dagster run that
-    takes it too)."""
+    takes it too, and a sync asset of that run takes it again). ``writer`` names this writer in messages."""
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     # One instance per lock file in the process, shared by threads: a nested acquisition counts up instead of
-    # waiting for itself.
-    lock = FileLock(str(lock_path(warehouse)), is_singleton=True, thread_local=False)
+    # waiting for itself. Keyed by the absolute path, so a relative and an absolute spelling are one lock.
+    lock = FileLock(os.path.abspath(lock_path(warehouse)), is_singleton=True, thread_local=False)
     started = time.monotonic()
     try:
         lock.acquire(timeout=0)
     except Timeout:
         if wait <= 0:
-            raise WarehouseBusy(_busy_message(warehouse, 0)) from None
+            raise WarehouseBusy(_busy_message(warehouse, 0, writer)) from None
         holder = read_holder(warehouse)
         log(
-            f"Waiting up to {wait:.0f} s for the warehouse {warehouse}: another build holds it "
+            f"Waiting up to {wait:.0f} s for the warehouse {warehouse}: another writer holds it "
             f"({holder.describe() if holder else 'holder not recorded yet'})."
         )
         try:
             lock.acquire(timeout=wait, poll_interval=0.5)
         except Timeout:
-            raise WarehouseBusy(_busy_message(warehouse, time.monotonic() - started)) from None
+            raise WarehouseBusy(_busy_message(warehouse, time.monotonic() - started, writer)) from None
     outermost = lock.lock_counter == 1
     try:
         if outermost:
@@ -150,6 +157,7 @@ def connect_for_writing(
     read_only: bool = False,
     log: Log = _stderr,
     sleep: Callable[[float], None] = time.sleep,
+    writer: str = "build",
 ) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect``, retried with backoff while another process (a reader) has the file open.
 
@@ -168,7 +176,7 @@ def connect_for_writing(
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WarehouseBusy(
-                    f"another process keeps the warehouse {warehouse} open, so this build cannot write it "
+                    f"another process keeps the warehouse {warehouse} open, so this {writer} cannot write it "
                     f"(waited {wait:.0f} s, CDP_WAREHOUSE_READER_WAIT): {error}. BI tools and notebooks read "
                     "the published serving copy (docs/serving.md), not the warehouse; close that process, "
                     "or raise CDP_WAREHOUSE_READER_WAIT."

@@ -32,8 +32,12 @@ from sen.config import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import SAMPLE_AS_OF, SAMPLE_DIR
 
 # `unproven`: written in the session of 2026-12-07, not yet green end to end; kept out of `make test` until it
-# is (run it with `pytest -m unproven`; see the open issue's note).
-pytestmark = [pytest.mark.e2e, pytest.mark.unproven]
+# is (run it with `pytest -m unproven`; see the open issue's note). State on 2026-12-08 00:30: the first three
+# tests passed on a full run; the per-person marts check passes on a real pair of builds (replayed on the kept
+# warehouses) and fails without its population-relative allowances; the re-export test (third build) has not
+# yet been seen to run. Cost: three builds of the sample, about 25 min on the shared 2-core machine.
+# Three builds of the whole sample: beyond the suite's 900 s per test on a loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.unproven, pytest.mark.timeout(3600)]
 
 SALT = "test-erasure-salt-" + "7" * 24
 REQUEST_ID = "ER-TEST-0001"
@@ -243,6 +247,10 @@ def runs(tmp_path_factory):
     }
     env.pop("DAGSTER_HOME", None)
     _build(env, wh / "build1.log")
+    # the warehouse as it was, to compare every other person's rows with after the erasure
+    before_copy = root / "before" / "sen.duckdb"
+    before_copy.parent.mkdir()
+    shutil.copyfile(warehouse, before_copy)
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
         person = Person(conn)
@@ -279,6 +287,7 @@ def runs(tmp_path_factory):
         "env": env,
         "person": person,
         "before": before,
+        "before_copy": before_copy,
         "after": after,
         "raw_before": raw_before,
         "raw_after": raw_after,
@@ -330,12 +339,141 @@ def test_the_request_keeps_no_identifier_and_the_suppression_list_only_hashes(ru
         conn.close()
 
 
+# Values that are not facts about one person but a person's place in the population: removing anyone moves
+# them for others, by design (docs/privacy.md). RFM scores are quintiles of everyone's recency, frequency and
+# amount (ntile(5) in marts.customer_value); the CLV model is fitted on the whole population's purchase
+# history and its tiers are ranks (top 1% / 10% by CLV, sen/clv), so every prediction of it (CLV, p_alive,
+# expected purchases, the backtest's predictions, the fit id), the churn risk read from p_alive and the tier
+# may move when one person leaves.
+POPULATION_RELATIVE_COLUMNS = {
+    "marts.customer_value": {
+        "rfm_recency_score",
+        "rfm_frequency_score",
+        "rfm_monetary_score",
+        "rfm_fm_score",
+        "rfm_score",
+        "rfm_segment",
+    },
+    "marts.customer_segments_value": {
+        "rfm_score",
+        "rfm_segment",
+        "clv",
+        "expected_purchases_horizon",
+        "p_alive",
+        "clv_tier",
+        "churn_risk",
+        "is_high_value_loyal",
+    },
+    "marts.customer_clv": {
+        "clv",
+        "expected_purchases_horizon",
+        "expected_purchases_12m",
+        "expected_avg_value",
+        "p_alive",
+        "clv_tier",
+        "churn_risk",
+        "fit_id",
+    },
+    "marts.clv_backtest": {"predicted_purchases", "predicted_revenue"},
+    # Recommendations are the nearest neighbours of what a person bought in item_similarity, a cosine over
+    # everyone's co-purchases and co-views: one person's purchases leaving moves the scores and neighbours.
+    # Who has recommendations, and how many, is still checked (person_id and rank stay compared).
+    "marts.next_best_products": {"sku", "score", "reason", "because_sku", "product_name", "category"},
+}
+# Rows defined by those values (a person enters or leaves, or their row changes, when their tier, risk or
+# quintile moves), as a predicate per table. Checked below: every person whose such rows differ had one of
+# the values that segment and campaign rules test move. Segments (dbt_project/segments/lifecycle.yml):
+# churn_risk_valuable (CLV tier and churn risk), high_value_loyal (is_high_value_loyal), winback_inactive
+# (churn risk high); the campaigns on them (dbt_project/campaigns.yml): high_value_seed (Meta), winback
+# (email, whose rows also carry churn_risk, clv_tier and rfm_segment as properties).
+RELATIVE_SEGMENTS = "('churn_risk_valuable', 'high_value_loyal', 'winback_inactive')"
+RELATIVE_CAMPAIGNS = "('winback', 'high_value_seed')"
+POPULATION_RELATIVE_ROWS = {
+    "marts.seg_churn_risk_valuable": "true",
+    "marts.seg_high_value_loyal": "true",
+    "marts.seg_winback_inactive": "true",
+    "marts.segment_members_current": f"segment in {RELATIVE_SEGMENTS}",
+    "marts.segment_memberships": f"segment in {RELATIVE_SEGMENTS}",
+    "marts.campaign_reachable": f"campaign in {RELATIVE_CAMPAIGNS}",
+    "marts.campaign_assignments": f"campaign in {RELATIVE_CAMPAIGNS}",
+    "marts.campaign_deliveries": f"campaign in {RELATIVE_CAMPAIGNS}",
+    "audiences.audience_high_value_seed_meta": "true",
+    "audiences.audience_winback_email": "true",
+}
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [d[0] for d in conn.execute(f'select * from {schema}."{name}" limit 0').description]
+
+
+def _changed_persons(
+    conn: duckdb.DuckDBPyConnection, table: str, columns: list[str], erased: str, where: str = "true"
+) -> set[str]:
+    """Persons (other than the erased one) whose rows of `table` matching `where`, projected on `columns`,
+    differ between the warehouse before the erasure (attached as `b`) and after."""
+    schema, name = table.split(".")
+    cols = ", ".join(f'"{c}"' for c in columns)
+    rows = conn.execute(
+        f"""
+        select distinct person_id from (
+            (select {cols} from b.{schema}."{name}" where person_id <> $p and ({where})
+             except all select {cols} from {schema}."{name}" where person_id <> $p and ({where}))
+            union all
+            (select {cols} from {schema}."{name}" where person_id <> $p and ({where})
+             except all select {cols} from b.{schema}."{name}" where person_id <> $p and ({where}))
+        )
+        """,
+        {"p": erased},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def test_marts_lose_exactly_the_erased_persons_rows(runs):
+    """Every row that is a fact about one person (profile, orders, totals, recency, audience fields) is
+    unchanged for every other person; only population-relative values (named above, with why) may move."""
     person, before, after = runs["person"], runs["before"], runs["after"]
     assert person.rows_in_marts["marts.customers"] == 1
     assert set(after) == set(before)
-    for table, count in before.items():
-        assert after[table] == count - person.rows_in_marts.get(table, 0), table
+    conn = duckdb.connect(str(runs["warehouse"]), read_only=True)
+    try:
+        conn.execute(f"attach '{runs['before_copy']}' as b (read_only)")
+        # who had a value that segment and campaign rules test move (a tier, a risk band, a group; not
+        # the continuous CLV, which moves for nearly everyone when the model is refitted)
+        moved_relative = _changed_persons(
+            conn,
+            "marts.customer_segments_value",
+            ["person_id", "clv_tier", "churn_risk", "is_high_value_loyal", "rfm_segment"],
+            person.person_id,
+        )
+        report = {}
+        for table, count in sorted(before.items()):
+            relative_rows = POPULATION_RELATIVE_ROWS.get(table)
+            if relative_rows is not None:
+                movers = _changed_persons(conn, table, _columns(conn, table), person.person_id, relative_rows)
+                if not movers <= moved_relative:
+                    report[table] = (
+                        "moved without a population-relative reason",
+                        sorted(movers - moved_relative),
+                    )
+            fact_rows = "true" if relative_rows is None else f"not ({relative_rows})"
+            columns = ["person_id"] + [
+                c
+                for c in _columns(conn, table)
+                if c != "person_id" and c not in POPULATION_RELATIVE_COLUMNS.get(table, ())
+            ]
+            changed = _changed_persons(conn, table, columns, person.person_id, fact_rows)
+            if changed:
+                diffs = {
+                    c: len(_changed_persons(conn, table, ["person_id", c], person.person_id, fact_rows))
+                    for c in columns[1:]
+                }
+                report[f"{table} facts"] = (len(changed), {c: n for c, n in diffs.items() if n})
+            if relative_rows is None and after[table] != count - person.rows_in_marts.get(table, 0):
+                report[f"{table} rows"] = (after[table], count - person.rows_in_marts.get(table, 0))
+        assert report == {}
+    finally:
+        conn.close()
     assert {"orders", "pos"} <= {s for s, _ in person.records}
     assert person.raw_crm_rows >= 1 and person.raw_order_rows >= 1
     assert runs["raw_after"]["crm_contacts"] == runs["raw_before"]["crm_contacts"] - person.raw_crm_rows
