@@ -133,9 +133,14 @@ def spark_rows(spark: SparkSession, table: str, columns: list[str]) -> list[tupl
 
 
 def compare_table(
-    conn: duckdb.DuckDBPyConnection, spark: SparkSession, table: str, rel_tol: float = REL_TOL
+    conn: duckdb.DuckDBPyConnection,
+    spark: SparkSession,
+    table: str,
+    rel_tol: float = REL_TOL,
+    skip_columns: frozenset[str] = frozenset(),
 ) -> TableDiff:
-    """DuckDB's ``table`` (schema.name) against Spark's table of the same name, columns by name."""
+    """DuckDB's ``table`` (schema.name) against Spark's table of the same name, columns by name; the columns
+    named in ``skip_columns`` (a run's id or clock time) must exist on both sides but are not compared."""
     schema, name = table.split(".")
     duck_columns = [
         r[0]
@@ -150,11 +155,12 @@ def compare_table(
         diff = TableDiff(table, -1, -1)
         diff.problems.append(f"columns differ: duckdb {duck_columns} vs spark {spark_columns}")
         return diff
+    compared = [c for c in duck_columns if c not in skip_columns]
     return compare_rows(
         table,
-        duck_columns,
-        duckdb_rows(conn, table, duck_columns),
-        spark_rows(spark, table, duck_columns),
+        compared,
+        duckdb_rows(conn, table, compared),
+        spark_rows(spark, table, compared),
         rel_tol,
     )
 
