@@ -239,6 +239,10 @@ def run_in(
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - started
+    if plan is not None:  # the Spark steps' worker and its JVM (sen/engines/spark_steps.py)
+        from sen.engines.spark_steps import release_worker
+
+        release_worker()
     if plan is None:
         print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
     else:
