@@ -227,3 +227,24 @@ def model_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     sources = set(source_tables(conn))
     names = dbt_relation_names()
     return [t for t in duckdb_tables(conn, MODEL_SCHEMAS) if t not in sources and t.split(".")[1] in names]
+
+
+def compare_builds(
+    conn: duckdb.DuckDBPyConnection,
+    spark: SparkSession,
+    schemas: tuple[str, ...],
+    *,
+    skip_columns: frozenset[str] = frozenset(),
+    leave_out: frozenset[str] = frozenset(),
+    rel_tol: float = REL_TOL,
+) -> tuple[list[str], list[TableDiff]]:
+    """Every table of the DuckDB build in ``schemas`` (but ``leave_out``) against Spark's: (the tables Spark
+    lacks, one TableDiff per table both have)."""
+    tables = [t for t in duckdb_tables(conn, schemas) if t not in leave_out]
+    missing = [t for t in tables if not spark.catalog.tableExists(t)]
+    diffs = [
+        compare_table(conn, spark, t, rel_tol=rel_tol, skip_columns=skip_columns)
+        for t in tables
+        if t not in missing
+    ]
+    return missing, diffs

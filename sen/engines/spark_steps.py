@@ -61,8 +61,10 @@ def release_worker() -> None:
     worker, _worker = _worker, None
     try:
         worker.submit(_stop_session).result()
-    except BrokenProcessPool:
-        pass  # gone already, and its JVM with it (the JVM exits when its parent's pipe closes)
+    except (BrokenProcessPool, RuntimeError):
+        # Gone already (or shut down at the interpreter's exit), and its JVM with it: the JVM exits when its
+        # parent's pipe closes.
+        pass
     finally:
         worker.shutdown(wait=True)
 
@@ -140,14 +142,14 @@ def cluster_alarm_step() -> tuple[bool, dict[str, Any]]:
     spark = worker_session()
     runs = None
     if _table_exists(spark, "identity.identity_runs"):
-        runs = (
+        newest = (
             spark.table("identity.identity_runs")
             .select(*columns)
             .orderBy("run_at", ascending=False)
             .limit(2)
-            .toPandas()
-            .iloc[::-1]  # oldest first: the judged table's row order breaks ties of run_at
+            .toArrow()
         )
+        runs = newest.take(list(range(newest.num_rows))[::-1])  # oldest first: row order breaks ties
     conn = duckdb.connect()
     try:
         if runs is not None:
