@@ -265,6 +265,17 @@ def run_in(
         if plan.missing:
             print(f"INCOMPLETE: {unsupported_message(plan, settings.engine)}", file=sys.stderr)
             return 1
+        # Dagster counts a run whose steps were skipped (an upstream output not produced) as a success.
+        built = {e.asset_key for e in result.get_asset_materialization_events()}
+        not_built = sorted(k.to_user_string() for k in set(job.asset_layer.selected_asset_keys) - built)
+        if not_built:
+            print(
+                f"NOT BUILT on {settings.engine}: {len(not_built)} selected asset(s) were skipped: "
+                + ", ".join(not_built[:30])
+                + (" ..." if len(not_built) > 30 else ""),
+                file=sys.stderr,
+            )
+            return 1
     return 0 if result.success else 1
 
 
