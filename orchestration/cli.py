@@ -219,7 +219,9 @@ def run_in(
 
         plan = engine_plan(defs, settings.engine)
         selected = set(job.asset_layer.selected_asset_keys) & plan.runnable
-        job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selected)
+        job = defs.resolve_implicit_global_asset_job_def().get_subset(
+            asset_selection=selected, asset_check_selection=plan.checks
+        )
     job = job.with_logger_defs({"console": concise_console})  # one line per step, not Dagster's DEBUG stream
     started = time.perf_counter()
     # dbt's own output (every model and test) goes to a file; the console keeps one line per step.
@@ -237,6 +239,10 @@ def run_in(
             raise_on_error=False,
         )
     elapsed = time.perf_counter() - started
+    if plan is not None:  # the Spark steps' worker and its JVM (sen/engines/spark_steps.py)
+        from sen.engines.spark_steps import release_worker
+
+        release_worker()
     if plan is None:
         print_summary(settings, as_of, elapsed, result.success, dry_run, ingestion_counts(result))
     else:
@@ -249,11 +255,27 @@ def run_in(
     print(f"dbt output: {dbt_output}{kept}")
     for step, reason in step_failures(result):  # last, where a user reads first: what failed and why
         print(f"FAILED {step}: {reason}", file=sys.stderr)
-    if plan is not None and plan.unsupported:
-        from orchestration.engine_support import unsupported_message
+    if plan is not None:
+        from orchestration.engine_support import checks_message, syncs_message, unsupported_message
 
-        print(f"INCOMPLETE: {unsupported_message(plan, settings.engine)}", file=sys.stderr)
-        return 1
+        if plan.checks_not_run:
+            print(f"CHECKS NOT RUN: {checks_message(plan, settings.engine)}", file=sys.stderr)
+        if plan.syncs_not_run:  # known and said: the build of the tables is complete without them
+            print(f"SYNCS NOT RUN: {syncs_message(plan, settings.engine)}", file=sys.stderr)
+        if plan.missing:
+            print(f"INCOMPLETE: {unsupported_message(plan, settings.engine)}", file=sys.stderr)
+            return 1
+        # Dagster counts a run whose steps were skipped (an upstream output not produced) as a success.
+        built = {e.asset_key for e in result.get_asset_materialization_events()}
+        not_built = sorted(k.to_user_string() for k in set(job.asset_layer.selected_asset_keys) - built)
+        if not_built:
+            print(
+                f"NOT BUILT on {settings.engine}: {len(not_built)} selected asset(s) were skipped: "
+                + ", ".join(not_built[:30])
+                + (" ..." if len(not_built) > 30 else ""),
+                file=sys.stderr,
+            )
+            return 1
     return 0 if result.success else 1
 
 

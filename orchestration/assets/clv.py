@@ -26,6 +26,7 @@ from sen.clv.store import (
     read_orders,
     replace_table,
 )
+from sen.engines.spark_steps import StepError, backtest_step, clv_step, in_child
 from sen.settings import Settings
 
 VALUE_GROUP = "marts"  # the tables live in the marts schema, next to the dbt marts
@@ -104,7 +105,7 @@ def _metadata_value(value: object) -> object:
             CUSTOMER_CLV_KEY,
             deps=[ORDERS_KEY],
             group_name=VALUE_GROUP,
-            kinds={"python", "duckdb"},
+            kinds={"python", "duckdb", "spark"},  # both engines (sen/engines/spark_steps.py)
             description=(
                 "Predictive CLV per person with an order: expected purchases and discounted CLV over the horizon "
                 "(BG/NBD + Gamma-Gamma, heuristics when data are thin), P(alive), churn risk, CLV tier and the "
@@ -115,7 +116,7 @@ def _metadata_value(value: object) -> object:
             MODEL_FITS_KEY,
             deps=[ORDERS_KEY],
             group_name=VALUE_GROUP,
-            kinds={"python", "duckdb"},
+            kinds={"python", "duckdb", "spark"},  # both engines (sen/engines/spark_steps.py)
             description="One row appended per CLV fit: parameters, time unit, log-likelihoods, customers, as-of.",
         ),
     ],
@@ -135,6 +136,9 @@ def clv_fit_and_score(
 ):
     as_of = run_clock.as_of()
     horizon, rate, timezone = config.horizon(), config.discount_rate(), config.business_timezone()
+    if _settings().engine == "spark":
+        yield from _fit_and_score_on_spark(context, config, as_of, horizon, rate, timezone)
+        return
     with warehouse.connect() as conn:
         orders = read_orders(conn, as_of)
         try:
@@ -205,6 +209,59 @@ def clv_fit_and_score(
     )
 
 
+def _fit_and_score_on_spark(
+    context: dg.AssetExecutionContext,
+    config: ClvConfig,
+    as_of: datetime,
+    horizon: int,
+    rate: float,
+    timezone: str,
+):
+    """CDP_ENGINE=spark: the summary and the scores on the cluster, the fit on the driver (sen/clv/spark.py),
+    in a child process like every Spark step; the same tables, metadata and checks as on DuckDB."""
+    try:
+        out = in_child(clv_step, as_of, horizon, rate, timezone, config.min_repeat_buyers, context.run.run_id)
+    except StepError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    record, fit_row = out["record"], out["fit_row"]
+    yield dg.MaterializeResult(
+        asset_key=CUSTOMER_CLV_KEY,
+        metadata={
+            "dagster/row_count": out["rows"],
+            "as_of": as_of.isoformat(),
+            "horizon_months": horizon,
+            "annual_discount_rate": rate,
+            "fit_status": str(record["fit_status"]),
+            "total_clv": out["total_clv"],
+            "total_expected_purchases": out["total_expected_purchases"],
+            "churn_risk": dg.MetadataValue.json(out["churn_risk"]),
+            "clv_tier": dg.MetadataValue.json(out["clv_tier"]),
+            "fallback_reason": dg.MetadataValue.json(out["fallback_reason"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=MODEL_FITS_KEY,
+        metadata={
+            "dagster/row_count": out["n_fits"],
+            **{f"fit/{k}": _metadata_value(v) for k, v in fit_row.items() if k != "dagster_run_id"},
+        },
+    )
+    # Non-finite scores stop the step in the child (a Failure above), so a written table is finite.
+    yield dg.AssetCheckResult(
+        asset_key=CUSTOMER_CLV_KEY,
+        check_name="scores_are_finite",
+        passed=True,
+        metadata={"rows": out["rows"]},
+    )
+    erased = out["erased_scored"]
+    yield dg.AssetCheckResult(
+        asset_key=CUSTOMER_CLV_KEY,
+        check_name="no_erased_persons",
+        passed=not erased,
+        metadata={"erased_persons_scored": erased or 0, "erasure_list_found": erased is not None},
+    )
+
+
 def _local_to_utc(value: object, timezone: str) -> pd.Timestamp:
     return pd.Timestamp(value).tz_localize(timezone).tz_convert("UTC").tz_localize(None)
 
@@ -217,7 +274,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     key=BACKTEST_KEY,
     deps=[ORDERS_KEY],
     group_name=VALUE_GROUP,
-    kinds={"python", "duckdb"},
+    kinds={"python", "duckdb", "spark"},  # both engines (sen/engines/spark_steps.py)
     description=(
         "Calibration/holdout backtest of the CLV model: fit on orders up to as_of minus the horizon, predict the "
         "holdout, compare with what happened. One row per calibration customer; the summary is in the metadata."
@@ -228,6 +285,14 @@ def clv_backtest(
 ) -> dg.MaterializeResult:
     as_of = run_clock.as_of()
     horizon, timezone = config.horizon(), config.business_timezone()
+    if _settings().engine == "spark":
+        try:
+            out = in_child(backtest_step, as_of, horizon, timezone, config.min_repeat_buyers)
+        except StepError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        return _backtest_result(
+            context, out["rows"], out["summary"], out["by_frequency"], out["png"], horizon
+        )
     with warehouse.connect() as conn:
         orders = read_orders(conn, as_of)
         try:
@@ -249,7 +314,17 @@ def clv_backtest(
             summary[bound] = _local_to_utc(summary[bound], timezone)
             table[bound] = summary[bound]
         replace_table(conn, "clv_backtest", table)
+    return _backtest_result(context, len(table), summary, by_frequency, png, horizon)
 
+
+def _backtest_result(
+    context: dg.AssetExecutionContext,
+    rows: int,
+    summary: dict,
+    by_frequency: pd.DataFrame,
+    png: bytes,
+    horizon: int,
+) -> dg.MaterializeResult:
     image = base64.b64encode(png).decode("ascii")
     context.log.info(
         f"CLV backtest: predicted {summary['predicted_purchases']:.0f} vs actual {summary['actual_purchases']:.0f} "
@@ -257,7 +332,7 @@ def clv_backtest(
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(table),
+            "dagster/row_count": rows,
             **{k: _metadata_value(v) for k, v in summary.items()},
             "horizon_months": horizon,
             "by_calibration_frequency": dg.MetadataValue.md(markdown_table(by_frequency)),

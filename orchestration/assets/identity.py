@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.engine_support import SPARK_CHECK_TAG
 from orchestration.resources import Warehouse
+from sen.engines.spark_steps import StepError, cluster_alarm_step, identity_step, in_child
 from sen.identity.checks import cluster_alarm
 from sen.identity.config import load_identity_config
 from sen.identity.resolve import resolve_identities
+from sen.settings import Settings
 
 IDENTITY_TABLES = ["identifier_person_map", "person_id_history", "identity_cuts", "identity_runs"]
 UPSTREAM = [
@@ -27,7 +30,7 @@ UPSTREAM = [
             key=["identity", table],
             deps=UPSTREAM,
             group_name="identity",
-            kinds={"python", "duckdb"},
+            kinds={"python", "duckdb", "spark"},  # both engines (orchestration/engine_support.py)
             description=description,
         )
         for table, description in [
@@ -44,10 +47,16 @@ UPSTREAM = [
     name="identity_resolution",
 )
 def identity_resolution(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    config = load_identity_config()
-    with warehouse.connect() as conn:
-        stats = resolve_identities(conn, config, run_at=datetime.now(UTC))
-    summary = stats.as_metadata()
+    if Settings.from_env().engine == "spark":  # the graph stays on the cluster (sen/identity/spark.py)
+        try:
+            summary = in_child(identity_step, datetime.now(UTC))
+        except StepError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+    else:
+        config = load_identity_config()
+        with warehouse.connect() as conn:
+            stats = resolve_identities(conn, config, run_at=datetime.now(UTC))
+        summary = stats.as_metadata()
     context.log.info(f"identity run: {summary}")
     for table in IDENTITY_TABLES:
         yield dg.MaterializeResult(
@@ -60,6 +69,9 @@ def identity_resolution(context: dg.AssetExecutionContext, warehouse: Warehouse)
     asset=dg.AssetKey(["identity", "identifier_person_map"]),  # what every mart reads
     name="cluster_size_alarm",
     blocking=True,
+    op_tags={
+        SPARK_CHECK_TAG: "true"
+    },  # judged from Spark's identity_runs too (orchestration/engine_support.py)
     description=(
         "Blocks everything downstream (marts, audiences, syncs) when the largest cluster or the share of merged "
         "clusters jumps beyond the configured bounds: the usual sign of a junk id or a shared device merging "
@@ -67,8 +79,11 @@ def identity_resolution(context: dg.AssetExecutionContext, warehouse: Warehouse)
     ),
 )
 def cluster_size_alarm(warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect(read_only=True) as conn:
-        passed, details = cluster_alarm(conn)
+    if Settings.from_env().engine == "spark":
+        passed, details = in_child(cluster_alarm_step)
+    else:
+        with warehouse.connect(read_only=True) as conn:
+            passed, details = cluster_alarm(conn)
     return dg.AssetCheckResult(
         passed=bool(passed),
         severity=dg.AssetCheckSeverity.ERROR,

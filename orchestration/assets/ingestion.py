@@ -98,30 +98,29 @@ def _suppress(
 def _ingest_on_spark(source: Source, settings: Settings):
     """ingest_source into Spark's raw tables; (result, rows in raw.<source>).
 
-    In a child process: Spark's embedded Derby metastore admits one JVM, and a JVM started in the Dagster
-    process would keep it after the session stops, locking out the dbt step (sen-dbt) that follows."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    In the Spark worker process (sen/engines/spark_steps.py): Spark's embedded Derby metastore admits one JVM,
+    and a JVM started in the Dagster process would keep it, locking out the dbt step (sen-dbt) that follows;
+    the worker keeps one session for all sources."""
+    from sen.engines.spark_steps import StepError, in_child
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        outcome = pool.submit(_ingest_on_spark_here, source.name).result()
-    if isinstance(outcome, str):  # an IngestError's message (its class does not survive pickling)
-        raise IngestError(outcome)
-    return outcome
+    try:
+        return in_child(_ingest_on_spark_here, source.name)
+    except StepError as exc:  # an IngestError's message (its class does not survive pickling)
+        raise IngestError(str(exc)) from exc
 
 
 def _ingest_on_spark_here(source_name: str):
-    from sen.engines.spark import spark_session
+    from sen.engines.spark_steps import worker_session
     from sen.ingest.spark import ingest_source_spark
 
     settings = Settings.from_env()
     source = load_contract().sources[source_name]
-    with spark_session(settings) as spark:
-        try:
-            result = ingest_source_spark(spark, source, settings.data_dir)
-        except IngestError as exc:
-            return str(exc)
-        total = spark.sql(f"select count(*) from raw.`{source.name}`").collect()[0][0]
+    spark = worker_session(settings)
+    try:
+        result = ingest_source_spark(spark, source, settings.data_dir)
+    except IngestError as exc:
+        return ("error", str(exc))
+    total = spark.sql(f"select count(*) from raw.`{source.name}`").collect()[0][0]
     return result, total
 
 

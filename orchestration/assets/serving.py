@@ -12,6 +12,8 @@ import dagster as dg
 from orchestration.resources import RunClock, Warehouse
 from orchestration.run_clock import newest_data, stale_as_of_warning
 from sen import serving
+from sen.engines.spark_steps import StepError, in_child, serving_step
+from sen.settings import Settings
 
 SERVING_KEY = dg.AssetKey(["serving", "published_marts"])
 
@@ -29,7 +31,7 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
         key=SERVING_KEY,
         deps=published_upstream_keys(upstream),
         group_name="serving",
-        kinds={"duckdb"},
+        kinds={"duckdb", "spark"},  # on Spark: Parquet only (sen/engines/spark_serving.py)
         description=(
             "Read-only copy of the marts, audiences and identity KPIs for BI tools: a new file swapped in "
             "atomically after each build (CDP_SERVING, default serving.duckdb next to the warehouse). "
@@ -39,6 +41,8 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
     def published_marts(
         context: dg.AssetExecutionContext, warehouse: Warehouse, run_clock: RunClock
     ) -> dg.MaterializeResult:
+        if Settings.from_env().engine == "spark":
+            return _publish_on_spark(context, run_clock)
         # Read-write like every other step (DuckDB refuses mixed configurations in one process); the
         # warehouse itself is only read, the new serving file is written.
         with warehouse.connect() as conn:
@@ -68,3 +72,24 @@ def build_serving_asset(upstream: Sequence[dg.AssetsDefinition | dg.AssetSpec]) 
         )
 
     return published_marts
+
+
+def _publish_on_spark(context: dg.AssetExecutionContext, run_clock: RunClock) -> dg.MaterializeResult:
+    """CDP_ENGINE=spark: the same tables published as Parquet (no serving.duckdb: BI tools read the Parquet
+    folder, or the cluster's own SQL endpoint); in a child process like every Spark step."""
+    try:
+        result = in_child(serving_step)
+    except StepError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info(f"published {len(result['tables'])} tables as Parquet to {result['link']}")
+    return dg.MaterializeResult(
+        metadata={
+            "parquet_dir": dg.MetadataValue.path(result["link"]),
+            "version": result["version"],
+            "tables": dg.MetadataValue.json(result["tables"]),
+            "table_count": len(result["tables"]),
+            "seconds": result["seconds"],
+            "dagster/row_count": sum(result["tables"].values()),
+            "as_of": run_clock.as_of().isoformat(),
+        }
+    )

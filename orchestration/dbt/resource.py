@@ -20,6 +20,8 @@ from dagster_dbt.asset_utils import (
 from dagster_dbt.core.dbt_cli_invocation import PARTIAL_PARSE_FILE_NAME
 from dagster_dbt.dagster_dbt_translator import DagsterDbtTranslator
 
+from sen.engines.spark_steps import release_worker
+
 # dbt's default (eager) runs a test as soon as one of its parents is selected. The dbt blocks run in several
 # steps around the Python assets (identity, CLV), so a relationships test could run before its other parent
 # exists; "buildable" runs it in the step where all its parents are built.
@@ -69,6 +71,8 @@ class SenDbtCliResource(DbtCliResource):
 
     def cli(self, args: Sequence[str], *, context=None, target_path: Path | None = None, **kwargs):  # type: ignore[override]
         args = list(args)
+        # Spark: the Python steps' worker holds the Derby metastore; dbt's session (sen-dbt) needs it.
+        release_worker()
         # An operator's DBT_INDIRECT_SELECTION (dbt's own variable) still wins: the flag would override it.
         operator_choice = os.environ.get("DBT_INDIRECT_SELECTION")
         if (

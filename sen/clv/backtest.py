@@ -44,6 +44,24 @@ def run_backtest(
     if holdout_end <= calibration_end:
         raise ValueError(f"holdout end {holdout_end} must be after calibration end {calibration_end}")
     cal = summarise_occasions(purchase_occasions(frame, calibration_end), calibration_end.normalize())
+    hold = purchase_occasions(frame, holdout_end, start_exclusive=calibration_end)
+    actual = hold.groupby("person_id", sort=False, observed=True)["value"].agg(["size", "sum"])
+    return backtest_from_summaries(
+        cal, actual, calibration_end, holdout_end, min_repeat_buyers=min_repeat_buyers
+    )
+
+
+def backtest_from_summaries(
+    cal: pd.DataFrame,
+    actual: pd.DataFrame,
+    calibration_end: pd.Timestamp,
+    holdout_end: pd.Timestamp,
+    *,
+    min_repeat_buyers: int = DEFAULT_MIN_REPEAT_BUYERS,
+) -> BacktestResult:
+    """The backtest from its two per-customer inputs, however they were computed (pandas here, Spark in
+    sen.clv.spark): ``cal``, the calibration summary in person_id order (summarise_occasions), and ``actual``,
+    the holdout occasions per person (index person_id, columns size and sum)."""
     model = fit_clv_model(
         cal["frequency"],
         cal["recency"],
@@ -62,8 +80,6 @@ def run_backtest(
     predicted = scoring.expected_purchases(model, holdout_days, x, t_x, age)
     value, non_positive = scoring.expected_average_value(model, x, m, first)
 
-    hold = purchase_occasions(frame, holdout_end, start_exclusive=calibration_end)
-    actual = hold.groupby("person_id", sort=False, observed=True)["value"].agg(["size", "sum"])
     known = actual.index.isin(cal["person_id"])
     actual_known = actual.loc[known].reindex(cal["person_id"], fill_value=0)
 

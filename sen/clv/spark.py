@@ -222,3 +222,92 @@ def fit_and_score_spark(
         }
     )
     return scores, record
+
+
+def customer_clv_spark(
+    scores: DataFrame, horizon_months: int, discount_rate: float, as_of: Timestampish, fit_id: str
+) -> DataFrame:
+    """The marts.customer_clv layout (sen.clv.store.customer_clv_table) on the cluster."""
+    from pyspark.sql import functions as F
+
+    columns = []
+    for name in SCORE_COLUMNS:
+        if name == "frequency":  # a count: bigint, as the pandas path writes it
+            columns.append(F.col(name).cast("long").alias(name))
+        else:
+            columns.append(F.col(name))
+        if name == "expected_purchases_horizon":
+            # The interface name is for the default 12-month horizon; other horizons leave it empty.
+            twelve = F.col(name) if horizon_months == 12 else F.lit(None).cast("double")
+            columns.append(twelve.alias("expected_purchases_12m"))
+    # Aware: PySpark reads a naive datetime in the process's local zone.
+    as_of_utc = pd.Timestamp(as_of)
+    as_of_utc = as_of_utc.tz_convert("UTC") if as_of_utc.tzinfo else as_of_utc.tz_localize("UTC")
+    return scores.select(
+        *columns,
+        F.lit(int(horizon_months)).cast("long").alias("horizon_months"),
+        F.lit(float(discount_rate)).cast("double").alias("annual_discount_rate"),
+        F.lit(as_of_utc.to_pydatetime()).cast("timestamp").alias("as_of"),
+        F.lit(fit_id).alias("fit_id"),
+    )
+
+
+def _occasions(orders: DataFrame, timezone: str | None, end: pd.Timestamp, start: pd.Timestamp | None):
+    """Purchase occasions (sen.clv.orders.purchase_occasions) with start < local time <= end."""
+    from pyspark.sql import functions as F
+
+    local = F.from_utc_timestamp(F.col("ordered_at"), timezone) if timezone else F.col("ordered_at")
+    frame = orders.select("person_id", local.alias("at"), F.col("net_amount").cast("double").alias("amount"))
+    keep = F.col("at") <= F.lit(end.to_pydatetime())
+    if start is not None:
+        keep = keep & (F.col("at") > F.lit(start.to_pydatetime()))
+    return (
+        frame.where(keep)
+        .groupBy("person_id", F.to_date("at").alias("day"))
+        .agg(F.greatest(F.sum("amount"), F.lit(0.0)).alias("value"))
+    )
+
+
+def backtest_spark(
+    orders: DataFrame,
+    as_of: Timestampish,
+    horizon_months: int = 12,
+    *,
+    timezone: str | None = None,
+    min_repeat_buyers: int = DEFAULT_MIN_REPEAT_BUYERS,
+) -> tuple[pd.DataFrame, dict[str, object], pd.DataFrame, bytes]:
+    """sen.clv.pipeline.backtest on Spark: the calibration summary and the holdout occasions are group-bys on the
+    cluster; the driver gets one row per customer of each (the small part) and runs the same backtest."""
+    from pyspark.sql import functions as F
+
+    from sen.clv.backtest import backtest_from_summaries
+    from sen.clv.plot import backtest_png
+
+    calibration = pd.Timestamp(as_of) - pd.DateOffset(months=horizon_months)
+    cal_end, holdout_end = _local_end(calibration, timezone), _local_end(as_of, timezone)
+    if holdout_end <= cal_end:
+        raise ValueError(f"holdout end {holdout_end} must be after calibration end {cal_end}")
+    cal = (
+        summary_spark(orders, calibration, timezone=timezone)
+        .select("person_id", "frequency", "recency", "T", "monetary", "first_value")
+        .toPandas()
+        .sort_values("person_id", kind="stable")
+        .reset_index(drop=True)
+    )
+    cal["frequency"] = cal["frequency"].astype("int64")
+    actual = (
+        _occasions(orders, timezone, holdout_end, cal_end)
+        .groupBy("person_id")
+        .agg(F.count("*").alias("size"), F.sum("value").alias("sum"))
+        .toPandas()
+        .set_index("person_id")
+    )
+    actual["size"] = actual["size"].astype("int64")
+    result = backtest_from_summaries(cal, actual, cal_end, holdout_end, min_repeat_buyers=min_repeat_buyers)
+    summary = dict(result.summary)
+    summary["as_of"] = pd.Timestamp(as_of).isoformat()
+    png = backtest_png(
+        result.by_frequency,
+        title=f"Holdout {summary['holdout_days']:.0f} days: predicted vs actual purchases",
+    )
+    return result.per_person, summary, result.by_frequency, png

@@ -133,9 +133,14 @@ def spark_rows(spark: SparkSession, table: str, columns: list[str]) -> list[tupl
 
 
 def compare_table(
-    conn: duckdb.DuckDBPyConnection, spark: SparkSession, table: str, rel_tol: float = REL_TOL
+    conn: duckdb.DuckDBPyConnection,
+    spark: SparkSession,
+    table: str,
+    rel_tol: float = REL_TOL,
+    skip_columns: frozenset[str] = frozenset(),
 ) -> TableDiff:
-    """DuckDB's ``table`` (schema.name) against Spark's table of the same name, columns by name."""
+    """DuckDB's ``table`` (schema.name) against Spark's table of the same name, columns by name; the columns
+    named in ``skip_columns`` (a run's id or clock time) must exist on both sides but are not compared."""
     schema, name = table.split(".")
     duck_columns = [
         r[0]
@@ -150,11 +155,12 @@ def compare_table(
         diff = TableDiff(table, -1, -1)
         diff.problems.append(f"columns differ: duckdb {duck_columns} vs spark {spark_columns}")
         return diff
+    compared = [c for c in duck_columns if c not in skip_columns]
     return compare_rows(
         table,
-        duck_columns,
-        duckdb_rows(conn, table, duck_columns),
-        spark_rows(spark, table, duck_columns),
+        compared,
+        duckdb_rows(conn, table, compared),
+        spark_rows(spark, table, compared),
         rel_tol,
     )
 
@@ -221,3 +227,24 @@ def model_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     sources = set(source_tables(conn))
     names = dbt_relation_names()
     return [t for t in duckdb_tables(conn, MODEL_SCHEMAS) if t not in sources and t.split(".")[1] in names]
+
+
+def compare_builds(
+    conn: duckdb.DuckDBPyConnection,
+    spark: SparkSession,
+    schemas: tuple[str, ...],
+    *,
+    skip_columns: frozenset[str] = frozenset(),
+    leave_out: frozenset[str] = frozenset(),
+    rel_tol: float = REL_TOL,
+) -> tuple[list[str], list[TableDiff]]:
+    """Every table of the DuckDB build in ``schemas`` (but ``leave_out``) against Spark's: (the tables Spark
+    lacks, one TableDiff per table both have)."""
+    tables = [t for t in duckdb_tables(conn, schemas) if t not in leave_out]
+    missing = [t for t in tables if not spark.catalog.tableExists(t)]
+    diffs = [
+        compare_table(conn, spark, t, rel_tol=rel_tol, skip_columns=skip_columns)
+        for t in tables
+        if t not in missing
+    ]
+    return missing, diffs

@@ -50,6 +50,7 @@ from sen.identity.resolve import BLOCKLISTED, CAP_EXCEEDED, DEGREE_LIMIT, Identi
 from sen.identity.store import CUT_REASONS, person_map_view_sql
 from sen.identity.weak import (
     JUNK_BY_BEHAVIOUR,
+    WEAK_NOT_LINKED,
     WEAK_SHARED,
     junk_by_behaviour,
     resolve_weak_conflicts,
@@ -476,15 +477,19 @@ def resolve_identities_spark(
         info = nodes.select("k", "code", "blocked")
         typed = edges.join(info.toDF("ka", "ta", "bla"), "ka").join(info.toDF("kb", "tb", "blb"), "kb")
         # weak_identifiers.not_linked (a browser's push token and its cookie): those links are never used, as
-        # in the DuckDB path. Not yet here: their `weak_pair_not_linked` audit rows (docs/spark.md).
+        # in the DuckDB path; they are audited below once the persons are known.
         pairs = [
             (config.all_types.index(a), config.all_types.index(b))
             for a, b in config.weak_identifiers.not_linked
         ]
+        unlinked = None
         if pairs:
             ta, tb = F.col("ta"), F.col("tb")
-            typed = typed.where(~_any([((ta == a) & (tb == b)) | ((ta == b) & (tb == a)) for a, b in pairs]))
+            pair = _any([((ta == a) & (tb == b)) | ((ta == b) & (tb == a)) for a, b in pairs])
+            unlinked = typed.where(pair).select("ka", "kb", "ta", "tb").localCheckpoint(eager=True)
+            typed = typed.where(~pair)
         typed = typed.localCheckpoint(eager=True)
+        edges_cut_not_linked = unlinked.count() if unlinked is not None else 0
 
     with phases("guards and components"):
         deg = degree_cuts(spark, config, typed).localCheckpoint(eager=True)
@@ -628,6 +633,8 @@ def resolve_identities_spark(
             else None
         )
         cuts = _cuts(spark, config, nodes, deg, guard_rows, run_id)
+        if edges_cut_not_linked:
+            cuts = cuts.unionByName(_not_linked_cuts(config, nodes, mapped, unlinked, run_id))
         history = ids["events"].select(
             "person_id",
             "event",
@@ -645,7 +652,8 @@ def resolve_identities_spark(
         g = guard_stats
         edges_cut_cap = int(g["cap"] or 0) if g else 0
         edges_cut_junk = int(g["junk_edges"] or 0) if g else 0
-        edges_cut_weak = int(g["weak_edges"] or 0) if g else 0
+        # The not_linked links count as weak cuts, as in the DuckDB path.
+        edges_cut_weak = (int(g["weak_edges"] or 0) if g else 0) + edges_cut_not_linked
         event_counts = ids["counts"]
         stats = IdentityRunStats(
             run_id=run_id,
@@ -654,7 +662,7 @@ def resolve_identities_spark(
             nodes=int(node_counts["n"]),
             nodes_blocklisted=int(node_counts["b"] or 0),
             nodes_degree_cut=deg.count(),
-            edges=int(counts["edges"]),
+            edges=int(counts["edges"]) + edges_cut_not_linked,
             edges_cut=int(counts["cut_blocklist"] or 0)
             + int(counts["cut_degree"] or 0)
             + edges_cut_cap
@@ -759,6 +767,56 @@ def _cuts(
         "related_identifier_type",
         "related_identifier_value",
         "detail",
+    )
+
+
+def _not_linked_cuts(
+    config: IdentityConfig, nodes: DataFrame, mapped: DataFrame, unlinked: DataFrame, run_id: str
+) -> DataFrame:
+    """identity_cuts rows of the weak_identifiers.not_linked links whose two ends ended up in different persons
+    (sen.identity.resolve: one row per distinct pair, from the side of the pair's first type, the push token)."""
+    from pyspark.sql import functions as F
+
+    first_codes = sorted({config.all_types.index(a) for a, _ in config.weak_identifiers.not_linked})
+    # Pairs in key order (the DuckDB path's node order), then turned to start at a first type.
+    low = F.least("ka", "kb")
+    high = F.greatest("ka", "kb")
+    low_type = F.when(F.col("ka") <= F.col("kb"), F.col("ta")).otherwise(F.col("tb"))
+    ordered = unlinked.select(low.alias("lo"), high.alias("hi"), low_type.alias("lo_t")).distinct()
+    swap = ~F.col("lo_t").isin(first_codes)
+    ordered = ordered.select(
+        F.when(swap, F.col("hi")).otherwise(F.col("lo")).alias("k"),
+        F.when(swap, F.col("lo")).otherwise(F.col("hi")).alias("related_k"),
+    )
+    # A blocklisted end has no person (-1 in the DuckDB path): apart from any person, together with another.
+    persons = mapped.select("k", "final")
+    apart = (
+        ordered.join(persons, "k", "left")
+        .withColumn("fa", F.coalesce("final", F.lit(-1)))
+        .drop("final")
+        .join(persons.toDF("related_k", "final"), "related_k", "left")
+        .withColumn("fb", F.coalesce("final", F.lit(-1)))
+        .where(F.col("fa") != F.col("fb"))
+    )
+    names = nodes.select("k", "identifier_type", "identifier_value")
+    related = names.toDF("related_k", "related_identifier_type", "related_identifier_value")
+    return (
+        apart.join(names, "k")
+        .join(related, "related_k")
+        .select(
+            F.lit(run_id).alias("run_id"),
+            "identifier_type",
+            "identifier_value",
+            F.lit(WEAK_NOT_LINKED).alias("reason"),
+            F.lit(None).cast("long").alias("degree"),
+            F.lit(None).cast("long").alias("limit"),
+            "related_identifier_type",
+            "related_identifier_value",
+            F.lit(
+                "link not used: weak_identifiers.not_linked pairs these types (a browser's push token and "
+                "cookie identify the browser, which a household shares)"
+            ).alias("detail"),
+        )
     )
 
 

@@ -98,3 +98,36 @@ def test_spark_clv_equals_the_pandas_path(spark, timezone) -> None:
         assert record[key] == expected_record[key], key
     for key in ("bgnbd_r", "bgnbd_alpha", "bgnbd_a", "bgnbd_b", "gg_p", "gg_q", "gg_gamma"):
         assert record[key] == pytest.approx(expected_record[key], rel=1e-6), key
+
+
+@pytest.mark.parametrize("timezone", [None, "Asia/Ho_Chi_Minh"])
+def test_spark_backtest_equals_the_pandas_path(spark, timezone) -> None:
+    """The backtest's per-customer inputs built on the cluster give the pandas path's backtest."""
+    from sen.clv.spark import backtest_spark
+
+    frame = orders()
+    expected, expected_summary, expected_buckets, _ = pipeline.backtest(frame, AS_OF, 6, timezone=timezone)
+    got, summary, buckets, png = backtest_spark(spark.createDataFrame(frame), AS_OF, 6, timezone=timezone)
+    assert png.startswith(b"\x89PNG")
+    expected, got = sorted_frame(expected), sorted_frame(got)
+    assert list(got.columns) == list(expected.columns) and len(got) == len(expected) > 1000
+    assert (got["person_id"] == expected["person_id"]).all()
+    assert got["actual_purchases"].tolist() == expected["actual_purchases"].tolist()
+    for column in ("frequency", "recency", "T", "monetary", "predicted_purchases", "actual_revenue"):
+        np.testing.assert_allclose(
+            got[column].to_numpy(float),
+            expected[column].to_numpy(float),
+            rtol=1e-6,
+            atol=1e-9,
+            err_msg=column,
+        )
+    for key in (
+        "n_customers",
+        "n_new_customers_in_holdout",
+        "holdout_days",
+        "calibration_end",
+        "holdout_end",
+    ):
+        assert summary[key] == expected_summary[key], key
+    assert summary["actual_revenue"] == pytest.approx(expected_summary["actual_revenue"], rel=1e-9)
+    assert buckets["n_customers"].tolist() == expected_buckets["n_customers"].tolist()
