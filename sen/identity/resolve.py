@@ -669,6 +669,7 @@ def _resolve_loaded(
                 prev_person_ids=g.previous.person_ids,
                 history_table=history if relation_exists(conn, history) else None,
                 canonical=naming.canonical(lab.kept_labels),
+                prev_orphan_person=g.previous.orphan_person,
             )
     # identifier_persons.cut_reason: store.CUT_REASONS[code - 1], 0 for none.
     cut = np.zeros(g.n_nodes, dtype=np.int8)
