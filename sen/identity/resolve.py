@@ -37,6 +37,7 @@ from sen.identity.weak import (
     WEAK_SHARED,
     JunkCuts,
     WeakResolution,
+    guest_account_candidates,
     junk_by_behaviour,
     not_linked_mask,
     resolve_weak_conflicts,
@@ -205,6 +206,9 @@ def _components_with_guards(
     weak = None
     if config.weak_types:
         candidates = weak_candidates(config, per_type)
+        if not config.weak_identifiers.guests_join_accounts:
+            apart = guest_account_candidates(config, g.node_type, src, dst, labels, n_labels, isolated)
+            candidates = np.union1d(candidates, apart)
         if len(candidates):
             in_candidate = np.zeros(n_labels, dtype=bool)
             in_candidate[candidates] = True
