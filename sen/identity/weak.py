@@ -181,26 +181,34 @@ def guest_account_candidates(
     labels: np.ndarray,
     n_labels: int,
     isolated: np.ndarray,
+    anchor_roots: np.ndarray,
+    redo: np.ndarray | None,
 ) -> np.ndarray:
     """Labels of components where weak identifiers join an account (an anchor holding an account_type
-    identifier) and a guest (an anchor holding none): only looked for when guests_join_accounts is off. One
-    more pass of components, over the links between non-weak identifiers that no guard cut."""
+    identifier) and a guest (an anchor holding none): only looked for when guests_join_accounts is off.
+
+    anchor_roots: every node's root over the non-weak links, from the first phase of the components (no
+    extra pass); redo (bool per node): the components where a guard cut links since, whose anchors are
+    computed again here without them."""
     n = len(node_type)
-    not_weak = ~weak_code_mask(config)
-    strong = not_weak[node_type[src]] & not_weak[node_type[dst]] & ~isolated[src] & ~isolated[dst]
-    _, anchor = connected_components(n, src[strong], dst[strong])
-    person = (node_type < len(config.person_defining_types)) & ~isolated & (labels >= 0)
-    account = node_type == config.all_types.index(config.weak_identifiers.account_type)
-    is_account = np.zeros(n, dtype=bool)
-    is_account[anchor[account & person]] = True
-    is_guest = np.zeros(n, dtype=bool)
-    is_guest[anchor[person]] = True
-    is_guest &= ~is_account
-    in_person = np.flatnonzero(person)
-    has = np.zeros((n_labels, 2), dtype=bool)
-    has[labels[in_person[is_account[anchor[in_person]]]], 0] = True
-    has[labels[in_person[is_guest[anchor[in_person]]]], 1] = True
-    return np.flatnonzero(has.all(axis=1))
+    anchor = anchor_roots.astype(np.int64)
+    if redo is not None and redo.any():
+        not_weak = ~weak_code_mask(config)
+        strong = (
+            redo[src] & not_weak[node_type[src]] & not_weak[node_type[dst]] & ~isolated[src] & ~isolated[dst]
+        )
+        _, local = connected_components(n, src[strong], dst[strong])
+        anchor = np.where(redo, n + local, anchor)
+    person = np.flatnonzero((node_type < len(config.person_defining_types)) & ~isolated)
+    account_code = config.all_types.index(config.weak_identifiers.account_type)
+    is_account = np.zeros(2 * n, dtype=bool)
+    is_account[anchor[person[node_type[person] == account_code]]] = True
+    in_account = is_account[anchor[person]]
+    has_account = np.zeros(n_labels, dtype=bool)
+    has_account[labels[person[in_account]]] = True
+    has_guest = np.zeros(n_labels, dtype=bool)
+    has_guest[labels[person[~in_account]]] = True
+    return np.flatnonzero(has_account & has_guest)
 
 
 @dataclass

@@ -319,3 +319,20 @@ def test_guests_apart_is_refused_on_spark_rather_than_ignored() -> None:
 
     with pytest.raises(IdentityConfigError, match="guests_join_accounts"):
         resolve_identities_spark(None, guests_apart())  # type: ignore[arg-type]
+
+
+def test_guests_apart_sees_the_guest_a_blocked_value_used_to_tie_to_the_account(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # 'test@test.com' typed on the account and on the guest order ties them before the blocklist cuts it: the
+    # guest is still a guest, and the cookie alone may not join them.
+    junk = ("email", "test@test.com")
+    write_graph(
+        conn, [[P2, COOKIE], [P2, junk], [C1, junk], [C1, COOKIE]], seen_at=[day(1), day(1), day(5), day(5)]
+    )
+    resolve(conn)
+    assert len({person_map(conn)[i] for i in (C1, P2)}) == 1  # the default: joined through the cookie
+    conn.execute("drop schema identity cascade")
+    resolve(conn, guests_apart())
+    people = person_map(conn)
+    assert people[C1] == people[COOKIE] != people[P2]
