@@ -9,7 +9,8 @@ identity inputs and the person map with the main job restricted to what identity
 (`python -m orchestration.cli build --select +key:intermediate/int_identity_edges`), then resolves the graph
 again in-process with each identity config of --configs and scores every result. "default" is the packaged
 default_config.yml; "before" is the same without the weak-identifier and behaviour-junk rules and with the
-degree limits of weak identifiers at their earlier values (email 2, phone 2): the guards as they were.
+degree limits of weak identifiers at their earlier values (email 2, phone 2): the guards as they were;
+"guests_apart" is the default with weak_identifiers.guests_join_accounts off.
 Results: Markdown on stdout and <workdir>/quality.json.
 """
 
@@ -51,6 +52,13 @@ def before_config() -> IdentityConfig:
     config.behaviour_junk = None
     for weak in ("anonymous_id", "device_id", "push_token"):
         config.degree_limits[weak].update({"email": 2, "phone": 2})
+    return config
+
+
+def guests_apart_config() -> IdentityConfig:
+    """The default config with weak_identifiers.guests_join_accounts off."""
+    config = load_identity_config().model_copy(deep=True)
+    config.weak_identifiers.guests_join_accounts = False
     return config
 
 
@@ -260,7 +268,7 @@ def main() -> int:
     traps = {
         (TRAP_TYPES[t], v) for t, v in zip(traps_csv.type, traps_csv.value, strict=True) if t in TRAP_TYPES
     }
-    configs = {"before": before_config, "default": load_identity_config}
+    configs = {"before": before_config, "default": load_identity_config, "guests_apart": guests_apart_config}
     results: dict[str, Any] = {"people": args.people, "household_rate": args.household_rate,
                                "household_guests": args.household_guests}  # fmt: skip
     conn = duckdb.connect(str(warehouse))

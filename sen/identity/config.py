@@ -57,6 +57,12 @@ class WeakIdentifierRule(BaseModel):
     # seen only with the browser's cookie identifies the browser, which a household shares; a token joins a
     # person through its app install's device id or a record that names the person. Off unless configured.
     not_linked: list[tuple[str, str]] = Field(default_factory=list)
+    # A guest (a person whose identifiers were never seen with an `account_type` identifier through anything
+    # but weak ones: guest orders, identify calls) seen on a weak identifier with an account joins it when no
+    # type conflicts (true: a phone typed at a guest checkout on the account's own laptop is the account
+    # holder's), or stays a person of their own (false: on a household laptop it may be a member's).
+    guests_join_accounts: bool = True
+    account_type: str = "customer_id"
 
 
 class BehaviourJunkRule(BaseModel):
@@ -136,6 +142,8 @@ class IdentityConfig(BaseModel):
             raise ValueError(
                 f"weak_identifiers.not_linked must pair weak types, got {sorted(unlinked - set(self.weak_types))}"
             )
+        if self.weak_identifiers.account_type not in self.person_defining_types:
+            raise ValueError("weak_identifiers.account_type must be a person-defining type")
         wrong_limits = set(self.weak_identifiers.limits) - set(self.person_defining_types)
         if wrong_limits or any(v < 1 for v in self.weak_identifiers.limits.values()):
             raise ValueError("weak_identifiers.limits must map person-defining types to limits >= 1")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import duckdb
@@ -88,7 +88,28 @@ class PreviousMap:
     cut: np.ndarray  # bool per node: that row had a cut_reason
     orphan_rowids: np.ndarray  # rows of the previous assignments whose identifier is no longer a node
     exists: bool  # there was a previous map
-    unique: bool  # no identifier had two rows and person keys are 0..n-1 (else everything is rewritten)
+    unique: bool  # no identifier had two rows and no person key two ids (else everything is rewritten)
+    # The person key of each entry of person_ids, when they are not 0..n-1 (persons no identifier held any
+    # more were deleted in place); None: person_ids[k] holds person key k.
+    person_keys: np.ndarray | None = None
+    # Person (index into person_ids) of each previous row whose identifier is no longer a node.
+    orphan_person: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def key_of(self, index: np.ndarray, n_ids: int) -> np.ndarray:
+        """Person keys of indexes into a person_ids that starts with these previous persons and goes on with
+        n_ids - len(self.person_ids) new ones (keyed after the largest previous key)."""
+        if self.person_keys is None:
+            return index
+        n_prev = len(self.person_ids)
+        following = int(self.person_keys[-1]) + 1 if n_prev else 0
+        keys = np.concatenate([self.person_keys, np.arange(following, following + n_ids - n_prev)])
+        return keys[index]
+
+    def next_key(self) -> int:
+        """The person key of the first new person."""
+        if self.person_keys is None or not len(self.person_keys):
+            return len(self.person_ids)
+        return int(self.person_keys[-1]) + 1
 
     @classmethod
     def empty(cls, n: int, exists: bool = False) -> PreviousMap:
@@ -473,12 +494,21 @@ def _previous_map(
             order = np.argsort(keys, kind="stable")
             keys, person_ids = keys[order], person_ids.take(pa.array(order))
         person = previous.column("person_key").to_numpy()
+        person_keys = None
+        # Keys 0..n-1, or with gaps where persons nobody held any more were deleted in place; a key with two
+        # ids was not written by this code: the ids still carry over, everything is rewritten.
         dense = bool((keys == np.arange(len(keys))).all())
-        if not dense:  # not written by this code: the ids still carry over, everything is rewritten
-            slot = pd.Index(keys).get_indexer(person)
-            person = np.where(slot >= 0, slot, -1)
+        distinct = dense or len(keys) < 2 or bool((keys[1:] > keys[:-1]).all())
+        if not dense:
+            slot = np.searchsorted(keys, person)  # keys are sorted
+            found = (slot >= 0) & (slot < len(keys))
+            found[found] = keys[slot[found]] == person[found]
+            person = np.where(found, slot, -1)
+            person_keys = keys.astype(np.int64)
+        dense = distinct
         cut = previous.column("cut").to_numpy(zero_copy_only=False)
     elif relation_type(conn, f"{schema}.identifier_person_map") == "BASE TABLE":
+        person_keys = None
         # The earlier layout stored strings in the map: matched to keys once, then rewritten in the new layout.
         previous = conn.sql(
             f"""select -1::bigint as rid, n.identifier_key as k, m.person_id
@@ -503,6 +533,7 @@ def _previous_map(
             orphan_rowids=np.zeros(0, dtype=np.int64),
             exists=True,
             unique=dense,
+            person_keys=person_keys,
         )
     at = positions[present]
     result = PreviousMap.empty(n, exists=True)
@@ -511,6 +542,8 @@ def _previous_map(
     result.rowid[at] = rid[present]
     result.cut[at] = cut[present]
     result.orphan_rowids = rid[~present]
+    result.orphan_person = person[~present & (person >= 0)].astype(np.int64)
+    result.person_keys = person_keys
     # No identifier had two rows: every row filled a slot of its own (row ids are never negative).
     result.unique = dense and int(np.count_nonzero(result.rowid >= 0)) == len(at)
     return result

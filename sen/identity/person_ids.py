@@ -148,10 +148,12 @@ def assign_person_ids(
     prev_person_ids: pa.Array,
     history_table: str | None,
     canonical: np.ndarray | None = None,
+    prev_orphan_person: np.ndarray | None = None,
 ) -> PersonAssignment:
     """Name every component. `labels` is -1 for nodes outside the map (blocklisted); `identifiers` returns
     identifier_type, identifier_value, person_hash ('p_' + 16 hex of md5('type:value')) and position of node
-    positions, in any order. `canonical`, if given, is canonical_nodes() of these labels, computed earlier."""
+    positions, in any order. `canonical`, if given, is canonical_nodes() of these labels, computed earlier.
+    `prev_orphan_person`: the previous person of each previous row whose identifier is no longer a node."""
     n_prev = len(prev_person_ids)
     if canonical is None:
         canonical = canonical_nodes(labels, node_key, n_components)
@@ -258,7 +260,16 @@ def assign_person_ids(
     if n_prev:
         still_present = np.zeros(n_prev, dtype=bool)
         still_present[pair_person] = True
-        tables.append(_events_table(prev_ids(np.flatnonzero(~still_present)), REMOVED, None))
+        gone = np.flatnonzero(~still_present)
+        if len(gone):
+            # Removed: held by an identifier in the previous map (one erased, or now out of the map), and by
+            # none now. A person no identifier held before was reported already (a persons row an older
+            # version left behind): it leaves without an event.
+            held_before = [prev_person[(prev_person >= 0) & (labels < 0)]]
+            if prev_orphan_person is not None:
+                held_before.append(prev_orphan_person)
+            gone = gone[np.isin(gone, np.concatenate(held_before))]
+        tables.append(_events_table(prev_ids(gone), REMOVED, None))
     events_table = pa.concat_tables(tables)
     counts = {k["values"]: k["counts"] for k in pc.value_counts(events_table.column("event")).to_pylist()}
     counts[CREATED] = len(created)

@@ -17,7 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sen.identity.components import compact_labels, connected_components, distinct_pairs, type_counts
+from sen.identity.components import (
+    compact_labels,
+    connected_components,
+    connected_components_in_phases,
+    distinct_pairs,
+    type_counts,
+)
 from sen.identity.config import IdentityConfig, load_identity_config
 from sen.identity.graph import (
     IdentityGraph,
@@ -37,10 +43,12 @@ from sen.identity.weak import (
     WEAK_SHARED,
     JunkCuts,
     WeakResolution,
+    guest_account_candidates,
     junk_by_behaviour,
     not_linked_mask,
     resolve_weak_conflicts,
     weak_candidates,
+    weak_code_mask,
 )
 
 logger = logging.getLogger(__name__)
@@ -161,7 +169,16 @@ def _components_with_guards(
         unlinked_src, unlinked_dst = src[unlinked], dst[unlinked]
         keep = ~unlinked
         src, dst, ts, td = src[keep], dst[keep], ts[keep], td[keep]
-    n_components, labels = connected_components(n, src, dst)
+    anchor_roots = None
+    if config.weak_types and not config.weak_identifiers.guests_join_accounts:
+        # Guests may not join accounts through weak identifiers: the non-weak links are joined first, which
+        # leaves every node's anchor (its component over them) at no extra cost.
+        not_weak = ~weak_code_mask(config)
+        n_components, labels, anchor_roots = connected_components_in_phases(
+            n, src, dst, not_weak[ts] & not_weak[td]
+        )
+    else:
+        n_components, labels = connected_components(n, src, dst)
     touches_blocked, degree = _blocklist_and_degree_limits(config, g, src, dst, ts, td)
     n_types = len(config.all_types)
     # Identifiers per component and type: the caps read them, and they tell the few components where junk by
@@ -178,6 +195,7 @@ def _components_with_guards(
         edges_cut_degree = int(cut_degree.sum())
     unused: list[np.ndarray] = []
     n_labels = n_components
+    redo = None  # nodes of the components computed again without the links a guard cut
     if touches_blocked is not None:
         isolated |= g.blocked
     junk = junk_by_behaviour(config, g.node_type, src, dst, ts, td, labels, per_type, isolated)
@@ -192,6 +210,7 @@ def _components_with_guards(
         affected = np.zeros(n_components, dtype=bool)
         affected[labels[isolated]] = True
         in_affected = affected[labels]
+        redo = in_affected
         nodes = np.flatnonzero(in_affected)
         inner = in_affected[src] & ~cut_entries  # both ends of a link lie in one component
         slot = np.zeros(n, dtype=np.int32)
@@ -205,6 +224,11 @@ def _components_with_guards(
     weak = None
     if config.weak_types:
         candidates = weak_candidates(config, per_type)
+        if anchor_roots is not None:
+            apart = guest_account_candidates(
+                config, g.node_type, src, dst, labels, n_labels, isolated, anchor_roots, redo
+            )
+            candidates = np.union1d(candidates, apart)
         if len(candidates):
             in_candidate = np.zeros(n_labels, dtype=bool)
             in_candidate[candidates] = True
@@ -669,6 +693,7 @@ def _resolve_loaded(
                 prev_person_ids=g.previous.person_ids,
                 history_table=history if relation_exists(conn, history) else None,
                 canonical=naming.canonical(lab.kept_labels),
+                prev_orphan_person=g.previous.orphan_person,
             )
     # identifier_persons.cut_reason: store.CUT_REASONS[code - 1], 0 for none.
     cut = np.zeros(g.n_nodes, dtype=np.int8)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from sen.identity.components import connected_components as local_components
 from sen.identity.components import type_counts
-from sen.identity.config import IdentityConfig, load_identity_config
+from sen.identity.config import IdentityConfig, IdentityConfigError, load_identity_config
 from sen.identity.graph import (
     _EPOCH_2000,
     _KEY_BITS,
@@ -456,12 +456,18 @@ def resolve_identities_spark(
 ) -> IdentityRunStats:
     """resolve_identities() on a Spark session: reads config.nodes_table / edges_table (and the previous person
     map) from its catalog and writes the `identity` tables there. Returns the same run statistics."""
+    config = config or load_identity_config()
+    if not config.weak_identifiers.guests_join_accounts:
+        # Loud, not ignored: the Spark path does not look for guest-account joins yet.
+        raise IdentityConfigError(
+            "weak_identifiers.guests_join_accounts: false is not supported by the Spark identity path yet; "
+            "run identity resolution on DuckDB (python -m sen.identity) or set it to true"
+        )
     from pyspark.sql import functions as F
 
     from sen.engines.spark_graph import connected_components
 
     started = time.perf_counter()
-    config = config or load_identity_config()
     run_at = _naive_utc(run_at or datetime.now(UTC))
     run_id = f"{run_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     phases = _Phases(timings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -130,13 +130,19 @@ def person_map_view_sql(config: IdentityConfig) -> str:
 
 
 def _assignment_rows(
-    graph: IdentityGraph, person_key: np.ndarray, cut: np.ndarray, rows: np.ndarray | None
+    graph: IdentityGraph,
+    person_key: np.ndarray,
+    cut: np.ndarray,
+    rows: np.ndarray | None,
+    key_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pa.Table:
-    """identifier_persons rows for the node positions `rows`, or for every node when None (no copies)."""
+    """identifier_persons rows for the node positions `rows`, or for every node when None (no copies).
+    `key_of` turns the picked person_key values into the keys written (persons' keys with gaps)."""
 
     def pick(values: np.ndarray) -> np.ndarray:
         return values if rows is None else values[rows]
 
+    keys = pick(person_key) if key_of is None else key_of(pick(person_key))
     cut_rows = pick(cut)
     n = len(cut_rows)
     # cut: 0 for none, else 1 + the position of the reason in CUT_REASONS (a bool array: degree_limit).
@@ -150,7 +156,7 @@ def _assignment_rows(
     return pa.table(
         {
             "identifier_key": pa.array(pick(graph.identifier_key)),
-            "person_key": pa.array(pick(person_key).astype(np.int64, copy=False)),
+            "person_key": pa.array(keys.astype(np.int64, copy=False)),
             "cut_reason": reasons,
         }
     )
@@ -238,8 +244,10 @@ def write_person_map(
     node_person[i] is node i's index into person_ids (-1: not mapped).
 
     person_ids starts with the previous persons in key order, so a node keeps its row when its index equals
-    its previous one and its cut is unchanged. Only the other rows are deleted and inserted, and new
-    persons appended; a first run, a large change or a map that does not line up is rewritten whole.
+    its previous one and its cut is unchanged. Only the other rows are deleted and inserted, new persons
+    appended and previous persons that no identifier holds any more (merged, split off, removed) deleted,
+    which leaves gaps in the person keys; a first run, a large change or a map that does not line up is
+    rewritten whole (keys 0..n-1 again).
     """
     schema = config.output_schema
     previous = graph.previous
@@ -270,15 +278,29 @@ def write_person_map(
             conn.unregister("_sen_stale")
         if deleted != len(stale):  # the map changed since it was read: start over
             return rewrite()
-    _insert(conn, target, _assignment_rows(graph, node_person, cut, changed))
-    n_previous = len(previous.person_ids)
-    if len(person_ids) > n_previous:
+    n_ids, n_previous = len(person_ids), len(previous.person_ids)
+    _insert(
+        conn,
+        target,
+        _assignment_rows(graph, node_person, cut, changed, lambda index: previous.key_of(index, n_ids)),
+    )
+    # Previous persons nobody holds now: their row goes (else they would stay in `persons`, and be taken
+    # for a person removed on every later run). The history keeps what happened to them.
+    gone = np.flatnonzero(~held[:n_previous])
+    if len(gone):
+        conn.register("_sen_gone", pa.table({"k": pa.array(previous.key_of(gone, n_ids), pa.int64())}))
+        try:
+            conn.execute(f"delete from {schema}.persons where person_key in (select k from _sen_gone)")
+        finally:
+            conn.unregister("_sen_gone")
+    if n_ids > n_previous:
+        first = previous.next_key()
         _insert(
             conn,
             f"{schema}.persons",
             pa.table(
                 {
-                    "person_key": pa.array(np.arange(n_previous, len(person_ids), dtype=np.int64)),
+                    "person_key": pa.array(np.arange(first, first + n_ids - n_previous, dtype=np.int64)),
                     "person_id": person_ids.slice(n_previous),
                 }
             ),

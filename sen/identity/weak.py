@@ -173,6 +173,44 @@ def weak_candidates(config: IdentityConfig, per_type: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
+def guest_account_candidates(
+    config: IdentityConfig,
+    node_type: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    labels: np.ndarray,
+    n_labels: int,
+    isolated: np.ndarray,
+    anchor_roots: np.ndarray,
+    redo: np.ndarray | None,
+) -> np.ndarray:
+    """Labels of components where weak identifiers join an account (an anchor holding an account_type
+    identifier) and a guest (an anchor holding none): only looked for when guests_join_accounts is off.
+
+    anchor_roots: every node's root over the non-weak links, from the first phase of the components (no
+    extra pass); redo (bool per node): the components where a guard cut links since, whose anchors are
+    computed again here without them."""
+    n = len(node_type)
+    anchor = anchor_roots.astype(np.int64)
+    if redo is not None and redo.any():
+        not_weak = ~weak_code_mask(config)
+        strong = (
+            redo[src] & not_weak[node_type[src]] & not_weak[node_type[dst]] & ~isolated[src] & ~isolated[dst]
+        )
+        _, local = connected_components(n, src[strong], dst[strong])
+        anchor = np.where(redo, n + local, anchor)
+    person = np.flatnonzero((node_type < len(config.person_defining_types)) & ~isolated)
+    account_code = config.all_types.index(config.weak_identifiers.account_type)
+    is_account = np.zeros(2 * n, dtype=bool)
+    is_account[anchor[person[node_type[person] == account_code]]] = True
+    in_account = is_account[anchor[person]]
+    has_account = np.zeros(n_labels, dtype=bool)
+    has_account[labels[person[in_account]]] = True
+    has_guest = np.zeros(n_labels, dtype=bool)
+    has_guest[labels[person[~in_account]]] = True
+    return np.flatnonzero(has_account & has_guest)
+
+
 @dataclass
 class WeakResolution:
     nodes: np.ndarray  # node positions re-resolved (every node of the conflicting components)
@@ -190,10 +228,11 @@ class WeakResolution:
 class _Persons:
     """Union-find over anchors, with the identifiers of each limited type every union would hold."""
 
-    def __init__(self, counts: dict[int, np.ndarray], limits: np.ndarray) -> None:
+    def __init__(self, counts: dict[int, np.ndarray], limits: np.ndarray, account: int | None = None) -> None:
         self.parent = {a: a for a in counts}
         self.counts = counts
         self.limits = limits
+        self.account = account  # type code of accounts when guests may not join them, else None
 
     def find(self, a: int) -> int:
         while self.parent[a] != a:
@@ -205,6 +244,10 @@ class _Persons:
         """The persons may join: no type that two of them hold would exceed its limit. A person that already
         holds two emails (joined by a strong identifier) may still take a phone through a cookie."""
         counts = np.array([self.counts[r] for r in roots])
+        if self.account is not None:
+            accounts = counts[:, self.account] > 0
+            if accounts.any() and not accounts.all():  # an account and a guest
+                return False
         holding = (counts > 0).sum(axis=0)
         return not bool(((holding >= 2) & (counts.sum(axis=0) > self.limits)).any())
 
@@ -260,7 +303,8 @@ def resolve_weak_conflicts(
             if r not in counts:
                 counts[r] = np.zeros(n_types, dtype=np.int64)
             counts[r][node_type[v]] += 1
-    persons = _Persons(counts, limits)
+    account = None if rule.guests_join_accounts else config.all_types.index(rule.account_type)
+    persons = _Persons(counts, limits, account)
     ends = list(zip(low.tolist(), high.tolist(), last_seen.tolist(), strict=True))
     direct: dict[int, dict[int, int]] = defaultdict(dict)  # floating node -> anchor -> last seen together
     floating_links: dict[int, list[tuple[int, int]]] = defaultdict(list)

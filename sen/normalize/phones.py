@@ -97,8 +97,8 @@ def _check_phone_text(text: str, region: str | None) -> Outcome:
     if number is None:
         # Metadata lags new number ranges (Vietnamese mobiles +84 890-895 were possible but not listed in
         # phonenumbers 9.0): a number of the right length for a mobile of its region is kept, and flagged.
-        # Only for numbers of the region itself (where new ranges matter): '650-253-0000' read as a Singapore
-        # number because it happens to start with 65 is not kept.
+        # Its region: the default one, or the country a leading '+' names ('+65 8006 9874'). Digits without
+        # '+' are not read as another country's: '650-253-0000' is not kept as a Singapore number.
         number = _possible_mobile(text, resolve_region(region))
         if number is None:
             return Outcome(None, INVALID_PHONE)
@@ -121,7 +121,7 @@ def _possible_mobile(text: str, region: str | None) -> PhoneNumber | None:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
         return None
-    if number.country_code != phonenumbers.country_code_for_region(region or ""):
+    if not text.startswith("+") and number.country_code != phonenumbers.country_code_for_region(region or ""):
         return None
     if phonenumbers.is_possible_number_for_type(number, PhoneNumberType.MOBILE):
         return number

@@ -270,3 +270,69 @@ def test_not_linked_must_pair_weak_types() -> None:
     data["weak_identifiers"]["not_linked"] = [["push_token", "email"]]
     with pytest.raises(ValueError, match="not_linked must pair weak types"):
         IdentityConfig.model_validate(data)
+
+
+def guests_apart() -> IdentityConfig:
+    config = load_identity_config().model_copy(deep=True)
+    config.weak_identifiers.guests_join_accounts = False
+    return config
+
+
+def test_a_guest_phone_before_an_account_on_the_cookie_joins_it_by_default(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # Guest orders with a phone, later an account without a phone on the same cookie: the graph cannot tell
+    # the account holder's own phone from a household member's, so by default it is the account holder's.
+    write_graph(conn, [[P2, COOKIE], [C1, E1, COOKIE]], seen_at=[day(1), day(5)])
+    resolve(conn)
+    assert len(set(person_map(conn).values())) == 1
+
+
+def test_guests_stay_apart_from_accounts_when_configured(conn: duckdb.DuckDBPyConnection) -> None:
+    write_graph(conn, [[P2, COOKIE], [C1, E1, COOKIE]], seen_at=[day(1), day(5)])
+    resolve(conn, guests_apart())
+    people = person_map(conn)
+    assert people[C1] == people[E1] == people[COOKIE] != people[P2]  # the cookie: the most recent person
+    assert cuts(conn, "weak_identifier_shared") == [("anonymous_id", "cookie-1", 2, "customer_id", "C1")]
+
+
+def test_guests_apart_still_joins_guest_records_to_an_account_through_a_strong_identifier(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # A guest order with the account's own email and a new phone: the email joins them, not the cookie.
+    write_graph(conn, [[C1, E1], [E1, P2, COOKIE], [C1, COOKIE]], seen_at=[day(1), day(2), day(3)])
+    resolve(conn, guests_apart())
+    assert len(set(person_map(conn).values())) == 1
+    assert cuts(conn, "weak_identifier_shared") == []
+
+
+def test_guests_apart_keeps_two_guest_records_of_one_cookie_together(conn: duckdb.DuckDBPyConnection) -> None:
+    # No account on the cookie: an email on one guest order and a phone on the next still join (no conflict).
+    write_graph(conn, [[E2, COOKIE], [P2, COOKIE]], seen_at=[day(1), day(2)])
+    resolve(conn, guests_apart())
+    assert len(set(person_map(conn).values())) == 1
+
+
+def test_guests_apart_is_refused_on_spark_rather_than_ignored() -> None:
+    from sen.identity.config import IdentityConfigError
+    from sen.identity.spark import resolve_identities_spark
+
+    with pytest.raises(IdentityConfigError, match="guests_join_accounts"):
+        resolve_identities_spark(None, guests_apart())  # type: ignore[arg-type]
+
+
+def test_guests_apart_sees_the_guest_a_blocked_value_used_to_tie_to_the_account(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    # 'test@test.com' typed on the account and on the guest order ties them before the blocklist cuts it: the
+    # guest is still a guest, and the cookie alone may not join them.
+    junk = ("email", "test@test.com")
+    write_graph(
+        conn, [[P2, COOKIE], [P2, junk], [C1, junk], [C1, COOKIE]], seen_at=[day(1), day(1), day(5), day(5)]
+    )
+    resolve(conn)
+    assert len({person_map(conn)[i] for i in (C1, P2)}) == 1  # the default: joined through the cookie
+    conn.execute("drop schema identity cascade")
+    resolve(conn, guests_apart())
+    people = person_map(conn)
+    assert people[C1] == people[COOKIE] != people[P2]

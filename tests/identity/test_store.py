@@ -160,3 +160,62 @@ def test_map_of_an_older_layout_is_rewritten_and_keeps_the_ids(
     assert conn.sql(
         "select table_type from information_schema.tables where table_name = 'identifier_person_map'"
     ).fetchall() == [("VIEW",)]
+
+
+def _stale_persons(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Rows of identity.persons that no identifier holds."""
+    return conn.sql(
+        """select person_id from identity.persons
+           where person_key not in (select person_key from identity.identifier_persons) order by all"""
+    ).fetchall()
+
+
+@pytest.mark.parametrize("change", ["merge", "split", "erasure"])
+def test_a_person_gone_in_place_leaves_persons_and_is_not_reported_again(
+    conn: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture, change: str
+) -> None:
+    people = [[("customer_id", f"C{i}"), ("email", f"c{i}@shop.vn")] for i in range(40)]
+    link = (
+        [("customer_id", "C1"), ("phone", "+84912000001")],
+        [("customer_id", "C2"), ("phone", "+84912000001")],
+    )
+    device = ("device_id", "d1")
+    split_first = [*people, [("email", "c3@shop.vn"), device]]
+    first = {"merge": people, "split": split_first, "erasure": people}[change]
+    write_graph(conn, first)
+    resolve_identities(conn, load_identity_config(), day(0))
+    before = person_map(conn)
+    # merge: C1 and C2 meet through a phone; split: the record linking d1 to C3 is gone; erasure: C4's records.
+    second = {
+        "merge": ([*people, *link], ()),
+        "split": (people, [device]),
+        "erasure": ([p for p in people if p[0] != ("customer_id", "C4")], ()),
+    }[change]
+    write_graph(conn, second[0], extra_nodes=second[1])
+    with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+        changed = resolve_identities(conn, load_identity_config(), day(1))
+    assert "updated in place" in caplog.text
+    assert changed.persons_merged + changed.persons_split + changed.persons_removed == 1
+    assert _stale_persons(conn) == []
+    after = person_map(conn)
+    # Nothing changes on the next runs: no event, no stale person, no row written, ids kept.
+    for at in (day(2), day(3)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+            again = resolve_identities(conn, load_identity_config(), at)
+        assert events(conn, again.run_id) == []
+        assert (again.persons_removed, again.persons_merged, again.persons_split) == (0, 0, 0)
+        assert "updated in place, 0 rows deleted, 0 inserted" in caplog.text
+        assert _stale_persons(conn) == []
+        assert person_map(conn) == after
+    # A later change is still written in place (the persons' keys have a gap now) and keeps the other ids.
+    write_graph(conn, [*second[0], [("customer_id", "C7"), ("phone", "+84912000007")]], extra_nodes=second[1])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sen.identity.resolve"):
+        later = resolve_identities(conn, load_identity_config(), day(4))
+    assert "updated in place" in caplog.text
+    assert events(conn, later.run_id) == []
+    final = person_map(conn)
+    assert final[("phone", "+84912000007")] == before[("customer_id", "C7")]
+    assert {k: v for k, v in final.items() if k in after} == after
+    assert _stale_persons(conn) == []

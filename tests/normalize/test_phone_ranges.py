@@ -47,3 +47,12 @@ def test_phone_flag_in_sql() -> None:
         "from (values ('0890 007 541'), ('0912 345 678'), (null)) t(v)"
     ).fetchall()
     assert rows == [("+84890007541", "unlisted_range"), ("+84912345678", None), (None, None)]
+
+
+def test_a_number_typed_with_its_country_code_is_kept_in_that_countrys_ranges() -> None:
+    # '+65 8006 9874': the length of a Singapore mobile, a range the metadata does not list; the '+' names
+    # the country, so it is kept and flagged like a new Vietnamese range (an account's only phone: dropping
+    # it let a household member's phone join the account through their shared laptop).
+    assert normalize_phone("+65-8006-9874") == "+6580069874"
+    assert phone_flag("+65 8006 9874") == UNLISTED_RANGE
+    assert normalize_phone("+65 8006") is None  # too short for any Singapore number
