@@ -370,7 +370,7 @@ def test_the_live_updates_of_person_events_equal_a_full_rebuild(lane, tmp_path) 
         conn.execute(f"attach '{lane['warehouse']}' as live (read_only)")
         for table, columns in [
             ("intermediate.int_record_persons", "record_source, record_id, person_id, _loaded_at"),
-            ("marts.person_events", "* exclude (_mapped_at)"),
+            ("marts.person_events", "* exclude (_identity_at)"),
         ]:
             counts = conn.execute(
                 f"select count(*), (select count(*) from live.{table}) from {table}"

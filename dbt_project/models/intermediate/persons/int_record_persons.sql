@@ -7,43 +7,21 @@
     - the records held by a person the identity resolution merged into another, split or removed since the last
       build (identity.person_id_history after the stored `_identity_at`): only when there are any, as this reads
       the stored rows and the occurrences of those records across the history.
-    Each row carries `_loaded_at` (its occurrences' load), `_identity_at` (the latest identity event when it was
-    written) and `_mapped_at` (the dbt invocation that wrote it: person_events takes the rows written since its
-    own last build). A record whose identifiers all left the map keeps its row until the nightly build. -#}
-{%- set live = var('live', false) in [true, 'true', '1', 1] -%}
+    Each row carries `_loaded_at` (its occurrences' load) and `_identity_at` (the latest identity event when it
+    was written), the two watermarks. A record whose identifiers all left the map keeps its row until the nightly
+    build. -#}
 {{ config(
-    materialized=('incremental' if live else 'table'),
+    materialized=('incremental' if is_live_run() else 'table'),
     unique_key=['record_source', 'record_id'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
-{%- set loaded_wm = none -%}
-{%- set moved = 0 -%}
-{%- set identity_wm = none -%}
-{%- if execute -%}
-    {%- if is_incremental() -%}
-        {%- set loaded_wm = incremental_watermark('_loaded_at') -%}
-        {%- set identity_wm = incremental_watermark('_identity_at') -%}
-        {%- if identity_wm -%}
-            {%- set moved = run_query(
-                "select count(*) from " ~ source('identity', 'person_id_history') ~ " where event <> 'created'"
-                ~ " and occurred_at > cast('" ~ identity_wm ~ "' as timestamp)"
-            ).columns[0].values()[0] -%}
-        {%- endif -%}
-    {%- endif -%}
-{%- endif %}
+{%- set marks = live_watermarks() %}
 with
 
-{% if moved > 0 %}
--- Persons whose records may now belong to another: merged into another, split, or removed since the last build.
+{% if marks.moved > 0 %}
 moved_persons as (
-    select person_id
-    from {{ source('identity', 'person_id_history') }}
-    where event <> 'created' and occurred_at > cast('{{ identity_wm }}' as timestamp)
-    union
-    select related_person_id as person_id
-    from {{ source('identity', 'person_id_history') }}
-    where event = 'split' and occurred_at > cast('{{ identity_wm }}' as timestamp)
+    {{ moved_persons(marks.identity) }}
 ),
 
 touched_records as (
@@ -57,8 +35,8 @@ touched_records as (
 
 occurrences as (
     select * from {{ ref('int_identifier_occurrences') }}
-    {% if loaded_wm %}where _loaded_at > {{ instant_literal(loaded_wm) }}{% endif %}
-    {% if moved > 0 %}
+    {% if marks.loaded %}where _loaded_at > {{ instant_literal(marks.loaded) }}{% endif %}
+    {% if marks.moved > 0 %}
         union all
         select occurrences.*
         from {{ ref('int_identifier_occurrences') }} as occurrences
@@ -66,7 +44,7 @@ occurrences as (
             on
                 occurrences.record_source = touched_records.record_source
                 and occurrences.record_id = touched_records.record_id
-        {% if loaded_wm %}where occurrences._loaded_at <= {{ instant_literal(loaded_wm) }}{% endif %}
+        {% if marks.loaded %}where occurrences._loaded_at <= {{ instant_literal(marks.loaded) }}{% endif %}
     {% endif %}
 ),
 
@@ -99,9 +77,7 @@ strongest as (
         record_id,
         person_id,
         _loaded_at,
-        (select max(history.occurred_at) from {{ source('identity', 'person_id_history') }} as history)
-            as _identity_at,
-        {{ instant_literal(run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ '+00') }} as _mapped_at
+        {{ latest_identity_event() }} as _identity_at
     from ranked
     where strength_rank = 1
 )

@@ -4,48 +4,53 @@
 -- memory) cost more than writing the join once (bench/bench_segments.py, docs/segments.md).
 -- Rebuilt whole by the nightly build: identity merges move old events to another person. Erased persons are left
 -- out.
-{#- A live-lane run (var live, every few minutes) updates it in place instead (docs/collect.md): the events whose
-    int_record_persons row was written since this model's last build (`_mapped_at`): the new events, read from
-    the staging rows loaded since the stored `_loaded_at` (the old row groups are skipped), and, only when the
-    identity resolution moved some, older events to their new person (these are looked up in all of staging). -#}
-{%- set live = var('live', false) in [true, 'true', '1', 1] -%}
+{#- A live-lane run (var live, every few minutes) updates it in place instead (macros/incremental/live_updates.sql,
+    docs/collect.md): the events loaded since the stored `_loaded_at` (staging's old row groups are skipped), and,
+    only when the identity resolution merged, split or removed persons since the stored `_identity_at`, the
+    stored events of those persons, with their person now. -#}
 {{ config(
-    materialized=('incremental' if live else 'table'),
+    materialized=('incremental' if is_live_run() else 'table'),
     unique_key='event_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
-{%- set mapped_wm = none -%}
-{%- set loaded_wm = none -%}
-{%- set moved = 0 -%}
-{%- if execute and is_incremental() -%}
-    {%- set mapped_wm = incremental_watermark('_mapped_at') -%}
-    {%- set loaded_wm = incremental_watermark('_loaded_at') -%}
-    {%- if mapped_wm and loaded_wm -%}
-        {%- set moved = run_query(
-            "select count(*) from " ~ ref('int_record_persons') ~ " where record_source = 'events' and _mapped_at > "
-            ~ instant_literal(mapped_wm) ~ " and _loaded_at <= " ~ instant_literal(loaded_wm)
-        ).columns[0].values()[0] -%}
-    {%- endif -%}
+{%- set marks = live_watermarks() -%}
+{%- set updated_records = '_loaded_at > ' ~ instant_literal(marks.loaded) if marks.loaded else '' -%}
+{%- if marks.moved > 0 -%}
+    {%- set updated_records = updated_records ~ ' or record_id in (select moved_events.event_id from moved_events)' -%}
 {%- endif %}
 with
+
+{% if marks.moved > 0 %}
+moved_persons as (
+    {{ moved_persons(marks.identity) }}
+),
+
+moved_events as (
+    select stored.event_id
+    from {{ this }} as stored
+    inner join moved_persons on stored.person_id = moved_persons.person_id
+),
+{% endif %}
+
+events as (
+    select * from {{ ref('stg_tracking__events') }}
+    {% if marks.loaded %}where _loaded_at > {{ instant_literal(marks.loaded) }}{% endif %}
+    {% if marks.moved > 0 %}
+        union all
+        select staged.*
+        from {{ ref('stg_tracking__events') }} as staged
+        inner join moved_events on staged.event_id = moved_events.event_id
+        {% if marks.loaded %}where staged._loaded_at <= {{ instant_literal(marks.loaded) }}{% endif %}
+    {% endif %}
+),
 
 record_persons as (
     select
         record_id,
-        person_id,
-        _mapped_at
+        person_id
     from {{ ref('int_record_persons') }}
-    where record_source = 'events'{% if mapped_wm %} and _mapped_at > {{ instant_literal(mapped_wm) }}{% endif %}
-),
-
-events as (
-    select * from {{ ref('stg_tracking__events') }}
-    {% if loaded_wm %}
-        where
-            _loaded_at > {{ instant_literal(loaded_wm) }}
-            {% if moved > 0 %}or event_id in (select record_persons.record_id from record_persons){% endif %}
-    {% endif %}
+    where record_source = 'events'{% if marks.loaded %} and ({{ updated_records }}){% endif %}
 ),
 
 erased as (
@@ -79,7 +84,7 @@ joined as (
         events.revenue,
         events.campaign_id,
         events._loaded_at,
-        record_persons._mapped_at
+        {{ latest_identity_event() }} as _identity_at
     from events
     inner join record_persons on events.event_id = record_persons.record_id
     left join erased on record_persons.person_id = erased.person_id
