@@ -33,6 +33,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -202,8 +203,21 @@ def raw_event_rows(warehouse: Path) -> int:
         conn.close()
 
 
+# dbt's line for a model it built, e.g. "2 of 2 OK created sql incremental model marts.person_events ... [OK in 0.32s]"
+MODEL_LINE = re.compile(r"OK created sql (\w+) model (\w+)\.(\w+) .*? in (\d+(?:\.\d+)?)s\]")
+# the per-record tables a live run updates in place (the nightly build rebuilds them): their cost per cycle
+WATCHED_MODELS = ("int_record_persons", "person_events", "stg_tracking__events", "int_identifier_occurrences")
+
+
+def model_seconds(log: Path, offset: int) -> dict[str, str]:
+    """The build time and materialization dbt reported for WATCHED_MODELS in the log after `offset`."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_bytes()[offset:].decode("utf-8", "replace"))
+    return {m[2]: f"{m[3]} s ({m[0]})" for m in MODEL_LINE.findall(text) if m[2] in WATCHED_MODELS}
+
+
 def run_cycle(env: dict[str, str], log: Path) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    offset = log.stat().st_size if log.exists() else 0
     started = time.monotonic()
     with open(log, "ab") as handle:
         done = subprocess.run(
@@ -218,6 +232,7 @@ def run_cycle(env: dict[str, str], log: Path) -> dict:
         "ok": done.returncode == 0,
         "wall_s": round(time.monotonic() - started, 1),
         "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
+        "models": model_seconds(log, offset),
     }
 
 
