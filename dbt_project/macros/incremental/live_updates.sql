@@ -13,7 +13,10 @@
     (text or none), moved (count of the identity events since `identity`; 0 outside an incremental run). -#}
 {% macro live_watermarks() -%}
     {%- set marks = {'loaded': none, 'identity': none, 'moved': 0} -%}
-    {%- if execute and is_incremental() -%}
+    {#- A table built before these columns existed: this run recomputes every record once (and adds them). -#}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list
+        if execute and is_incremental() else [] -%}
+    {%- if execute and is_incremental() and '_loaded_at' in columns and '_identity_at' in columns -%}
         {%- do marks.update({'loaded': incremental_watermark('_loaded_at')}) -%}
         {%- do marks.update({'identity': incremental_watermark('_identity_at')}) -%}
         {%- if marks['identity'] -%}

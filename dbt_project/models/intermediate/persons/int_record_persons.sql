@@ -14,7 +14,7 @@
     materialized=('incremental' if is_live_run() else 'table'),
     unique_key=['record_source', 'record_id'],
     incremental_strategy='delete+insert',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
 ) }}
 {%- set marks = live_watermarks() %}
 with

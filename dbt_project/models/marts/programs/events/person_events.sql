@@ -12,7 +12,7 @@
     materialized=('incremental' if is_live_run() else 'table'),
     unique_key='event_id',
     incremental_strategy='delete+insert',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
 ) }}
 {%- set marks = live_watermarks() -%}
 {%- set updated_records = '_loaded_at > ' ~ instant_literal(marks.loaded) if marks.loaded else '' -%}
