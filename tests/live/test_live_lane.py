@@ -27,7 +27,10 @@ import pytest
 from reverse_etl.testing.standins import FcmStandin, ZaloStandin
 from sen.settings import REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+# `unproven`: not yet green end to end, kept out of `make test` (run it with `pytest -m unproven`). On 2026-12-08
+# its first cycle passed (stage 1, the order, the merge moving X's events in person_events) and the run then hit
+# the 900 s timeout in the second cycle: the nightly build took 9 min and a cycle 5 min on the loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.unproven, pytest.mark.timeout(2400)]
 
 T0 = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)  # the nightly build's reference time
 CART_AT = T0 + timedelta(minutes=10)
