@@ -173,8 +173,9 @@ def sender(url: str, seconds: float, seed: int, customers: list[str], tracked: l
     out.put(sent)
 
 
-def landed_events(data_dir: Path) -> tuple[int, dict[str, float]]:
-    """Lines in the published segments, and the receivedAt of each tracked cart (by user id)."""
+def landed_events(data_dir: Path, since: float = 0.0) -> tuple[int, dict[str, float]]:
+    """Lines in the published segments, and the receivedAt of each tracked cart (by user id) received at or
+    after `since` (a rerun on the same workdir must not see the earlier run's carts)."""
     total, arrivals = 0, {}
     for path in (data_dir / "events" / "collect").rglob("*.jsonl"):
         with open(path, encoding="utf-8") as handle:
@@ -183,6 +184,8 @@ def landed_events(data_dir: Path) -> tuple[int, dict[str, float]]:
                 if '"bench-cart-' in line:
                     event = json.loads(line)
                     received = datetime.fromisoformat(event["receivedAt"].replace("Z", "+00:00")).timestamp()
+                    if received < since:
+                        continue
                     arrivals[event["userId"]] = min(received, arrivals.get(event["userId"], received))
     return total, arrivals
 
@@ -323,6 +326,7 @@ def main() -> int:
         mp.Process(target=sender, args=(url, args.seconds, i, others, users[i :: args.senders], results))
         for i in range(args.senders)
     ]
+    landed_before = landed_events(data)[0]
     load_start = time.time()
     for process in senders:
         process.start()
@@ -353,7 +357,8 @@ def main() -> int:
     fcm.__exit__(None, None, None)
     zalo.__exit__(None, None, None)
 
-    landed, arrivals = landed_events(data)
+    landed, arrivals = landed_events(data, since=load_start - 5)
+    landed -= landed_before
     to_audience, to_message = [], []
     for user, arrived in arrivals.items():
         person = person_of.get(user)
