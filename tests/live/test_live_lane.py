@@ -406,6 +406,7 @@ def test_the_sensor_asks_for_a_live_run_and_waits_for_a_running_build(lane) -> N
         assert dg.AssetKey(["reverse_etl", "fcm_cart_abandoners"]) in keys
         assert dg.AssetKey(["reverse_etl", "meta_recent_buyers_suppression"]) in keys
         assert dg.AssetKey(["marts", "frequency_cap_holdbacks"]) in keys  # the holdbacks of this cycle
+        assert dg.AssetKey(["reference", "campaigns"]) in keys  # the seeds the live syncs read
         # the nightly-only work is not in it
         assert dg.AssetKey(["reverse_etl", "klaviyo_winback"]) not in keys
         assert dg.AssetKey(["raw", "orders"]) in keys  # a buyer leaves the ad audiences within a cycle
