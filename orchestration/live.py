@@ -11,7 +11,7 @@ materializes only what those programs need:
 - the dbt models between the events and the live syncs: the incremental staging and identity graph (rows
   loaded since their last run only: a live run has no partition window, see `LIVE_TAG`), identity resolution
   for new identifiers, the cart stages, recent purchases, service recovery, channel choice, campaign
-  deliveries (contact ledger and frequency caps) and their audiences;
+  deliveries (contact ledger and frequency caps), their audiences and the holdback report;
 - the syncs marked `live: true` (reverse_etl/syncs/*.yml): the cart reminder messages (FCM, Zalo ZNS: one
   message per person, cart and stage, `send_once`), the service-recovery webhook and the recent-buyer
   suppression audiences (Meta, Google).
@@ -47,6 +47,10 @@ EVENTS_KEY = dg.AssetKey(["raw", "events"])
 # Their folders are small drops besides the events; the loader skips the files it has loaded.
 LIVE_SOURCES = ("events", "orders", "order_lines", "pos_transactions", "support_tickets", "survey_responses")
 SYNC_DIR = REPO_ROOT / "reverse_etl" / "syncs"
+# Reports on what a live cycle decided, which no sync reads: without them the holdbacks shown would be last
+# night's while the live cycles send (or hold back) every few minutes.
+LIVE_REPORTS = (dg.AssetKey(["marts", "frequency_cap_holdbacks"]),)
+SEED_SCHEMA = "reference"  # dbt_project.yml: seeds +schema
 # The identity resolution is one step writing four tables: it is selected whole or not at all.
 IDENTITY_PREFIX = "identity"
 ACTIVE_STATUSES = [
@@ -79,7 +83,16 @@ def live_selection(sync_dir: Path = SYNC_DIR) -> dg.AssetSelection:
     between = sources.downstream() & syncs.upstream()
     # The CLV fit (a model fitted on the order history) is nightly work: live runs read last night's scores.
     nightly = dg.AssetSelection.assets(*[key for assets_def in clv_assets for key in assets_def.keys])
-    return (between - nightly) | syncs | dg.AssetSelection.assets(*identity_resolution.keys)
+    # The seeds the live syncs read (campaigns, caps, stages: a dozen small tables): a recompiled campaigns.yml,
+    # or a seed column added by a newer Sen, takes effect at the next cycle instead of failing it until the
+    # nightly build reloads them.
+    seeds = syncs.upstream() & dg.AssetSelection.key_prefixes([SEED_SCHEMA])
+    return (
+        (between - nightly)
+        | syncs
+        | seeds
+        | dg.AssetSelection.assets(*identity_resolution.keys, *LIVE_REPORTS)
+    )
 
 
 # dbt tests a live run keeps: those on the small per-person tables the messages are made from. Tests on the

@@ -66,10 +66,12 @@ def run_window_vars(
 
     Every dbt step of a run gets the same --vars, so they reuse one parse; only the event-sized models use them.
     A live-lane run gets no window: every few minutes it takes the rows loaded since the last run, and
-    recomputing a day of events each cycle would make its cost grow with that day's traffic.
+    recomputing a day of events each cycle would make its cost grow with that day's traffic. It gets `live`
+    instead: person_events and int_record_persons, tables rebuilt by the nightly build, are then updated in
+    place with the new records only.
     """
     if live:
-        return {}
+        return {"live": "true"}
     if not (window_start or window_end):
         day = main_run_day(as_of)
         return window_vars(day, day + timedelta(days=1))

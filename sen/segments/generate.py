@@ -457,11 +457,11 @@ def build_outputs(
     )
     files[SEEDS_DIR / "campaigns.csv"] = _csv(
         ["campaign", "description", "owner", "segment", "channel", "best_channel", "promotional", "priority",
-         "frequency_capped", "control_share"],
+         "frequency_capped", "control_share", "journey"],
         [
             (c.name, " ".join(c.description.split()), c.owner, c.segment, c.channel.value if c.channel else "best",
              str(c.best_channel).lower(), str(c.promotional).lower(), c.priority, str(c.capped).lower(),
-             format(c.control_share, "f"))
+             format(c.control_share, "f"), str(c.occasion is not None).lower())
             for c in campaigns
         ],
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """The live lane end to end: events from the Segment SDK through the collector, live cycles at a controlled
 clock, cart reminders on the stand-in FCM and Zalo servers: one message per person, cart and stage, none after
-an order, none on a rerun, the frequency caps holding.
+an order, none on a rerun; the stages of one cart are one contact against the frequency caps.
 
 The nightly build runs first (the committed sample, as of 2026-11-21 00:00 UTC, syncs dry). Carts are filled at
 00:10; the live cycles run at 03:15, 05:15 (twice) and 07:15, as the sensor would run them with its `sen/as_of`.
@@ -27,9 +27,10 @@ import pytest
 from reverse_etl.testing.standins import FcmStandin, ZaloStandin
 from sen.settings import REPO_ROOT
 
-# `unproven`: written in the session of 2026-12-07, not yet green end to end; kept out of `make test` until it
-# is (run it with `pytest -m unproven`; see the open issue's note).
-pytestmark = [pytest.mark.e2e, pytest.mark.unproven]
+# `unproven`: not yet green end to end, kept out of `make test` (run it with `pytest -m unproven`). On 2026-12-08
+# its first cycle passed (stage 1, the order, the merge moving X's events in person_events) and the run then hit
+# the 900 s timeout in the second cycle: the nightly build took 9 min and a cycle 5 min on the loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.unproven, pytest.mark.timeout(2400)]
 
 T0 = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)  # the nightly build's reference time
 CART_AT = T0 + timedelta(minutes=10)
@@ -66,12 +67,31 @@ def pick_people(warehouse: Path) -> dict[str, tuple[str, str]]:
                                      where campaign = 'cart_abandoners' and variant = 'control')
             group by 1, 2 order by 1"""
         ).fetchall()
+        # an anonymous visitor with events but no cart or order: merged into D by an identify during the test
+        visitor = conn.execute(
+            """select min(ids.identifier_value), ids.person_id
+            from marts.customer_identifiers ids
+            where ids.identifier_type = 'anonymous_id'
+              and ids.person_id not in (select person_id from marts.customer_identifiers
+                                        where identifier_type <> 'anonymous_id')
+              and ids.person_id in (select person_id from marts.person_events)
+              and ids.person_id not in (select person_id from marts.person_events
+                                        where event_name in ('product_added', 'order_completed'))
+            group by 2 order by 2 limit 1"""
+        ).fetchone()
     finally:
         conn.close()
     push = [(p, u) for p, ch, u in rows if ch == "push"]
     zalo = [(p, u) for p, ch, u in rows if ch == "zalo"]
-    assert len(push) >= 6 and zalo, "the sample has too few push/Zalo people for this test"
-    return {"A": push[0], "B": push[1], "C": push[2], "Z": zalo[0]}
+    assert len(push) >= 6 and zalo and visitor, "the sample has too few push/Zalo people for this test"
+    return {
+        "A": push[0],
+        "B": push[1],
+        "C": push[2],
+        "D": push[3],
+        "Z": zalo[0],
+        "X": (visitor[1], visitor[0]),
+    }
 
 
 class Collector:
@@ -238,6 +258,15 @@ def test_cart_reminders_once_per_stage_none_after_an_order(lane) -> None:
         (z_user, "cart-live-z"),
     ]:
         calls += cart_calls(user, cart, CART_AT)
+    # D logs in on the device an anonymous visitor X browsed with: X's person is merged into D's
+    (d, d_user), (x, x_anonymous) = people["D"], people["X"]
+    before = dict(
+        query(
+            warehouse, "select event_id, person_id from marts.person_events where person_id in (?, ?)", [d, x]
+        )
+    )
+    assert x in before.values() and d in before.values()
+    calls.append(("identify", {"user_id": d_user, "anonymous_id": x_anonymous, "timestamp": CART_AT}))
     lane["send"](calls + order_calls(c_user, CART_AT + timedelta(hours=1)))
     landed = list((lane["data"] / "events" / "collect").rglob("*.jsonl"))
     assert landed, "the collector published no segment"
@@ -256,34 +285,55 @@ def test_cart_reminders_once_per_stage_none_after_an_order(lane) -> None:
     assert push_stages(fcm, tokens[a]) == ["1"] and push_stages(fcm, tokens[b]) == ["1"]
     assert tokens.get(c) is None or push_stages(fcm, tokens[c]) == []  # ordered in between: nothing
     assert len(zalo_to_z()) == 1  # Z, on its best channel
+    # the live cycle updated person_events in place: D's and X's earlier events are now the merged person's
+    merged = query(
+        warehouse,
+        "select person_id from identity.identifier_person_map "
+        "where identifier_type = 'customer_id' and identifier_value = ?",
+        [d_user],
+    )
+    assert len(merged) == 1
+    after = dict(
+        query(
+            warehouse,
+            "select event_id, person_id from marts.person_events where event_id in (select unnest(?))",
+            [list(before)],
+        )
+    )
+    assert after == {event: merged[0][0] for event in before}
 
     # B orders at 04:10; the next cycle loads it with the new segments
     lane["send"](order_calls(b_user, CART_AT + timedelta(hours=4)))
     cycle(CART_AT + timedelta(hours=5, minutes=5))  # stage 2 (due 05:11)
     assert push_stages(fcm, tokens[a]) == ["1", "2"]
     assert push_stages(fcm, tokens[b]) == ["1"]  # bought: no second reminder
-    assert len(zalo_to_z()) == 1  # Z's stage 2 is held back by the Zalo cap (1 a day)
-    held = query(
+    # Z's stage 2 goes out although the Zalo cap is 1 a day: the stages of one cart are one contact (a second
+    # program the same day is still held back: dbt unit test frequency_caps_count_a_journey_once)
+    assert len(zalo_to_z()) == 2
+    assert query(
         warehouse,
-        "select cap_channel, cap_period from marts.frequency_cap_holdbacks "
+        "select status, continues_journey from marts.campaign_deliveries "
         "where campaign = 'cart_abandoners' and person_id = ?",
         [z],
+    ) == [("send", True)]
+    assert not query(
+        warehouse, "select * from marts.frequency_cap_holdbacks where person_id in (?, ?)", [a, z]
     )
-    assert held == [("zalo", "day")]
 
     sent = (len(fcm.messages), len(zalo.messages))
     cycle(CART_AT + timedelta(hours=5, minutes=5))  # a rerun of the same cycle sends nothing at all
     assert (len(fcm.messages), len(zalo.messages)) == sent
 
     cycle(CART_AT + timedelta(hours=7, minutes=5))  # stage 3 (due 07:11): A's third push of the day
-    assert push_stages(fcm, tokens[a]) == ["1", "2"]  # the push cap (2 a day) holds it back...
-    held = query(
-        warehouse,
-        "select cap_channel, cap_period from marts.frequency_cap_holdbacks "
-        "where campaign = 'cart_abandoners' and person_id = ?",
-        [a],
+    assert push_stages(fcm, tokens[a]) == [
+        "1",
+        "2",
+        "3",
+    ]  # one journey: the push cap (2 a day) counts it once
+    assert len(zalo_to_z()) == 3
+    assert not query(
+        warehouse, "select * from marts.frequency_cap_holdbacks where person_id in (?, ?)", [a, z]
     )
-    assert held == [("push", "day")]  # ...and says so
     # one ledger row per message, keyed by person, cart and stage
     ledger = query(
         warehouse,
@@ -291,11 +341,52 @@ def test_cart_reminders_once_per_stage_none_after_an_order(lane) -> None:
         "where campaign = 'cart_abandoners' and person_id in (?, ?, ?, ?) group by 1",
         [a, b, c, z],
     )
-    assert sorted(ledger) == sorted([(a, 2, 2), (b, 1, 1), (z, 1, 1)])
+    assert sorted(ledger) == sorted([(a, 3, 3), (b, 1, 1), (z, 3, 3)])
     keys = {
         k for (k,) in query(warehouse, "select primary_key from sync.message_outbox where status = 'sent'")
     }
-    assert {f"cart_abandoners:{a}:cart-live-a:1", f"cart_abandoners:{a}:cart-live-a:2"} <= keys
+    assert {f"cart_abandoners:{a}:cart-live-a:{stage}" for stage in (1, 2, 3)} <= keys
+
+
+def test_the_live_updates_of_person_events_equal_a_full_rebuild(lane, tmp_path) -> None:
+    """After the cycles above (new events, a merge of two persons), person_events and int_record_persons, updated
+    in place by the live runs, hold what the nightly build's full rebuild of them gives."""
+    copy = tmp_path / "rebuilt.duckdb"
+    shutil.copy(lane["warehouse"], copy)
+    project = REPO_ROOT / "dbt_project"
+    args = [
+        str(Path(sys.executable).with_name("dbt")),
+        "run",
+        "--select",
+        "int_record_persons",
+        "person_events",
+    ]
+    args += ["--vars", json.dumps({"as_of": "2026-11-21 07:15:00"}), "--project-dir", str(project)]
+    args += ["--profiles-dir", str(project), "--target-path", str(tmp_path / "target")]
+    args += ["--log-path", str(tmp_path / "logs")]
+    run = subprocess.run(
+        args, env={**os.environ, "CDP_WAREHOUSE": str(copy)}, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    conn = duckdb.connect(str(copy), read_only=True)
+    try:
+        conn.execute(f"attach '{lane['warehouse']}' as live (read_only)")
+        for table, columns in [
+            ("intermediate.int_record_persons", "record_source, record_id, person_id, _loaded_at"),
+            ("marts.person_events", "* exclude (_identity_at)"),
+        ]:
+            counts = conn.execute(
+                f"select count(*), (select count(*) from live.{table}) from {table}"
+            ).fetchone()
+            assert counts[0] == counts[1] and counts[0] > 0, (table, counts)
+            differ = conn.execute(
+                f"select count(*) from ((select {columns} from {table} except all "
+                f"select {columns} from live.{table}) union all (select {columns} from live.{table} "
+                f"except all select {columns} from {table}))"
+            ).fetchone()[0]
+            assert differ == 0, (table, differ)
+    finally:
+        conn.close()
 
 
 def test_the_sensor_asks_for_a_live_run_and_waits_for_a_running_build(lane) -> None:
@@ -314,6 +405,8 @@ def test_the_sensor_asks_for_a_live_run_and_waits_for_a_running_build(lane) -> N
         assert dg.AssetKey(["raw", "events"]) in keys
         assert dg.AssetKey(["reverse_etl", "fcm_cart_abandoners"]) in keys
         assert dg.AssetKey(["reverse_etl", "meta_recent_buyers_suppression"]) in keys
+        assert dg.AssetKey(["marts", "frequency_cap_holdbacks"]) in keys  # the holdbacks of this cycle
+        assert dg.AssetKey(["reference", "campaigns"]) in keys  # the seeds the live syncs read
         # the nightly-only work is not in it
         assert dg.AssetKey(["reverse_etl", "klaviyo_winback"]) not in keys
         assert dg.AssetKey(["raw", "orders"]) in keys  # a buyer leaves the ad audiences within a cycle

@@ -32,5 +32,5 @@ def test_file_sensor_leaves_the_collector_folder_to_the_live_lane(tmp_path) -> N
 def test_a_live_run_takes_no_partition_window() -> None:
     as_of = datetime(2026, 11, 21, tzinfo=UTC)
     assert run_window_vars(as_of) == {"min_date": "2026-11-20", "max_date": "2026-11-21"}
-    assert run_window_vars(as_of, live=True) == {}
+    assert run_window_vars(as_of, live=True) == {"live": "true"}
     assert LIVE_TAG == "sen/live"

@@ -8,6 +8,9 @@
 -- Caps (frequency_caps seed) are rolling windows ending at the reference time, counted from sync.contact_ledger
 -- across all campaigns; within one run, new contacts of a person are granted in campaign priority order, per
 -- channel first, then against the 'all' caps.
+-- Journeys: the messages of a campaign with an occasion (campaigns.journey, e.g. the cart reminder stages) to a
+-- person during one stay in its segment are one contact. The first is capped like any other; the later ones
+-- (status send) continue it without being capped again, and the caps count the whole journey once.
 with
 
 reachable as (
@@ -36,13 +39,59 @@ ledger as (
     where sent_at <= {{ as_of() }} and person_id is not null
 ),
 
+stays as (
+    select
+        segment,
+        person_id,
+        entered_at,
+        exited_at
+    from {{ ref('segment_memberships') }}
+),
+
 memberships as (
     select
         segment,
         person_id,
         entered_at
-    from {{ ref('segment_memberships') }}
+    from stays
     where exited_at is null
+),
+
+-- A ledger send of a journey campaign belongs to the stay in the campaign's segment it was sent during
+-- (journey_entered_at); other sends (journey_entered_at null) are a contact each.
+ledger_journeys as (
+    select
+        ledger.person_id,
+        ledger.channel,
+        ledger.campaign,
+        ledger.sent_at,
+        stays.entered_at as journey_entered_at
+    from ledger
+    left join campaigns on ledger.campaign = campaigns.campaign and campaigns.journey
+    left join stays
+        on
+            campaigns.segment = stays.segment
+            and ledger.person_id = stays.person_id
+            and ledger.sent_at >= stays.entered_at
+            and (stays.exited_at is null or ledger.sent_at < stays.exited_at)
+),
+
+-- One row per contact: a journey is one, at its latest send (in a cap's window if any of its sends is).
+ledger_contacts as (
+    select
+        person_id,
+        channel,
+        sent_at
+    from ledger_journeys
+    where journey_entered_at is null
+    union all
+    select
+        person_id,
+        channel,
+        max(sent_at) as sent_at
+    from ledger_journeys
+    where journey_entered_at is not null
+    group by person_id, channel, campaign, journey_entered_at
 ),
 
 candidates as (
@@ -54,6 +103,8 @@ candidates as (
         assignments.variant,
         campaigns.priority,
         campaigns.frequency_capped,
+        coalesce(campaigns.journey, false) as journey,
+        memberships.entered_at,
         coalesce(occasions.occasion_at, memberships.entered_at) as occasion_at
     from reachable
     inner join assignments
@@ -78,7 +129,9 @@ contacted as (
     select
         candidates.*,
         last_sends.last_sent_at,
-        coalesce(last_sends.last_sent_at >= candidates.occasion_at, false) as already_contacted
+        coalesce(last_sends.last_sent_at >= candidates.occasion_at, false) as already_contacted,
+        -- a later message of a journey already begun in this stay: not capped again
+        coalesce(candidates.journey and last_sends.last_sent_at >= candidates.entered_at, false) as continues_journey
     from candidates
     left join last_sends
         on candidates.person_id = last_sends.person_id and candidates.campaign = last_sends.campaign
@@ -91,7 +144,7 @@ ledger_counts as (
         caps.channel,
         caps.period,
         count(*) as contacts
-    from ledger
+    from ledger_contacts as ledger
     inner join caps
         on
             (ledger.channel = caps.channel or (ledger.channel in ('email', 'push', 'sms', 'zalo') and caps.channel = 'all'))
@@ -104,7 +157,7 @@ new_contacts as (
         *,
         row_number() over (partition by person_id, channel order by priority, campaign, destination) as channel_order
     from contacted
-    where not already_contacted and frequency_capped
+    where not already_contacted and not continues_journey and frequency_capped
 ),
 
 channel_breaches as (
@@ -190,6 +243,7 @@ final as (
         contacted.priority,
         contacted.occasion_at,
         contacted.last_sent_at,
+        contacted.continues_journey,
         case
             when contacted.already_contacted then 'already_contacted'
             when breaches.campaign is not null then 'held_back'

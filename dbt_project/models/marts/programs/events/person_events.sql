@@ -2,11 +2,47 @@
 -- the cart, channel, attribution and recommendation programs. A table: a dozen models read it, and as a view each
 -- of them repeated the join of all events with int_record_persons, which at 50 M events (hash tables larger than
 -- memory) cost more than writing the join once (bench/bench_segments.py, docs/segments.md).
--- Not incremental on purpose: identity merges move old events to another person. Erased persons are left out.
+-- Rebuilt whole by the nightly build: identity merges move old events to another person. Erased persons are left
+-- out.
+{#- A live-lane run (var live, every few minutes) updates it in place instead (macros/incremental/live_updates.sql,
+    docs/collect.md): the events loaded since the stored `_loaded_at` (staging's old row groups are skipped), and,
+    only when the identity resolution merged, split or removed persons since the stored `_identity_at`, the
+    stored events of those persons, with their person now. -#}
+{{ config(
+    materialized=('incremental' if is_live_run() else 'table'),
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+) }}
+{%- set marks = live_watermarks() -%}
+{%- set updated_records = '_loaded_at > ' ~ instant_literal(marks.loaded) if marks.loaded else '' -%}
+{%- if marks.moved > 0 -%}
+    {%- set updated_records = updated_records ~ ' or record_id in (select moved_events.event_id from moved_events)' -%}
+{%- endif %}
 with
+
+{% if marks.moved > 0 %}
+moved_persons as (
+    {{ moved_persons(marks.identity) }}
+),
+
+moved_events as (
+    select stored.event_id
+    from {{ this }} as stored
+    inner join moved_persons on stored.person_id = moved_persons.person_id
+),
+{% endif %}
 
 events as (
     select * from {{ ref('stg_tracking__events') }}
+    {% if marks.loaded %}where _loaded_at > {{ instant_literal(marks.loaded) }}{% endif %}
+    {% if marks.moved > 0 %}
+        union all
+        select staged.*
+        from {{ ref('stg_tracking__events') }} as staged
+        inner join moved_events on staged.event_id = moved_events.event_id
+        {% if marks.loaded %}where staged._loaded_at <= {{ instant_literal(marks.loaded) }}{% endif %}
+    {% endif %}
 ),
 
 record_persons as (
@@ -14,7 +50,7 @@ record_persons as (
         record_id,
         person_id
     from {{ ref('int_record_persons') }}
-    where record_source = 'events'
+    where record_source = 'events'{% if marks.loaded %} and ({{ updated_records }}){% endif %}
 ),
 
 erased as (
@@ -46,7 +82,9 @@ joined as (
         events.quantity,
         events.cart_id,
         events.revenue,
-        events.campaign_id
+        events.campaign_id,
+        events._loaded_at,
+        {{ latest_identity_event() }} as _identity_at
     from events
     inner join record_persons on events.event_id = record_persons.record_id
     left join erased on record_persons.person_id = erased.person_id
