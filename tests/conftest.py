@@ -34,6 +34,30 @@ def dbt_manifest() -> Path:
     return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target") / "manifest.json"
 
 
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory, dbt_manifest) -> Path:
+    """Materialize every asset on the committed sample into a temporary warehouse (the main job)."""
+    warehouse = tmp_path_factory.mktemp("warehouse") / "sen.duckdb"
+    env = {
+        **os.environ,
+        "CDP_DATA_DIR": str(SAMPLE_DIR),
+        "CDP_WAREHOUSE": str(warehouse),
+        "CDP_AS_OF": SAMPLE_AS_OF,
+        "CDP_SERVING": str(warehouse.with_name("serving.duckdb")),
+    }
+    env.pop("DAGSTER_HOME", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "build"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        pytest.fail(f"the main job failed:\n{completed.stdout[-6000:]}\n{completed.stderr[-6000:]}")
+    return warehouse
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Spread whole files over the xdist workers, never one file's tests (module fixtures build once per file).
