@@ -32,7 +32,13 @@ def metricflow(built_warehouse, tmp_path_factory):
     """
     project = tmp_path_factory.mktemp("semantic") / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    env = {**os.environ, "CDP_WAREHOUSE": str(built_warehouse), "DBT_PROFILES_DIR": str(project)}
+    # mf knows only target/ (a test worker's own DBT_TARGET_PATH would put the manifest elsewhere).
+    env = {
+        **os.environ,
+        "CDP_WAREHOUSE": str(built_warehouse),
+        "DBT_PROFILES_DIR": str(project),
+        "DBT_TARGET_PATH": "target",
+    }
     as_of = json.dumps({"as_of": SAMPLE_AS_OF.replace("T", " ")})
     subprocess.run([str(BIN / "dbt"), "parse", "--quiet", "--vars", as_of], cwd=project, env=env, check=True)
 
