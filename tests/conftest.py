@@ -17,6 +17,19 @@ _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if _WORKER:
     os.environ.setdefault("DBT_TARGET_PATH", f"target/pytest-{_WORKER}")
     os.environ.setdefault("DBT_LOG_PATH", f"logs/pytest-{_WORKER}")
+    # execnet starts a worker as `python -c`, so __main__ has neither __spec__ nor __file__, which
+    # pyspark.sql.connect (imported by great_expectations when pyspark is installed) takes for a doctest run and
+    # answers with sys.exit(0). Import great_expectations once with __main__ looking like a script, as it does
+    # under plain pytest; the attribute is removed again (multiprocessing's spawn reads it).
+    _main = sys.modules["__main__"]
+    if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+        _main.__file__ = sys.argv[0]
+        try:
+            import great_expectations  # noqa: F401
+        except ImportError:
+            pass
+        finally:
+            del _main.__file__
 
 from sen.config import DBT_PROJECT_DIR, REPO_ROOT  # noqa: E402
 
