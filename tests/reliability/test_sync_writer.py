@@ -9,8 +9,6 @@ waits CDP_WAREHOUSE_READER_WAIT seconds for readers, and only counts the lock up
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,41 +17,8 @@ import pytest
 
 from reverse_etl.engine import run_sync
 from sen.warehouse_lock import WarehouseBusy, holder_path, read_holder, warehouse_lock
+from tests.reliability.lock_children import HOLDER, READER, start, stop
 from tests.reverse_etl.retl_helpers import base_sync, make_audience, sync_from
-
-REPO = Path(__file__).resolve().parents[2]
-
-HOLDER = """
-import sys, time
-from pathlib import Path
-from sen.warehouse_lock import warehouse_lock
-with warehouse_lock(Path(sys.argv[1]), run_id=sys.argv[2], command="python -m orchestration.cli build"):
-    print("holding", flush=True)
-    time.sleep(float(sys.argv[3]))
-"""
-
-READER = """
-import sys, time, duckdb
-conn = duckdb.connect(sys.argv[1], read_only=True)
-print("reading", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.close()
-"""
-
-
-def start(script: str, *args: str) -> subprocess.Popen:
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=REPO, stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None
-    child.stdout.readline()  # "holding" / "reading": the child has it
-    return child
-
-
-def stop(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        child.kill()
-    child.wait(timeout=30)
 
 
 @pytest.fixture
@@ -92,7 +57,7 @@ def sync_schema_exists(warehouse: Path) -> bool:
 
 def test_a_sync_during_a_build_stops_naming_it_and_writes_nothing(warehouse, export_dir, cfg, monkeypatch):
     monkeypatch.setenv("CDP_WAREHOUSE_LOCK_WAIT", "0")
-    holder = start(HOLDER, str(warehouse), "build-run-0001", "120")
+    holder = start(HOLDER, str(warehouse), "build-run-0001", "120", "python -m orchestration.cli build")
     try:
         with pytest.raises(WarehouseBusy) as busy:
             run_sync(str(warehouse), cfg)
@@ -110,7 +75,7 @@ def test_a_sync_during_a_build_stops_naming_it_and_writes_nothing(warehouse, exp
 
 def test_a_sync_waits_for_a_build_when_told(warehouse, export_dir, cfg, monkeypatch):
     monkeypatch.setenv("CDP_WAREHOUSE_LOCK_WAIT", "60")
-    holder = start(HOLDER, str(warehouse), "build-run-0002", "2")
+    holder = start(HOLDER, str(warehouse), "build-run-0002", "2", "python -m orchestration.cli build")
     try:
         started = time.monotonic()
         result = run_sync(str(warehouse), cfg)

@@ -39,40 +39,9 @@ from sen.warehouse_lock import (
     read_holder,
     warehouse_lock,
 )
+from tests.reliability.lock_children import HOLDER, READER, start, stop
 
 REPO = Path(__file__).resolve().parents[2]
-
-HOLDER = """
-import sys, time
-from pathlib import Path
-from sen.warehouse_lock import warehouse_lock
-with warehouse_lock(Path(sys.argv[1]), run_id=sys.argv[2], command="the first build"):
-    print("holding", flush=True)
-    time.sleep(float(sys.argv[3]))
-"""
-
-READER = """
-import sys, time, duckdb
-conn = duckdb.connect(sys.argv[1], read_only=True)
-print("reading", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.close()
-"""
-
-
-def start(script: str, *args: str) -> subprocess.Popen:
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=REPO, stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None
-    child.stdout.readline()  # "holding" / "reading": the child has it
-    return child
-
-
-def stop(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        child.kill()
-    child.wait(timeout=30)
 
 
 @pytest.fixture
@@ -83,7 +52,7 @@ def warehouse(tmp_path) -> Path:
 
 
 def test_a_second_build_exits_naming_the_running_one_and_touches_nothing(warehouse, tmp_path):
-    holder = start(HOLDER, str(warehouse), "run-first-0001", "120")
+    holder = start(HOLDER, str(warehouse), "run-first-0001", "120", "the first build")
     try:
         env = {
             **os.environ,
@@ -118,7 +87,7 @@ def test_a_second_build_exits_naming_the_running_one_and_touches_nothing(warehou
 
 
 def test_a_second_writer_waits_when_told_and_gets_the_lock_when_the_first_ends(warehouse):
-    holder = start(HOLDER, str(warehouse), "run-first-0002", "2")
+    holder = start(HOLDER, str(warehouse), "run-first-0002", "2", "the first build")
     try:
         messages: list[str] = []
         started = time.monotonic()
@@ -134,7 +103,7 @@ def test_a_second_writer_waits_when_told_and_gets_the_lock_when_the_first_ends(w
 
 
 def test_a_bounded_wait_ends_with_the_holder_named(warehouse):
-    holder = start(HOLDER, str(warehouse), "run-first-0003", "60")
+    holder = start(HOLDER, str(warehouse), "run-first-0003", "60", "the first build")
     try:
         second = warehouse_lock(warehouse, run_id="second", command="test", wait=1.0, log=lambda _: None)
         with pytest.raises(WarehouseBusy, match=f"pid {holder.pid}.*run-first-0003.*Waited 1 s"), second:
@@ -144,7 +113,7 @@ def test_a_bounded_wait_ends_with_the_holder_named(warehouse):
 
 
 def test_a_killed_holder_leaves_no_stale_lock(warehouse):
-    holder = start(HOLDER, str(warehouse), "run-dead-0004", "120")
+    holder = start(HOLDER, str(warehouse), "run-dead-0004", "120", "the first build")
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
     with warehouse_lock(warehouse, run_id="after", command="test", wait=0) as me:
@@ -187,7 +156,7 @@ def test_a_dagster_writer_run_holds_the_lock_for_its_steps(warehouse, monkeypatc
 def test_a_dagster_writer_run_fails_naming_the_holder_and_never_runs_a_step(warehouse, monkeypatch):
     monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("CDP_WAREHOUSE_LOCK_WAIT", "0")
-    holder = start(HOLDER, str(warehouse), "cli-build-0005", "120")
+    holder = start(HOLDER, str(warehouse), "cli-build-0005", "120", "the first build")
     try:
         with dg.instance_for_test() as instance:
             result = dg.execute_job(
