@@ -126,6 +126,11 @@ def backtest(
     result = run_backtest(
         frame, frame.local(cal_input), frame.local(as_of), min_repeat_buyers=min_repeat_buyers
     )
+    return backtest_outputs(result, as_of)
+
+
+def backtest_outputs(result, as_of) -> tuple:
+    """A backtest's tables, its summary stamped with the as-of time and its chart (DuckDB and Spark paths)."""
     summary = dict(result.summary)
     summary["as_of"] = pd.Timestamp(as_of).isoformat()
     png = backtest_png(

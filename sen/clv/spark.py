@@ -21,7 +21,7 @@ from sen.clv import scoring
 from sen.clv.bands import ChurnRules, ClvTiers, churn_risk
 from sen.clv.model import DEFAULT_MIN_REPEAT_BUYERS, ClvModel, fit_clv_model
 from sen.clv.orders import Timestampish
-from sen.clv.pipeline import SCORE_COLUMNS
+from sen.clv.pipeline import SCORE_COLUMNS, backtest_outputs
 from sen.clv.units import DAYS_PER_UNIT
 
 if TYPE_CHECKING:
@@ -281,7 +281,6 @@ def backtest_spark(
     from pyspark.sql import functions as F
 
     from sen.clv.backtest import backtest_from_summaries
-    from sen.clv.plot import backtest_png
 
     calibration = pd.Timestamp(as_of) - pd.DateOffset(months=horizon_months)
     cal_end, holdout_end = _local_end(calibration, timezone), _local_end(as_of, timezone)
@@ -304,10 +303,4 @@ def backtest_spark(
     )
     actual["size"] = actual["size"].astype("int64")
     result = backtest_from_summaries(cal, actual, cal_end, holdout_end, min_repeat_buyers=min_repeat_buyers)
-    summary = dict(result.summary)
-    summary["as_of"] = pd.Timestamp(as_of).isoformat()
-    png = backtest_png(
-        result.by_frequency,
-        title=f"Holdout {summary['holdout_days']:.0f} days: predicted vs actual purchases",
-    )
-    return result.per_person, summary, result.by_frequency, png
+    return backtest_outputs(result, as_of)
